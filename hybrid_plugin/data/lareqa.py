@@ -1,0 +1,170 @@
+"""Parse LAReQA json (SQuAD format plus ``sentences`` / ``sentence_breaks``) into a :class:`Pool`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hybrid_plugin.data.pool import CANDIDATE_FORMATS, Pool
+from hybrid_plugin.data.spec import TaskSpec
+from hybrid_plugin.errors import UserError
+
+
+@dataclass
+class LanguageFile:
+    """Candidates and questions read from one language's file."""
+
+    lang: str
+    cand_ids: list[str] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+    contexts: list[str] = field(default_factory=list)
+    question_ids: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    answer_cand: list[int] = field(default_factory=list)  # index into this file's candidates
+
+
+def _need(obj: object, key: str, kind: type, where: str, path: Path) -> object:
+    if not isinstance(obj, dict) or key not in obj:
+        raise UserError(f"{path}: {where} has no field {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise UserError(f"{path}: {where}.{key} should be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def read_language_file(path: Path, lang: str) -> LanguageFile:
+    """Read one LAReQA file; every question must have its answer start inside one sentence."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserError(
+            f"{path}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    out = LanguageFile(lang)
+    seen: set[str] = set()
+    for a, article in enumerate(_need(raw, "data", list, "top level", path)):
+        for p, para in enumerate(_need(article, "paragraphs", list, f"data[{a}]", path)):
+            where = f"data[{a}].paragraphs[{p}]"
+            context = _need(para, "context", str, where, path)
+            sentences = _need(para, "sentences", list, where, path)
+            breaks = _need(para, "sentence_breaks", list, where, path)
+            if len(sentences) != len(breaks):
+                raise UserError(
+                    f"{path}: {where} has {len(sentences)} sentences but {len(breaks)} sentence_breaks"
+                )
+            first = len(out.cand_ids)
+            for s, sentence in enumerate(sentences):
+                if not isinstance(sentence, str):
+                    raise UserError(f"{path}: {where}.sentences[{s}] should be a string")
+                out.cand_ids.append(f"{lang}-a{a:03d}-p{p:02d}-s{s:03d}")
+                out.sentences.append(sentence)
+                out.contexts.append(context)
+            for k, qa in enumerate(_need(para, "qas", list, where, path)):
+                qwhere = f"{where}.qas[{k}]"
+                qid = _need(qa, "id", str, qwhere, path)
+                question = _need(qa, "question", str, qwhere, path)
+                answers = _need(qa, "answers", list, qwhere, path)
+                if not answers:
+                    raise UserError(f"{path}: question {qid} ({qwhere}) has no answer")
+                start = _need(answers[0], "answer_start", int, f"{qwhere}.answers[0]", path)
+                hit = [
+                    s
+                    for s, span in enumerate(breaks)
+                    if isinstance(span, list) and len(span) == 2 and span[0] <= start < span[1]
+                ]
+                if len(hit) != 1:
+                    raise UserError(
+                        f"{path}: question {qid} ({qwhere}) has answer_start {start} outside every "
+                        f"sentence of its paragraph"
+                    )
+                if qid in seen:
+                    raise UserError(f"{path}: question id {qid} appears twice ({qwhere})")
+                seen.add(qid)
+                out.question_ids.append(qid)
+                out.questions.append(question)
+                out.answer_cand.append(first + hit[0])
+    return out
+
+
+def check_counts(spec: TaskSpec, parsed: LanguageFile, path: Path) -> None:
+    """The file must hold exactly the spec's published question and candidate counts."""
+    for what, expected, found in (
+        ("questions", spec.expected_questions[parsed.lang], len(parsed.question_ids)),
+        ("candidates", spec.expected_candidates[parsed.lang], len(parsed.cand_ids)),
+    ):
+        if expected != found:
+            raise UserError(
+                f"{path}: {found} {what} for {parsed.lang}, the {spec.name} spec expects {expected}"
+            )
+
+
+def build_pool(
+    spec: TaskSpec,
+    files: dict[str, Path],
+    candidate_format: str = "sentence",
+    check: bool = True,
+) -> Pool:
+    """One pool over the given language files (in spec order), with relevance through shared ids."""
+    if candidate_format not in CANDIDATE_FORMATS:
+        raise UserError(
+            f"unknown candidate format {candidate_format!r}; use one of {', '.join(CANDIDATE_FORMATS)}"
+        )
+    languages = tuple(lang for lang in spec.languages if lang in files)
+    parsed = []
+    for lang in languages:
+        lf = read_language_file(files[lang], lang)
+        if check:
+            check_counts(spec, lf, files[lang])
+        parsed.append(lf)
+    return pool_from_files(spec.name, languages, parsed, candidate_format)
+
+
+def pool_from_files(
+    task: str, languages: tuple[str, ...], parsed: list[LanguageFile], candidate_format: str
+) -> Pool:
+    cand_ids: list[str] = []
+    sentences: list[str] = []
+    contexts: list[str] = []
+    cand_lang: list[int] = []
+    query_ids: list[str] = []
+    query_text: list[str] = []
+    query_lang: list[int] = []
+    query_group: list[int] = []
+    group_index: dict[str, int] = {}
+    answers: list[tuple[int, int]] = []  # (group, candidate)
+    for li, lf in enumerate(parsed):
+        offset = len(cand_ids)
+        cand_ids += lf.cand_ids
+        sentences += lf.sentences
+        contexts += lf.contexts
+        cand_lang += [li] * len(lf.cand_ids)
+        for qid, text, ans in zip(lf.question_ids, lf.questions, lf.answer_cand):
+            g = group_index.setdefault(qid, len(group_index))
+            query_ids.append(f"{lf.lang}-q-{qid}")
+            query_text.append(text)
+            query_lang.append(li)
+            query_group.append(g)
+            answers.append((g, offset + ans))
+    pairs = np.array(sorted(set(answers)), dtype=np.int64).reshape(-1, 2)
+    group_ptr = np.searchsorted(pairs[:, 0], np.arange(len(group_index) + 1)).astype(np.int64)
+    return Pool(
+        task=task,
+        languages=languages,
+        candidate_format=candidate_format,
+        cand_ids=cand_ids,
+        cand_lang=np.asarray(cand_lang, dtype=np.int64),
+        cand_sentence=sentences,
+        cand_context=contexts,
+        query_ids=query_ids,
+        query_lang=np.asarray(query_lang, dtype=np.int64),
+        query_text=query_text,
+        query_group=np.asarray(query_group, dtype=np.int64),
+        group_names=list(group_index),
+        group_ptr=group_ptr,
+        group_cands=pairs[:, 1].copy(),
+    )

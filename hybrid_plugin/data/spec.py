@@ -1,0 +1,115 @@
+"""Declarative task specs (``tasks/*.toml``): the single source of truth for languages, files and counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import tomllib
+
+from hybrid_plugin.errors import UserError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a LAReQA-style task is: its languages, where its files come from, what they must contain."""
+
+    name: str
+    title: str
+    description: str
+    languages: tuple[str, ...]
+    license: str
+    reference: str
+    citation: str
+    origin_url: str
+    origin_commit: str
+    folder: str
+    files: dict[str, str]  # file name -> sha256
+    expected_questions: dict[str, int]
+    expected_candidates: dict[str, int]
+    in_domain_training: tuple[str, ...] = ()
+    source: str = field(default="", compare=False)  # path of the spec file
+
+    def file_for(self, lang: str) -> str:
+        return f"{lang}.json"
+
+    def url_for(self, file: str) -> str:
+        return self.origin_url.format(commit=self.origin_commit, file=file)
+
+    @property
+    def n_cross_settings(self) -> int:
+        n = len(self.languages)
+        return n * (n - 1)
+
+
+def _spec_dir() -> Path:
+    """Specs ship in the wheel as ``hybrid_plugin/_tasks``; in a source checkout they are ``tasks/``."""
+    packaged = resources.files("hybrid_plugin") / "_tasks"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "tasks"
+
+
+def _parse(path: Path) -> TaskSpec:
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        spec = TaskSpec(
+            name=raw["name"],
+            title=raw["title"],
+            description=raw["description"],
+            languages=tuple(raw["languages"]),
+            license=raw["license"],
+            reference=raw["reference"],
+            citation=raw["citation"].strip(),
+            origin_url=raw["origin"]["url"],
+            origin_commit=raw["origin"]["commit"],
+            folder=raw["origin"]["folder"],
+            files=dict(raw["files"]),
+            expected_questions=dict(raw["expected"]["questions"]),
+            expected_candidates=dict(raw["expected"]["candidates"]),
+            in_domain_training=tuple(raw.get("in_domain_training", ())),
+            source=str(path),
+        )
+    except KeyError as err:
+        raise UserError(f"{path}: task spec lacks field {err.args[0]!r}") from None
+    for lang in spec.languages:
+        for table in ("files", "expected_questions", "expected_candidates"):
+            keys = spec.files if table == "files" else getattr(spec, table)
+            key = spec.file_for(lang) if table == "files" else lang
+            if key not in keys:
+                raise UserError(f"{path}: [{table}] has no entry for language {lang!r}")
+    return spec
+
+
+@cache
+def all_specs() -> dict[str, TaskSpec]:
+    """Every task spec shipped with the plugin, by name."""
+    specs = [_parse(p) for p in sorted(_spec_dir().glob("*.toml"))]
+    return {s.name: s for s in specs}
+
+
+def get_spec(name: str) -> TaskSpec:
+    specs = all_specs()
+    key = name.lower()
+    if key not in specs:
+        raise UserError(f"unknown task {name!r}; known tasks: {', '.join(sorted(specs))}")
+    return specs[key]
+
+
+def select_languages(spec: TaskSpec, languages: str | list[str] | None) -> tuple[str, ...]:
+    """Validate a ``--languages`` selection (comma list) against the task; keeps the spec's order."""
+    if languages is None or languages == "" or languages == []:
+        return spec.languages
+    wanted = languages.split(",") if isinstance(languages, str) else list(languages)
+    wanted = [w.strip().lower() for w in wanted if w.strip()]
+    unknown = [w for w in wanted if w not in spec.languages]
+    if unknown:
+        raise UserError(
+            f"unknown language(s) {', '.join(unknown)} for task {spec.name}; "
+            f"it has {', '.join(spec.languages)}"
+        )
+    if not wanted:
+        raise UserError(f"empty language selection for task {spec.name}")
+    return tuple(lang for lang in spec.languages if lang in wanted)

