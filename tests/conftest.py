@@ -1,0 +1,85 @@
+"""Shared fixtures: the offline data folder, a hermetic cache, and a tiny model built in the test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """``$HYBRID_PLUGIN_DATA`` or ``../shared/datasets`` beside the checkout."""
+    return Path(os.environ.get("HYBRID_PLUGIN_DATA") or REPO.parent / "shared" / "datasets")
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    path = data_dir()
+    if not (path / "xquad-r").is_dir():
+        pytest.fail(f"test data not found at {path}; set HYBRID_PLUGIN_DATA")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def hermetic_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets the same session cache folder unless it sets its own; no user cache is touched."""
+    root = tmp_path_factory.getbasetemp() / "hp-cache"
+    monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(root))
+    return root
+
+
+def build_tiny_model(path: Path, texts: list[str], seed: int = 0, prompts: bool = True) -> Path:
+    """A 2-layer BERT with a WordPiece tokenizer trained on ``texts``, saved as a SentenceTransformer."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(seed)
+    raw = path / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    wp = BertWordPieceTokenizer(lowercase=True, strip_accents=False, clean_text=True)
+    wp.train_from_iterator(texts, vocab_size=3000, min_frequency=1, show_progress=False)
+    vocab = raw / "vocab.txt"
+    wp.save_model(str(raw))
+    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, strip_accents=False)
+    tok.model_max_length = 128
+    tok.save_pretrained(raw)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+    )
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(raw)
+    transformer = Transformer(str(raw), max_seq_length=128)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), "mean"), Normalize()]
+    model = SentenceTransformer(
+        modules=modules,
+        prompts={"query": "query: ", "document": "passage: "} if prompts else None,
+        device="cpu",
+    )
+    out = path / "model"
+    model.save(str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Path:
+    """Tiny random model whose tokenizer was trained on XQuAD-R de/en/th text."""
+    import json
+
+    texts: list[str] = []
+    for lang in ("de", "en", "th", "zh"):
+        raw = json.loads((datasets / "xquad-r" / f"{lang}.json").read_text(encoding="utf-8"))
+        for art in raw["data"]:
+            for para in art["paragraphs"]:
+                texts += para["sentences"]
+                texts += [qa["question"] for qa in para["qas"]]
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), texts)
