@@ -114,3 +114,15 @@ def test_select_languages_errors():
         select_languages(spec, ",")
     with pytest.raises(UserError, match="unknown task 'nope'"):
         get_spec("nope")
+
+
+def test_counts_are_checked_against_the_spec(datasets, tmp_path):
+    import json
+
+    raw = json.loads((datasets / "xquad-r" / "de.json").read_text(encoding="utf-8"))
+    raw["data"][0]["paragraphs"][0]["qas"].pop()
+    (tmp_path / "de.json").write_text(json.dumps(raw), encoding="utf-8")
+    spec = get_spec("xquad-r")
+    with pytest.raises(UserError, match="1189 questions for de, the xquad-r spec expects 1190"):
+        build_pool(spec, {"de": tmp_path / "de.json"})
+    assert len(build_pool(spec, {"de": tmp_path / "de.json"}, check=False).query_ids) == 1189

@@ -51,10 +51,10 @@ def hand_pool():
     return pool, scorer
 
 
-@pytest.fixture
-def hand():
+@pytest.fixture(params=[True, False], ids=["packed", "per-row"])
+def hand(request):
     pool, scorer = hand_pool()
-    ranks = relevant_ranks(pool, scorer, chunk=2)  # chunk < queries: exercises chunking
+    ranks = relevant_ranks(pool, scorer, chunk=2, pack=request.param)  # chunk < queries: chunking
     return pool, scorer, ranks, aggregate(pool, query_scores(pool, ranks), ranks)
 
 
@@ -153,7 +153,8 @@ def test_id_tie_rank_is_bytewise():
     assert [ids[i] for i in order] == sorted(ids, key=lambda s: s.encode())
 
 
-def test_parity_with_many_random_ties():
+@pytest.mark.parametrize("pack", [True, False])
+def test_parity_with_many_random_ties(pack):
     """Coarse embeddings force ties everywhere; AP must still equal pytrec_eval's on full runs."""
     rng = np.random.default_rng(7)
     files = []
@@ -174,7 +175,7 @@ def test_parity_with_many_random_ties():
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
     scorer = Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
-    ranks = relevant_ranks(pool, scorer, chunk=5)
+    ranks = relevant_ranks(pool, scorer, chunk=5, pack=pack)
     qs = query_scores(pool, ranks)
     runs = top_k_runs(pool, scorer, depth=None, chunk=7)
     qrels, run = qrels_and_run(pool, runs)

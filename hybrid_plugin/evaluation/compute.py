@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.evaluation.measures import AGGREGATES
 from hybrid_plugin.evaluation.ranking import RelevantRanks
 
 
@@ -114,15 +115,9 @@ def aggregate(pool: Pool, qs: QueryScores, ranks: RelevantRanks) -> dict:
         if dist.size:
             settings[setting_key(pool, x, -1)]["max_rank_distance"] = float(dist.mean())
 
-    macro = {}
-    for key in (
-        "mono_map",
-        "cross_map",
-        "multi_map",
-        "max_rank_distance",
-        "same_language_top_share",
-    ):
-        macro[key] = _mean([v[key] for v in per_language.values() if v[key] is not None])
+    macro = {
+        m.key: _mean([v[m.key] for v in per_language.values() if v[m.key] is not None]) for m in AGGREGATES
+    }
 
     cand_lang = pool.cand_lang[ranks.cand]
     mean_rank: dict[str, dict[str, float]] = {}

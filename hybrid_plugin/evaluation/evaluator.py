@@ -70,7 +70,7 @@ def encode_pool(pool: Pool, model: ModelRef, batch_size: int, store_root: Path |
     q_texts, q_rows = _unique(pool.query_text)
     c_texts, c_rows = _unique(pool.cand_text)
 
-    def encoder(prompt: str, kind: str):
+    def encoder(prompt: str):
         def encode(batch: list[str]) -> np.ndarray:
             st = model.load()
             return st.encode(
@@ -92,10 +92,10 @@ def encode_pool(pool: Pool, model: ModelRef, batch_size: int, store_root: Path |
     for texts, prompt, kind in jobs:
         if store_root is not None:
             store = EmbeddingStore(store_root, model.fingerprint, prompt, model.name)
-            encoded += store.ensure(texts, encoder(prompt, kind), desc=f"encoding {kind}")
+            encoded += store.ensure(texts, encoder(prompt), desc=f"encoding {kind}")
             embeddings.append(store.get(texts))
         else:
-            embeddings.append(encoder(prompt, kind)(texts))
+            embeddings.append(encoder(prompt)(texts))
             encoded += len(texts)
     return Encoded(embeddings[0], q_rows, embeddings[1], c_rows, len(q_texts) + len(c_texts), encoded)
 
@@ -118,7 +118,7 @@ def _device(model: ModelRef) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _standard_measures(results: dict, by_setting: dict[str, dict[str, float]], pool: Pool) -> dict:
+def _standard_measures(results: dict, by_setting: dict[str, dict[str, float]]) -> dict:
     """Standard measures per setting, then per kind (mono/cross/multi) with the same macro averaging."""
     for key, values in by_setting.items():
         results["settings"][key]["measures"] = values

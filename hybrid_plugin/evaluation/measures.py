@@ -18,9 +18,10 @@ LAREQA = "Roy et al. 2020, 'LAReQA: Language-Agnostic Answer Retrieval from a Mu
 
 @dataclass(frozen=True)
 class Measure:
-    """A reported aggregate: its results-JSON key, meaning, direction and source."""
+    """A reported aggregate: its results-JSON key, short label, meaning, direction and source."""
 
     key: str
+    label: str
     description: str
     higher_is_better: bool
     reference: str
@@ -28,12 +29,14 @@ class Measure:
 
 MONO_MAP = Measure(
     "mono_map",
+    "mono",
     "Monolingual X→X: exact full-rank AP per query, mean per setting, macro over query languages.",
     True,
     LAREQA,
 )
 CROSS_MAP = Measure(
     "cross_map",
+    "cross",
     "Cross-lingual X→Y (X≠Y, queries with a relevant candidate in Y): AP mean per setting, "
     "mean over Y per query language X, macro over X.",
     True,
@@ -41,6 +44,7 @@ CROSS_MAP = Measure(
 )
 MULTI_MAP = Measure(
     "multi_map",
+    "multi",
     "Multilingual X→pool of all selected languages, every parallel answer relevant: AP mean per "
     "query language, macro over languages.",
     True,
@@ -48,6 +52,7 @@ MULTI_MAP = Measure(
 )
 MAX_RANK_DISTANCE = Measure(
     "max_rank_distance",
+    "rank dist",
     "Multilingual pool, per query: highest minus lowest rank among its relevant candidates "
     "(queries with at least two); mean per query language, macro over languages.",
     False,
@@ -55,6 +60,7 @@ MAX_RANK_DISTANCE = Measure(
 )
 SAME_LANGUAGE_TOP = Measure(
     "same_language_top_share",
+    "same-lang top",
     "Multilingual pool: share of queries (with relevant candidates in at least two languages) "
     "whose best-ranked relevant candidate is in the query's own language; macro over languages.",
     False,
@@ -62,6 +68,7 @@ SAME_LANGUAGE_TOP = Measure(
 )
 MEAN_RANK_MATRIX = Measure(
     "mean_rank",
+    "mean rank",
     "Multilingual pool: X×Y matrix of the mean rank of the relevant candidate in language Y for "
     "queries in X.",
     False,

@@ -9,7 +9,6 @@ image of the float32 score in the high 32 bits, the candidate's id rank in the l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,13 +76,6 @@ class Scorer:
         unique = self.query_emb[rows] @ self.cand_emb.T
         return unique[:, self.cand_row]
 
-    def chunks(self, n_queries: int, size: int) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """Yield (query indices, scores, keys) for consecutive chunks of queries."""
-        for start in range(0, n_queries, size):
-            queries = np.arange(start, min(start + size, n_queries))
-            s = self.scores(queries)
-            yield queries, s, ordered_keys(s, self.tie)
-
 
 @dataclass
 class RelevantRanks:
@@ -106,19 +98,34 @@ def padded_relevant(pool: Pool) -> np.ndarray:
     return np.where(valid, pool.group_cands[idx] if len(pool.group_cands) else -1, -1)
 
 
-def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 512) -> RelevantRanks:
+TIE_BITS = 16  # packed keys: 15 bits of row | 32 bits of score | 16 bits of id rank
+
+
+def packed_keys(scores: torch.Tensor, tie: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    """Like :func:`ordered_keys` but prefixed by the row, so all rows sort in one flat array.
+
+    Needs id ranks < 2**16 and rows < 2**15. Keys of different rows never interleave.
+    """
+    bits = (scores.to(torch.float32) + 0.0).contiguous().view(torch.int32).to(torch.int64)
+    unsigned = torch.where(bits < 0, ~bits & 0xFFFFFFFF, bits | 0x80000000)  # monotone, in [0, 2**32)
+    return (row << 48) | (unsigned << TIE_BITS) | tie
+
+
+def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 1024, pack: bool = True) -> RelevantRanks:
     """Ranks of every relevant candidate, per language and in the pool, in one pass over the scores.
 
     Only candidates scoring at least as high as a query's lowest relevant candidate can rank above
-    any relevant one, so only those are keyed. Their (at most a few) relevant keys are sorted, each
-    such candidate is placed among them with ``searchsorted``, and a histogram over
+    any relevant one, so only those are keyed. Each is placed among its query's sorted relevant
+    keys with one flat ``searchsorted`` over row-prefixed keys, and a histogram over
     (slot, language) gives, for each relevant candidate, how many candidates of each language
-    rank above it.
+    rank above it. ``pack=False`` (or more than 2**16 candidates) uses per-row searches instead.
     """
     n_lang = len(pool.languages)
     lang = torch.from_numpy(pool.cand_lang)
     rel_all = torch.from_numpy(padded_relevant(pool))
     width = rel_all.shape[1]
+    packed = pack and len(pool.cand_ids) <= 1 << TIE_BITS
+    chunk = min(chunk, 1 << 15)
     out_q, out_c, out_rl, out_rp = [], [], [], []
     for start in range(0, len(pool.query_ids), chunk):
         queries = np.arange(start, min(start + chunk, len(pool.query_ids)))
@@ -127,15 +134,23 @@ def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 512) -> RelevantRank
         rel = rel_all[start : start + b]
         valid = rel >= 0
         safe = rel.clamp(min=0)
-        rel_keys = ordered_keys(scores.gather(1, safe), scorer.tie[safe])
-        rel_keys = torch.where(valid, rel_keys, PAD_KEY)
+        rows = torch.arange(b).unsqueeze(1).expand(b, width)
+        if packed:
+            rel_keys = packed_keys(scores.gather(1, safe), scorer.tie[safe], rows)
+            rel_keys = torch.where(valid, rel_keys, (rows << 48) | ((1 << 48) - 1))
+        else:
+            rel_keys = torch.where(valid, ordered_keys(scores.gather(1, safe), scorer.tie[safe]), PAD_KEY)
         rel_keys, order = rel_keys.sort(dim=1)
         rel = rel.gather(1, order)
         valid = valid.gather(1, order)
         floor = torch.where(valid, scores.gather(1, rel.clamp(min=0)), torch.inf).min(1).values
         row, col = (scores >= floor.unsqueeze(1)).nonzero(as_tuple=True)
-        keys = ordered_keys(scores[row, col], scorer.tie[col])
-        slot = torch.searchsorted(rel_keys[row], keys.unsqueeze(1)).squeeze(1)
+        if packed:
+            keys = packed_keys(scores[row, col], scorer.tie[col], row)
+            slot = torch.searchsorted(rel_keys.flatten(), keys) - row * width
+        else:
+            keys = ordered_keys(scores[row, col], scorer.tie[col])
+            slot = torch.searchsorted(rel_keys[row], keys.unsqueeze(1)).squeeze(1)
         bins = (row * (width + 1) + slot) * n_lang + lang[col]
         hist = torch.bincount(bins, minlength=b * (width + 1) * n_lang).view(b, width + 1, n_lang)
         above = hist.flip(1).cumsum(1).flip(1)[:, 1:, :]  # (b, width, n_lang): candidates above slot j

@@ -7,14 +7,9 @@ import re
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text, write_with
+from hybrid_plugin.evaluation.measures import AGGREGATES
 
-COLUMNS = (
-    ("mono", "mono_map"),
-    ("cross", "cross_map"),
-    ("multi", "multi_map"),
-    ("rank dist", "max_rank_distance"),
-    ("same-lang top", "same_language_top_share"),
-)
+COLUMNS = tuple((m.label, m.key) for m in AGGREGATES)
 
 
 def _fmt(value: float | None, key: str) -> str:
