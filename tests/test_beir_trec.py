@@ -1,0 +1,96 @@
+"""BEIR export loads in BEIR and BEIR's MAP@k equals our AP@k; TREC files reproduce our AP in ir-measures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import ir_measures
+import pytest
+
+from hybrid_plugin.cli import main
+from hybrid_plugin.integrations.beir import export_beir
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def export(datasets, tmp_path_factory):
+    out = tmp_path_factory.mktemp("beir") / "mlqa-r"
+    export_beir("mlqa-r", out, "de,zh", data_dir=str(datasets))
+    return out
+
+
+def test_layout_loads_in_beir(export):
+    from beir.datasets.data_loader import GenericDataLoader
+
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert sorted(manifest["settings"]) == ["de-de", "de-pool", "de-zh", "zh-de", "zh-pool", "zh-zh"]
+    corpus, queries, qrels = GenericDataLoader(str(export / "zh"), prefix="de").load(split="test")
+    assert len(corpus) == 2322  # zh sentences
+    # only German queries whose item also exists in Chinese are in de→zh
+    assert len(queries) == manifest["settings"]["de-zh"]["queries"] < 512
+    assert set(qrels) == set(queries)
+    assert not set(queries) & set(corpus)  # BEIR drops hits whose id equals the query id
+    pool_corpus, pool_queries, pool_qrels = GenericDataLoader(str(export / "pool"), prefix="de").load()
+    assert len(pool_corpus) == 2322 + 2362 and len(pool_queries) == 512
+    assert {len(v) for v in pool_qrels.values()} <= {1, 2}
+
+
+def test_beir_map_equals_our_ap_at_k(default_de_en, datasets, tmp_path):
+    """BEIR's EvaluateRetrieval + DenseRetrievalExactSearch on exported settings vs our AP@k.
+
+    Real default model (a random tiny model is at chance level and full of ties, where BEIR's
+    top-k picks an arbitrary part of a tie). Settings whose corpus is German: no German sentence
+    has the leading/trailing whitespace that BEIR's SentenceBERT strips before encoding.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from examples.beir_evaluate import evaluate_setting
+
+    export = tmp_path / "xquad-r"
+    export_beir("xquad-r", export, "de,en", data_dir=str(datasets))
+    ours = default_de_en
+    for setting in ("en-de", "de-de"):
+        beir = evaluate_setting(export, setting, ours["model"]["path"], [10, 100])
+        assert beir["queries"] == ours["settings"][setting]["queries"]
+        for k in (10, 100):
+            assert beir[f"MAP@{k}"] == pytest.approx(
+                ours["settings"][setting]["measures"][f"AP@{k}"], abs=5e-6
+            )
+
+
+def test_export_refuses_non_empty_folder(capsys, datasets, tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    code = main(["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not empty; pass --force" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    code = main(
+        ["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x"), "--force"]
+    )
+    assert code == 0 and (tmp_path / "x" / "manifest.json").is_file()
+    assert not (tmp_path / "x" / "keep.txt").exists()
+
+
+def test_trec_files_reproduce_our_ap(datasets, tiny_model, tmp_path):
+    """Full-depth TREC runs written by --trec-out: ir-measures on the files gives our exact AP."""
+    res_dir, trec_dir = tmp_path / "res", tmp_path / "trec"
+    code = main(
+        [
+            "evaluate", "--task", "xquad-r", "--languages", "de,th", "--model", str(tiny_model),
+            "--data-dir", str(datasets), "--out", str(res_dir), "--run-depth", "full",
+            "--trec-out", str(trec_dir),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    res = json.loads(next(res_dir.glob("*.json")).read_text())
+    assert sorted(p.stem for p in trec_dir.glob("*.run")) == sorted(res["settings"])
+    for setting, entry in res["settings"].items():
+        qrels = list(ir_measures.read_trec_qrels(str(trec_dir / f"{setting}.qrels")))
+        run = list(ir_measures.read_trec_run(str(trec_dir / f"{setting}.run")))
+        agg = ir_measures.calc_aggregate([ir_measures.AP, ir_measures.nDCG @ 10], qrels, run)
+        assert agg[ir_measures.AP] == pytest.approx(entry["map"], abs=1e-9)
+        assert agg[ir_measures.nDCG @ 10] == pytest.approx(entry["measures"]["nDCG@10"], abs=1e-9)
+        assert len({r.query_id for r in run}) == entry["queries"]
