@@ -83,7 +83,8 @@ def plot_cross_heatmap(results: dict, path: Path) -> None:
     for i in range(len(langs)):
         for j in range(len(langs)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
+                color = "black" if grid[i, j] > 0.6 else "white"
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
     ax.set_title(f"{results['task_title']} X→Y mAP\n{results['model']['name']}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()

@@ -84,17 +84,18 @@ def qrels_and_run(pool: Pool, runs: list[SettingRun]) -> tuple[dict, dict]:
     qrels: dict[str, dict[str, int]] = {}
     run: dict[str, dict[str, float]] = {}
     lang_index = {lang: i for i, lang in enumerate(pool.languages)}
-    ids = pool.cand_ids
+    ids = np.asarray(pool.cand_ids, dtype=object)
     for sr in runs:
-        target = sr.key.rsplit("-", 1)[1]
-        y = lang_index.get(target, -1)
+        y = lang_index.get(sr.key.rsplit("-", 1)[1], -1)
+        doc_ids = ids[sr.docs].tolist()
+        scores = sr.scores.astype(np.float64).tolist()
         for row, q in enumerate(sr.queries):
             qid = run_qid(pool, sr.key, q)
             rel = pool.relevant(q)
             if y >= 0:
                 rel = rel[pool.cand_lang[rel] == y]
-            qrels[qid] = {ids[c]: 1 for c in rel}
-            run[qid] = dict(zip([ids[d] for d in sr.docs[row]], sr.scores[row].astype(float).tolist()))
+            qrels[qid] = dict.fromkeys(ids[rel].tolist(), 1)
+            run[qid] = dict(zip(doc_ids[row], scores[row]))
     return qrels, run
 
 
