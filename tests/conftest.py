@@ -25,9 +25,14 @@ def datasets() -> Path:
 
 @pytest.fixture(autouse=True)
 def hermetic_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets the same session cache folder unless it sets its own; no user cache is touched."""
+    """Every test gets the same session cache folder unless it sets its own; no user cache is touched.
+
+    The data folder is always known too (``$HYBRID_PLUGIN_DATA`` or ``../shared/datasets``), so a
+    plain ``pytest`` behaves like ``make test``.
+    """
     root = tmp_path_factory.getbasetemp() / "hp-cache"
     monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(root))
+    monkeypatch.setenv("HYBRID_PLUGIN_DATA", str(data_dir()))
     return root
 
 
