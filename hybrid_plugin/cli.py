@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from hybrid_plugin import __version__
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.integrations.mteb import add_mteb_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
     b.add_argument("--force", action="store_true", help="replace a non-empty --out")
     b.set_defaults(func=_cmd_export_beir)
+
+    add_mteb_parser(sub)
     return parser
 
 

@@ -58,9 +58,11 @@ class Encoded:
     cand_row: np.ndarray
     unique_texts: int
     texts_encoded: int
+    seconds: float = 0.0
 
 
-def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
+def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts in first-seen order, and each input's row among them."""
     index: dict[str, int] = {}
     rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
     return list(index), rows
@@ -68,8 +70,8 @@ def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 def encode_pool(pool: Pool, model: ModelRef, batch_size: int, store_root: Path | None) -> Encoded:
     """Encode every unique text once per prompt, through the persistent cache when one is given."""
-    q_texts, q_rows = _unique(pool.query_text)
-    c_texts, c_rows = _unique(pool.cand_text)
+    q_texts, q_rows = unique_texts(pool.query_text)
+    c_texts, c_rows = unique_texts(pool.cand_text)
 
     def encoder(prompt: str):
         def encode(batch: list[str]) -> np.ndarray:

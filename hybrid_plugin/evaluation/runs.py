@@ -34,7 +34,8 @@ def setting_queries(pool: Pool) -> dict[tuple[int, int], np.ndarray]:
             qs = np.flatnonzero(in_x & has[:, y])
             if len(qs):
                 out[(x, y)] = qs
-        out[(x, -1)] = np.flatnonzero(in_x)
+        if in_x.any():
+            out[(x, -1)] = np.flatnonzero(in_x)
     return out
 
 
