@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from hybrid_plugin import __version__
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.integrations.mteb import add_mteb_parser
+from hybrid_plugin.training.cli import add_train_parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_export_beir)
 
     add_mteb_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

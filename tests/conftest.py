@@ -49,9 +49,11 @@ def build_tiny_model(path: Path, texts: list[str], seed: int = 0, prompts: bool 
     raw.mkdir(parents=True, exist_ok=True)
     wp = BertWordPieceTokenizer(lowercase=True, strip_accents=False, clean_text=True)
     wp.train_from_iterator(texts, vocab_size=3000, min_frequency=1, show_progress=False)
-    vocab = raw / "vocab.txt"
-    wp.save_model(str(raw))
-    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, strip_accents=False)
+    wp.save(str(raw / "wordpiece.json"))
+    # (transformers 5 ignores vocab_file= here: load the trained tokenizer itself)
+    tok = BertTokenizerFast(
+        tokenizer_file=str(raw / "wordpiece.json"), do_lower_case=True, strip_accents=False
+    )
     tok.model_max_length = 128
     tok.save_pretrained(raw)
     cfg = BertConfig(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hybrid_plugin.data.jsonfile import load_json, need
 from hybrid_plugin.data.pool import CANDIDATE_FORMATS, Pool
 from hybrid_plugin.data.spec import TaskSpec
 from hybrid_plugin.errors import UserError
@@ -26,33 +26,17 @@ class LanguageFile:
     answer_cand: list[int] = field(default_factory=list)  # index into this file's candidates
 
 
-def _need(obj: object, key: str, kind: type, where: str, path: Path) -> object:
-    if not isinstance(obj, dict) or key not in obj:
-        raise UserError(f"{path}: {where} has no field {key!r}")
-    value = obj[key]
-    if not isinstance(value, kind):
-        raise UserError(f"{path}: {where}.{key} should be a {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
 def read_language_file(path: Path, lang: str) -> LanguageFile:
     """Read one LAReQA file; every question must have its answer start inside one sentence."""
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(
-            f"{path}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    raw = load_json(path)
     out = LanguageFile(lang)
     seen: set[str] = set()
-    for a, article in enumerate(_need(raw, "data", list, "top level", path)):
-        for p, para in enumerate(_need(article, "paragraphs", list, f"data[{a}]", path)):
+    for a, article in enumerate(need(raw, "data", list, "top level", path)):
+        for p, para in enumerate(need(article, "paragraphs", list, f"data[{a}]", path)):
             where = f"data[{a}].paragraphs[{p}]"
-            context = _need(para, "context", str, where, path)
-            sentences = _need(para, "sentences", list, where, path)
-            breaks = _need(para, "sentence_breaks", list, where, path)
+            context = need(para, "context", str, where, path)
+            sentences = need(para, "sentences", list, where, path)
+            breaks = need(para, "sentence_breaks", list, where, path)
             if len(sentences) != len(breaks):
                 raise UserError(
                     f"{path}: {where} has {len(sentences)} sentences but {len(breaks)} sentence_breaks"
@@ -64,14 +48,14 @@ def read_language_file(path: Path, lang: str) -> LanguageFile:
                 out.cand_ids.append(f"{lang}-a{a:03d}-p{p:02d}-s{s:03d}")
                 out.sentences.append(sentence)
                 out.contexts.append(context)
-            for k, qa in enumerate(_need(para, "qas", list, where, path)):
+            for k, qa in enumerate(need(para, "qas", list, where, path)):
                 qwhere = f"{where}.qas[{k}]"
-                qid = _need(qa, "id", str, qwhere, path)
-                question = _need(qa, "question", str, qwhere, path)
-                answers = _need(qa, "answers", list, qwhere, path)
+                qid = need(qa, "id", str, qwhere, path)
+                question = need(qa, "question", str, qwhere, path)
+                answers = need(qa, "answers", list, qwhere, path)
                 if not answers:
                     raise UserError(f"{path}: question {qid} ({qwhere}) has no answer")
-                start = _need(answers[0], "answer_start", int, f"{qwhere}.answers[0]", path)
+                start = need(answers[0], "answer_start", int, f"{qwhere}.answers[0]", path)
                 hit = [
                     s
                     for s, span in enumerate(breaks)

