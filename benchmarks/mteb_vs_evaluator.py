@@ -74,17 +74,6 @@ def timed(cmd: list[str], env: dict[str, str], capture: bool = False) -> tuple[f
     return seconds, proc.stdout or ""
 
 
-def store_rows(root: Path) -> int:
-    """Embeddings in an embedding store (all encoded by the run that started from it empty)."""
-    import numpy as np
-
-    total = 0
-    for shard in root.rglob("*.npz"):
-        with np.load(shard) as data:
-            total += len(data["keys"])
-    return total
-
-
 def phase_totals(result) -> dict[str, float]:
     """Seconds per evaluation phase mteb recorded (encode-once, exact ranking, per-subset scoring...)."""
     totals: dict[str, float] = {}
@@ -272,7 +261,9 @@ def main() -> None:
     mteb_env = env | {"HYBRID_PLUGIN_CACHE": str(work / "cache-mteb")}
     mteb_args = ["run", "-m", model_path, "-t", "XQuADR", "--batch-size", str(args.batch_size)]
     mteb_s, _ = timed([*cmd, *mteb_args, "--output-folder", str(work / "mteb"), "-v", "1"], mteb_env)
-    mteb_encoded = store_rows(work / "cache-mteb" / "embeddings")
+    from hybrid_plugin.evaluation.store import count_stored
+
+    mteb_encoded = count_stored(work / "cache-mteb" / "embeddings")
 
     log("[3/4] comparing the 132 per-setting APs (mteb's results read back with TaskResult)")
     from mteb.results import TaskResult

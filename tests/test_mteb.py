@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hybrid_plugin.evaluation.store import count_stored
+
 pytest.importorskip("mteb")
 pytest.importorskip("wrapt")
 
@@ -63,14 +65,6 @@ def registered() -> tuple[str, ...]:
     from hybrid_plugin.integrations.mteb import register
 
     return register()
-
-
-def store_rows(root: Path) -> int:
-    total = 0
-    for shard in root.rglob("*.npz"):
-        with np.load(shard) as data:
-            total += len(data["keys"])
-    return total
 
 
 def test_task_metadata_and_subsets(registered):
@@ -125,7 +119,7 @@ def test_mteb_run_cli_matches_evaluator(tiny_model, datasets, tmp_path, monkeypa
     log = " ".join(re.sub(r"\S+\.py:\d+", "", proc.stdout + proc.stderr).split())  # unwrap rich's log lines
     # every unique text (4199 questions + 20496 sentences) encoded once for all 20 subsets
     assert "MLQAR: 24695 unique texts, 24695 encoded, 0 from the embedding cache" in log
-    assert store_rows(cache / "embeddings") == 24695
+    assert count_stored(cache / "embeddings") == 24695
 
     # results in MTEB's layout, loaded back with mteb's own objects
     files = list((out / "results").glob("local__model/*/MLQAR.json"))

@@ -107,3 +107,15 @@ class EmbeddingStore:
                 self.add(batch, encode(batch))
                 bar.update(len(batch))
         return len(todo)
+
+
+def count_stored(root: Path) -> int:
+    """Embeddings stored under ``root`` across every model and prompt (unreadable shards count 0)."""
+    total = 0
+    for shard in Path(root).rglob("*.npz"):
+        try:
+            with np.load(shard, allow_pickle=False) as data:
+                total += len(data["keys"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return total
