@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hybrid_plugin import __version__
-from hybrid_plugin.errors import UserError
+from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.integrations.mteb import add_mteb_parser
 from hybrid_plugin.training.cli import add_train_parser
 
@@ -157,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"hybrid-plugin: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:
+        print(f"hybrid-plugin: interrupted: {err}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("hybrid-plugin: interrupted (finished embedding shards are kept in the cache)", file=sys.stderr)
         return 130

@@ -32,9 +32,12 @@ def _labels(n_groups: int = 300, items_per_group: int = 2) -> PairLabels:
     )
 
 
-def _sampler(labels: PairLabels, batch_size: int = 16, seed: int = 0, **kw) -> HybridBatchSampler:
+def _sampler(
+    labels: PairLabels, batch_size: int = 16, seed: int = 0, world_size: int = 1, **kw
+) -> HybridBatchSampler:
     dataset = range(len(labels.group))
-    return make_batch_sampler(labels, **kw)(dataset, batch_size=batch_size, drop_last=False, seed=seed)
+    factory = make_batch_sampler(labels, **kw)
+    return factory(dataset, batch_size=batch_size, drop_last=False, seed=seed, world_size=world_size)
 
 
 def _epochs(sampler: HybridBatchSampler, n: int) -> list[list[int]]:
@@ -72,10 +75,11 @@ def test_baseline_strategies_make_one_kind(strategy: str, expected: set[str]) ->
     assert {batch_kind(b, labels)[0] for b in batches} == expected
 
 
-def test_same_language_strategy_mixes_languages_inside_a_batch() -> None:
+@pytest.mark.parametrize("name", ["mixed", "same-language", "X-X"])
+def test_mixed_strategy_mixes_languages_inside_a_batch(name: str) -> None:
     labels = _labels()
-    batches = _epochs(_sampler(labels, strategy="same-language"), 3)
-    assert {batch_kind(b, labels) for b in batches} == {("same-language", "")}
+    batches = _epochs(_sampler(labels, strategy=name), 3)
+    assert {batch_kind(b, labels) for b in batches} == {("mixed", "")}
     assert all(np.all(labels.query_lang[b] == labels.passage_lang[b]) for b in batches)
 
 
@@ -119,7 +123,8 @@ def test_alpha_rules() -> None:
     assert resolve_alpha("hybrid", None) == 0.5
     assert resolve_alpha("mono", None) == 1.0
     assert resolve_alpha("cross", 0.0) == 0.0
-    assert resolve_alpha("same-language", None) is None
+    assert resolve_alpha("mixed", None) is None
+    assert resolve_alpha("X-Y", None) == 0.0 and resolve_alpha("X-X-mono", None) == 1.0
     with pytest.raises(UserError, match=r"--alpha must be in \[0, 1\], got 1.5"):
         resolve_alpha("hybrid", 1.5)
     with pytest.raises(UserError, match="--alpha applies to --strategy hybrid only"):
@@ -139,3 +144,69 @@ def test_describe_counts_batches_by_kind() -> None:
     assert info["batches_drawn"] == dict(expected)
     assert info["mono_languages"] == list(LANGS)
     assert info["independent_items"]["cross"] == 300
+
+
+def _uneven_labels(sizes: dict[str, int], with_cross: bool = True) -> PairLabels:
+    """Monolingual pairs, ``sizes[lang]`` items per language, plus one cross pair per item."""
+    langs = tuple(sorted(sizes))
+    group, q_lang, p_lang = [], [], []
+    g = 0
+    for code, lang in enumerate(langs):
+        for _ in range(sizes[lang]):
+            group.append(g)
+            q_lang.append(code)
+            p_lang.append(code)
+            if with_cross:
+                group.append(g)
+                q_lang.append(code)
+                p_lang.append((code + 1) % len(langs))
+            g += 1
+    return PairLabels(
+        np.array(group), np.array(q_lang, dtype=np.int16), np.array(p_lang, dtype=np.int16), langs
+    )
+
+
+def test_mono_language_uniform_or_by_size() -> None:
+    labels = _uneven_labels({"de": 600, "es": 200, "zh": 200})
+    for weights, expected in (("uniform", [1 / 3, 1 / 3, 1 / 3]), ("size", [0.6, 0.2, 0.2])):
+        sampler = _sampler(labels, batch_size=8, strategy="mono", mono_weights=weights)
+        kinds = Counter(batch_kind(b, labels)[1] for b in _epochs(sampler, 20))
+        total = sum(kinds.values())  # 20 epochs × 125 batches
+        for lang, share in zip(("de", "es", "zh"), expected):
+            assert abs(kinds[lang] / total - share) < 0.04, (weights, kinds)
+        assert sampler.describe()["mono_language_probabilities"]["de"] == pytest.approx(expected[0])
+    with pytest.raises(UserError, match="--mono-weights 'big'"):
+        _sampler(labels, strategy="mono", mono_weights="big")
+
+
+def test_english_strategy_uses_english_pairs_only() -> None:
+    labels = _uneven_labels({"de": 50, "en": 50})
+    batches = _epochs(_sampler(labels, batch_size=8, strategy="english"), 3)
+    assert {batch_kind(b, labels) for b in batches} == {("mono", "en")}
+    no_english = _uneven_labels({"de": 50, "es": 50})
+    with pytest.raises(UserError, match="strategy english: English has no question/passage pairs"):
+        _sampler(no_english, batch_size=8, strategy="en-en")
+
+
+@pytest.mark.parametrize("strategy", ["hybrid", "mono", "cross", "mixed"])
+def test_distributed_steps_share_kind_and_never_an_item(strategy: str) -> None:
+    """Two processes, as accelerate shards our sampler: every step has one kind (and one language)
+    on both ranks, the ranks' items are disjoint, and both see the same number of steps."""
+    from accelerate.data_loader import BatchSamplerShard
+
+    labels = _labels(n_groups=300)
+    per_rank = []
+    for rank in range(2):
+        sampler = _sampler(labels, batch_size=8, seed=3, strategy=strategy, world_size=2)
+        sampler.set_epoch(1)
+        shard = BatchSamplerShard(sampler, num_processes=2, process_index=rank, split_batches=False)
+        per_rank.append(list(shard))
+    assert len(per_rank[0]) == len(per_rank[1]) == 300 // 16
+    for a, b in zip(*per_rank):
+        assert len(a) == len(b) == 8
+        assert batch_kind(a, labels) == batch_kind(b, labels)
+        assert not set(labels.group[a].tolist()) & set(labels.group[b].tolist())
+    kinds = {batch_kind(a, labels)[0] for a in per_rank[0]}
+    assert kinds == ({"mono", "cross"} if strategy == "hybrid" else {strategy})
+    with pytest.raises(UserError, match=r"only 10 independent items for batch size 8 × 2 processes"):
+        _sampler(_labels(n_groups=10), batch_size=8, strategy="cross", world_size=2)

@@ -272,3 +272,163 @@ def test_crashed_run_leaves_no_model_and_resumes_from_checkpoints(
     assert record["steps"] == 3
     assert (tmp_path / "run" / "model.safetensors").is_file()
     assert not checkpoints.exists()  # removed once the model is saved
+
+
+def _plain_options(train_jsonl: Path, tiny_model: Path, output: Path, **extra) -> dict:
+    return dict(
+        train_data=[f"jsonl:{train_jsonl}"],
+        output=str(output),
+        base_model=str(tiny_model),
+        strategy="hybrid",
+        batch_size=8,
+        max_steps=4,
+        max_seq_length=32,
+        learning_rate=1e-3,
+        progress=False,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, train_jsonl: Path) -> Path:
+    """Four uninterrupted hybrid steps: the reference for the resume and merge tests."""
+    from hybrid_plugin.training.trainer import train
+
+    out = tmp_path_factory.mktemp("plain") / "model"
+    train(**_plain_options(train_jsonl, tiny_model, out))
+    return out
+
+
+def test_ctrl_c_leaves_a_checkpoint_and_resume_ends_where_an_uninterrupted_run_ends(
+    tmp_path: Path, tiny_model: Path, train_jsonl: Path, plain_run: Path
+) -> None:
+    import os
+    import signal
+
+    from transformers import TrainerCallback
+
+    from hybrid_plugin.errors import Interrupted
+    from hybrid_plugin.training.trainer import train
+
+    class CtrlCBeforeStep2(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "model"
+    options = _plain_options(train_jsonl, tiny_model, out)
+    with pytest.raises(Interrupted, match=r"checkpoint of step 2 in .*model\.checkpoints.*--resume"):
+        train(**options, callbacks=[CtrlCBeforeStep2()])
+    assert not out.exists()  # nothing half-written
+    checkpoints = tmp_path / "model.checkpoints"
+    assert [p.name for p in checkpoints.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    with pytest.raises(UserError, match="holds checkpoints of an unfinished run: add --resume"):
+        train(**options)
+
+    record = train(**options, resume=True)
+    assert record["steps"] == 4 and not checkpoints.exists()
+    resumed, reference = _weights(out), _weights(plain_run)
+    assert resumed.keys() == reference.keys()
+    for key in _weights(tiny_model):  # same batches, same RNG state: the same model (the pooler,
+        # absent from the tiny model and unused, is initialised at random on each load)
+        np.testing.assert_allclose(resumed[key], reference[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+def test_cli_reports_an_interrupted_run_on_one_line_with_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from hybrid_plugin import cli
+    from hybrid_plugin.errors import Interrupted
+    from hybrid_plugin.training import trainer
+
+    def interrupted(cfg):
+        raise Interrupted("checkpoint of step 7 in out.checkpoints; continue with --resume")
+
+    monkeypatch.setattr(trainer, "train", interrupted)
+    assert cli.main(["train", "--train-data", "jsonl:x", "--output", "o"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "hybrid-plugin: interrupted: checkpoint of step 7 in out.checkpoints; continue with --resume"
+    )
+
+
+def test_merge_with_base_interpolates_the_trained_and_base_weights(
+    tmp_path: Path, tiny_model: Path, train_jsonl: Path, plain_run: Path
+) -> None:
+    from hybrid_plugin.training.trainer import train
+
+    out = tmp_path / "merged"
+    record = train(**_plain_options(train_jsonl, tiny_model, out, merge_with_base=0.25))
+    assert record["merge_with_base"]["weight"] == 0.25 and record["merge_with_base"]["tensors"] > 0
+    base, trained, merged = _weights(tiny_model), _weights(plain_run), _weights(out)
+    moved = 0
+    for key in base:
+        np.testing.assert_allclose(
+            merged[key], 0.25 * trained[key] + 0.75 * base[key], rtol=0, atol=1e-6, err_msg=key
+        )
+        moved += not np.array_equal(trained[key], base[key])
+    assert moved > 0
+    assert "| merged with base | 0.25 |" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_dev_split_logs_a_dev_loss_on_held_out_items(
+    tmp_path: Path, tiny_model: Path, train_jsonl: Path
+) -> None:
+    from hybrid_plugin.training.trainer import train
+
+    record = train(**_plain_options(train_jsonl, tiny_model, tmp_path / "m", dev_fraction=0.3, dev_steps=2))
+    assert record["data"]["dev_pairs"] > 0 and record["data"]["dev_items"] > 0
+    from hybrid_plugin.training.data import build_pairs
+
+    everything = build_pairs(read_sources([f"jsonl:{train_jsonl}"], progress=False))
+    assert record["data"]["pairs"] + record["data"]["dev_pairs"] == len(everything)
+    assert [e["step"] for e in record["dev_loss"]] == [0, 2, 4]
+    assert all(np.isfinite(e["loss"]) and e["loss"] > 0 for e in record["dev_loss"])
+    card = (tmp_path / "m" / "README.md").read_text(encoding="utf-8")
+    assert "dev loss" in card
+
+
+def test_two_process_torchrun_steps_share_kind_and_never_an_item(
+    tmp_path: Path, tiny_model: Path, train_jsonl: Path
+) -> None:
+    """A real 2-process CPU run (gloo): what each process's data loader yields, then training."""
+    import os
+    import socket
+    import subprocess
+
+    from hybrid_plugin.training.samplers import batch_kind
+    from hybrid_plugin.training.trainer import TrainConfig, load_training_data
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    worker = Path(__file__).with_name("distributed_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+            "--master_addr", "127.0.0.1", "--master_port", str(port),
+            str(worker), str(train_jsonl), str(tiny_model), str(tmp_path),
+        ],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"batches-{r}.json").read_text(encoding="utf-8")) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    steps0, steps1 = ranks[0]["batches"], ranks[1]["batches"]
+    assert len(steps0) == len(steps1) > 10
+    labels = load_training_data(
+        TrainConfig(train_data=[f"jsonl:{train_jsonl}"], output=str(tmp_path / "x"), progress=False)
+    ).labels
+    kinds = set()
+    for a, b in zip(steps0, steps1):
+        assert len(a) == len(b) == 4
+        assert batch_kind(a, labels) == batch_kind(b, labels)  # same kind, same language
+        assert not set(labels.group[a].tolist()) & set(labels.group[b].tolist())
+        kinds.add(batch_kind(a, labels)[0])
+    assert kinds == {"mono", "cross"}
+
+    record = json.loads((tmp_path / "model" / "training.json").read_text(encoding="utf-8"))
+    assert record["processes"] == 2 and record["steps"] == 3 and record["pairs_seen"] == 24
+    assert record["sampler"]["world_size"] == 2 and record["sampler"]["batch_size"] == 4
+    assert not list(tmp_path.glob("model.*")) and not list(tmp_path.glob(".model*"))

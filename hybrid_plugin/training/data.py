@@ -11,8 +11,15 @@ Sources are named ``FORMAT:PATH``:
 
 - ``mlqa:PATH``  MLQA json (SQuAD format) named ``<split>-context-<C>-question-<Q>.json``; PATH is a
   folder of such files or one file. The question is in language Q, the passage in C.
-- ``jsonl:PATH`` one item-language per line: ``{"id", "lang", "query", "passage"}``; ``query`` or
-  ``passage`` may be absent or null (a language with only a question, or only a passage).
+- ``squad:PATH`` SQuAD-format json, question and context in one language (e.g. translate-train
+  files): the language is the last two-letter language code in the file name
+  (``squad.translate.train.en-de.json`` → de), or given as ``squad[de]:PATH``. Question ids shared
+  across files make parallel items; ids found in one file only make monolingual items.
+- ``jsonl:PATH`` one pair per line, ``{"id", "query_lang", "query", "passage_lang", "passage"}``,
+  or one item-language per line, ``{"id", "lang", "query", "passage"}`` (``query`` or ``passage``
+  may then be null). Lines with the same ``id`` are one item.
+
+Language codes must be ISO 639 codes (``de``, ``zh``, ``fil``); anything else is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +40,21 @@ PASSAGE_UNITS = ("auto", "context", "sentence")
 MLQA_NAME = re.compile(
     r"^(?P<split>[A-Za-z0-9_]+)-context-(?P<c>[a-z]{2,3})-question-(?P<q>[a-z]{2,3})\.json$"
 )
+SOURCE_FORMAT = re.compile(r"^(?P<format>[a-z]+)(?:\[(?P<lang>[^\]]*)\])?$")
+
+
+def language_code(code: object, where: str) -> str:
+    """``code`` if it is a plain ISO 639 language code (``de``, ``fil``), else a UserError at ``where``."""
+    import langcodes
+
+    if (
+        not isinstance(code, str)
+        or re.fullmatch(r"[a-z]{2,3}", code) is None
+        or code in ("und", "mul", "zxx", "mis")
+        or not langcodes.tag_is_valid(code)
+    ):
+        raise UserError(f"{where}: {code!r} is not an ISO 639 language code such as 'de' or 'zh'")
+    return code
 
 
 @dataclass
@@ -105,6 +127,14 @@ class PairTable:
             item_ids=self.item_ids,
         )
 
+    def counts(self) -> dict[str, int]:
+        """Pairs per (query language, passage language), as ``"de-es"`` (query de, passage es)."""
+        n = len(self.languages)
+        flat = np.bincount(self.query_lang.astype(np.int64) * n + self.passage_lang, minlength=n * n)
+        return {
+            f"{self.languages[k // n]}-{self.languages[k % n]}": int(flat[k]) for k in np.flatnonzero(flat)
+        }
+
     def to_dataset(self):
         """A ``datasets.Dataset`` with the two text columns the loss reads: ``query``, ``passage``."""
         from datasets import Dataset
@@ -121,22 +151,30 @@ class Source:
 
     format: str
     path: Path
+    language: str | None = None  # squad[LANG]: the language of every file
 
     def __str__(self) -> str:
-        return f"{self.format}:{self.path}"
+        lang = f"[{self.language}]" if self.language else ""
+        return f"{self.format}{lang}:{self.path}"
 
 
 def parse_source(text: str) -> Source:
-    """``mlqa:/data/mlqa`` → Source; UserError naming the problem otherwise."""
-    fmt, sep, path = text.partition(":")
-    if not sep or fmt not in READERS or not path:
+    """``mlqa:/data/mlqa`` or ``squad[de]:train.json`` → Source; UserError naming the problem otherwise."""
+    head, sep, path = text.partition(":")
+    m = SOURCE_FORMAT.match(head)
+    if not sep or m is None or m["format"] not in READERS or not path:
         raise UserError(
             f"--train-data {text!r}: expected FORMAT:PATH with FORMAT one of {', '.join(READERS)}"
         )
+    lang = m["lang"]
+    if lang is not None:
+        if m["format"] != "squad":
+            raise UserError(f"--train-data {text!r}: only squad takes a language, as squad[de]:PATH")
+        language_code(lang, f"--train-data {text}")
     p = Path(path).expanduser()
     if not p.exists():
         raise UserError(f"--train-data {text}: no such file or folder")
-    return Source(fmt, p)
+    return Source(m["format"], p, lang)
 
 
 def _sha256(path: Path) -> str:
@@ -156,7 +194,7 @@ def _set_text(table: dict[str, str], lang: str, text: str, what: str, item_id: s
 
 
 @dataclass
-class _MlqaRecord:
+class _SquadRecord:
     item_id: str
     question: str
     context: str
@@ -165,28 +203,60 @@ class _MlqaRecord:
     where: str
 
 
+def _json_files(path: Path) -> list[Path]:
+    return [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix == ".json")
+
+
 def _mlqa_files(path: Path) -> list[tuple[Path, str, str]]:
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix == ".json")
     out = []
-    for f in files:
+    for f in _json_files(path):
         m = MLQA_NAME.match(f.name)
         if m is None:
             if path.is_file():
                 raise UserError(f"{f}: MLQA files are named <split>-context-<C>-question-<Q>.json")
             continue
-        out.append((f, m["c"], m["q"]))
+        c = language_code(m["c"], f"{f}: context language in the file name")
+        q = language_code(m["q"], f"{f}: question language in the file name")
+        out.append((f, c, q))
     if not out:
         raise UserError(f"{path}: no MLQA files (<split>-context-<C>-question-<Q>.json) found")
     return out
 
 
-def _mlqa_records(path: Path) -> list[_MlqaRecord]:
+def _language_from_name(f: Path) -> str | None:
+    """The last two-letter language code among the parts of the file name (``train.en-de.json`` → de)."""
+    import langcodes
+
+    parts = re.split(r"[-._\s]+", f.stem.lower())
+    codes = [p for p in parts if re.fullmatch(r"[a-z]{2}", p) and langcodes.tag_is_valid(p)]
+    return codes[-1] if codes else None
+
+
+def _squad_files(path: Path, language: str | None) -> list[tuple[Path, str, str]]:
+    files = _json_files(path)
+    if not files:
+        raise UserError(f"{path}: no .json files found")
+    out = []
+    for f in files:
+        lang = language or _language_from_name(f)
+        if lang is None:
+            raise UserError(
+                f"{f}: the file name gives no language (e.g. train.de.json); rename it or pass squad[de]:PATH"
+            )
+        out.append((f, lang, lang))
+    return out
+
+
+def _squad_records(path: Path) -> list[_SquadRecord]:
+    """Every question of a SQuAD-format file, with its context and first answer (if any)."""
     raw = load_json(path)
     records = []
     for a, article in enumerate(need(raw, "data", list, "top level", path)):
         for p, para in enumerate(need(article, "paragraphs", list, f"data[{a}]", path)):
             where = f"data[{a}].paragraphs[{p}]"
             context = need(para, "context", str, where, path)
+            if not context.strip():
+                raise UserError(f"{path}: {where}: field 'context' is empty")
             for k, qa in enumerate(need(para, "qas", list, where, path)):
                 qwhere = f"{where}.qas[{k}]"
                 answers = need(qa, "answers", list, qwhere, path)
@@ -194,34 +264,30 @@ def _mlqa_records(path: Path) -> list[_MlqaRecord]:
                 if answers:
                     start = need(answers[0], "answer_start", int, f"{qwhere}.answers[0]", path)
                     text = need(answers[0], "text", str, f"{qwhere}.answers[0]", path)
-                records.append(
-                    _MlqaRecord(
-                        item_id=need(qa, "id", str, qwhere, path),
-                        question=need(qa, "question", str, qwhere, path),
-                        context=context,
-                        answer_start=start,
-                        answer_text=text,
-                        where=f"{path}: {qwhere}",
-                    )
-                )
+                item_id = need(qa, "id", str, qwhere, path)
+                question = need(qa, "question", str, qwhere, path)
+                for name, value in (("id", item_id), ("question", question)):
+                    if not value.strip():
+                        raise UserError(f"{path}: {qwhere}: field {name!r} is empty")
+                records.append(_SquadRecord(item_id, question, context, start, text, f"{path}: {qwhere}"))
     return records
 
 
-def read_mlqa(
+def _read_squad_family(
+    fmt: str,
     path: Path,
-    passage_unit: str = "auto",
-    segmenter: Callable[[str, str], list[tuple[int, int]]] | None = None,
-    progress: bool = True,
+    files: list[tuple[Path, str, str]],
+    passage_unit: str,
+    segmenter: Callable[[str, str], list[tuple[int, int]]] | None,
+    progress: bool,
 ) -> ParallelItems:
-    """Read MLQA files. ``passage_unit``: ``context`` (the paragraph), ``sentence`` (the sentence that
-    holds the answer) or ``auto`` (sentence when every answer has its text, else context)."""
+    """Read SQuAD-format ``files`` given as (file, context language, question language)."""
     from tqdm.auto import tqdm
 
     if passage_unit not in PASSAGE_UNITS:
         raise UserError(f"passage unit {passage_unit!r}: expected one of {', '.join(PASSAGE_UNITS)}")
-    files = _mlqa_files(path)
     parsed = [
-        (f, c, q, _mlqa_records(f))
+        (f, c, q, _squad_records(f))
         for f, c, q in tqdm(files, desc=f"reading {path.name}", unit="file", disable=not progress)
     ]
     blank = next((r for *_, recs in parsed for r in recs if not r.answer_text), None)
@@ -252,8 +318,31 @@ def read_mlqa(
                     spans[key] = segmenter(r.context, c_lang)
                 passage = _sentence_at(r.context, spans[key], r.answer_start, r.where)
             _set_text(out.passages[idx], c_lang, passage, "passage", r.item_id, r.where)
-    out.sources.append(_source_record("mlqa", path, [f for f, *_ in files], passage_unit))
+    out.sources.append(_source_record(fmt, path, [f for f, *_ in files], passage_unit))
     return out
+
+
+def read_mlqa(
+    path: Path,
+    passage_unit: str = "auto",
+    segmenter: Callable[[str, str], list[tuple[int, int]]] | None = None,
+    progress: bool = True,
+) -> ParallelItems:
+    """Read MLQA files. ``passage_unit``: ``context`` (the paragraph), ``sentence`` (the sentence that
+    holds the answer) or ``auto`` (sentence when every answer has its text, else context)."""
+    return _read_squad_family("mlqa", path, _mlqa_files(path), passage_unit, segmenter, progress)
+
+
+def read_squad(
+    path: Path,
+    language: str | None = None,
+    passage_unit: str = "auto",
+    segmenter: Callable[[str, str], list[tuple[int, int]]] | None = None,
+    progress: bool = True,
+) -> ParallelItems:
+    """Read SQuAD-format files, one language each (``language``, else from each file's name)."""
+    files = _squad_files(path, language)
+    return _read_squad_family("squad", path, files, passage_unit, segmenter, progress)
 
 
 def _sentence_at(context: str, spans: Sequence[tuple[int, int]], start: int, where: str) -> str:
@@ -283,8 +372,21 @@ def default_segmenter() -> Callable[[str, str], list[tuple[int, int]]]:
     return segment
 
 
+def _jsonl_text(row: dict, key: str, where: str, required: bool) -> str | None:
+    value = row.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        need_what = "a non-empty string" if required else "a non-empty string or null"
+        raise UserError(f"{where}: field {key!r} should be {need_what}")
+    return value
+
+
 def read_jsonl(path: Path, progress: bool = True) -> ParallelItems:
-    """Read ``{"id", "lang", "query", "passage"}`` lines (query or passage may be missing)."""
+    """Read pair lines ``{"id", "query_lang", "query", "passage_lang", "passage"}`` or item-language
+    lines ``{"id", "lang", "query", "passage"}`` (query or passage may be null there)."""
+    from tqdm.auto import tqdm
+
     if path.is_dir():
         raise UserError(f"{path}: jsonl source must be a file")
     out = ParallelItems(passage_unit="given")
@@ -292,7 +394,7 @@ def read_jsonl(path: Path, progress: bool = True) -> ParallelItems:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    for n, line in enumerate(lines, start=1):
+    for n, line in enumerate(tqdm(lines, desc=f"reading {path.name}", unit="line", disable=not progress), 1):
         if not line.strip():
             continue
         where = f"{path}: line {n}"
@@ -302,24 +404,30 @@ def read_jsonl(path: Path, progress: bool = True) -> ParallelItems:
             raise UserError(f"{where}: malformed json ({err.msg})") from None
         if not isinstance(row, dict):
             raise UserError(f"{where}: expected a json object")
-        item_id, lang = row.get("id"), row.get("lang")
-        if not isinstance(item_id, (str, int)) or isinstance(item_id, bool) or item_id == "":
+        item_id = row.get("id")
+        if not isinstance(item_id, (str, int)) or isinstance(item_id, bool) or str(item_id).strip() == "":
             raise UserError(f"{where}: field 'id' should be a non-empty string or integer")
-        if not isinstance(lang, str) or not lang:
-            raise UserError(f"{where}: field 'lang' should be a language code such as 'de'")
-        texts = {}
-        for key in ("query", "passage"):
-            value = row.get(key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise UserError(f"{where}: field {key!r} should be a non-empty string or null")
-            texts[key] = value
-        if texts["query"] is None and texts["passage"] is None:
-            raise UserError(f"{where}: neither 'query' nor 'passage' is given")
-        idx = out.item(str(item_id))
-        if texts["query"] is not None:
-            _set_text(out.questions[idx], lang, texts["query"], "query", str(item_id), where)
-        if texts["passage"] is not None:
-            _set_text(out.passages[idx], lang, texts["passage"], "passage", str(item_id), where)
+        item_id = str(item_id)
+        if "lang" in row:  # one item-language: its question and/or its passage
+            lang = language_code(row["lang"], f"{where}: field 'lang'")
+            query = _jsonl_text(row, "query", where, required=False)
+            passage = _jsonl_text(row, "passage", where, required=False)
+            if query is None and passage is None:
+                raise UserError(f"{where}: neither 'query' nor 'passage' is given")
+            q_lang = p_lang = lang
+        else:  # one pair
+            for key in ("query_lang", "passage_lang"):
+                if key not in row:
+                    raise UserError(f"{where}: no field {key!r} (or 'lang'); expected {JSONL_FIELDS}")
+            q_lang = language_code(row["query_lang"], f"{where}: field 'query_lang'")
+            p_lang = language_code(row["passage_lang"], f"{where}: field 'passage_lang'")
+            query = _jsonl_text(row, "query", where, required=True)
+            passage = _jsonl_text(row, "passage", where, required=True)
+        idx = out.item(item_id)
+        if query is not None:
+            _set_text(out.questions[idx], q_lang, query, "query", item_id, where)
+        if passage is not None:
+            _set_text(out.passages[idx], p_lang, passage, "passage", item_id, where)
     if not out.ids:
         raise UserError(f"{path}: no rows")
     out.sources.append(_source_record("jsonl", path, [path], "given"))
@@ -335,9 +443,11 @@ def _source_record(fmt: str, path: Path, files: Iterable[Path], unit: str) -> di
     }
 
 
+JSONL_FIELDS = '{"id", "query_lang", "query", "passage_lang", "passage"}'
 READERS: dict[str, str] = {
     "mlqa": "MLQA json files <split>-context-<C>-question-<Q>.json (a folder or one file)",
-    "jsonl": 'one item-language per line: {"id", "lang", "query", "passage"}',
+    "squad": "SQuAD-format json, one language per file (from the file name, or squad[de]:PATH)",
+    "jsonl": f"one pair per line, {JSONL_FIELDS}",
 }
 
 
@@ -365,6 +475,8 @@ def read_sources(
         src = parse_source(src) if isinstance(src, str) else src
         if src.format == "mlqa":
             part = read_mlqa(src.path, passage_unit, progress=progress)
+        elif src.format == "squad":
+            part = read_squad(src.path, src.language, passage_unit, progress=progress)
         else:
             part = read_jsonl(src.path, progress=progress)
         units.add(part.passage_unit)
@@ -457,3 +569,19 @@ def build_pairs(items: ParallelItems) -> PairTable:
         passage_lang=np.asarray(p_lang, dtype=np.int16),
         item_ids=list(items.ids),
     )
+
+
+def split_dev(pairs: PairTable, fraction: float, seed: int) -> tuple[PairTable, PairTable | None]:
+    """Hold out ``fraction`` of the conflict groups (with all their pairs) as a dev set.
+
+    Whole groups go to one side, so no dev pair shares a question or passage with a training pair.
+    """
+    if fraction <= 0:
+        return pairs, None
+    groups = np.unique(pairs.group)
+    n_dev = int(round(fraction * len(groups)))
+    if n_dev < 1 or n_dev >= len(groups):
+        raise UserError(f"--dev-fraction {fraction}: {len(groups)} independent items cannot be split so")
+    chosen = np.random.default_rng([seed, 0xDE5]).choice(groups, size=n_dev, replace=False)
+    dev = np.isin(pairs.group, chosen)
+    return pairs.select(np.flatnonzero(~dev)), pairs.select(np.flatnonzero(dev))

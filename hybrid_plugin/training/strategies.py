@@ -8,16 +8,26 @@ STRATEGIES: dict[str, str] = {
     "hybrid": "monolingual batch with probability alpha (one language per batch), else cross-lingual",
     "mono": "X-X-mono: every batch monolingual, one language per batch (alpha = 1)",
     "cross": "X-Y: every pair cross-lingual, languages vary from pair to pair (alpha = 0)",
-    "same-language": "X-X: every pair monolingual, languages mixed inside a batch",
+    "mixed": "X-X (LAReQA): every pair monolingual, languages mixed inside a batch",
+    "english": "En-En: every batch English question / English passage",
 }
-FIXED_ALPHA = {"mono": 1.0, "cross": 0.0}
+ALIASES = {"same-language": "mixed", "x-x-mono": "mono", "x-y": "cross", "x-x": "mixed", "en-en": "english"}
+FIXED_ALPHA = {"mono": 1.0, "cross": 0.0, "english": 1.0}
 DEFAULT_ALPHA = 0.5
+MONO_WEIGHTS = ("uniform", "size")
+
+
+def canonical_strategy(strategy: str) -> str:
+    """The strategy's name in :data:`STRATEGIES` (accepts the paper's names, e.g. ``X-Y``)."""
+    name = ALIASES.get(strategy.lower(), strategy.lower())
+    if name not in STRATEGIES:
+        raise UserError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    return name
 
 
 def resolve_alpha(strategy: str, alpha: float | None) -> float | None:
-    """The monolingual-batch probability a strategy uses (None for same-language)."""
-    if strategy not in STRATEGIES:
-        raise UserError(f"--strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    """The monolingual-batch probability a strategy uses (None for mixed)."""
+    strategy = canonical_strategy(strategy)
     if strategy == "hybrid":
         alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
         if not 0.0 <= alpha <= 1.0:

@@ -15,8 +15,10 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from hybrid_plugin.atomic import atomic_dir
-from hybrid_plugin.errors import UserError
+from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.provenance import library_versions
 from hybrid_plugin.training.card import RECORD_FORMAT, write_card, write_record
@@ -27,9 +29,10 @@ from hybrid_plugin.training.data import (
     build_pairs,
     read_sources,
     select_languages,
+    split_dev,
 )
-from hybrid_plugin.training.samplers import PairLabels, make_batch_sampler
-from hybrid_plugin.training.strategies import resolve_alpha
+from hybrid_plugin.training.samplers import PairLabels, make_batch_sampler, world_size
+from hybrid_plugin.training.strategies import MONO_WEIGHTS, canonical_strategy, resolve_alpha
 
 LIBRARIES = ("torch", "sentence-transformers", "transformers", "accelerate", "datasets")
 LOSSES = ("mnrl", "cached-mnrl")
@@ -44,6 +47,7 @@ class TrainConfig:
     base_model: str | None = "default"
     strategy: str = "hybrid"
     alpha: float | None = None  # hybrid only; default 0.5
+    mono_weights: str = "uniform"  # language of a monolingual batch: uniform, or by number of items
     languages: list[str] | None = None  # restrict questions and passages to these
     passage_unit: str = "auto"
     batch_size: int = 100  # the paper's
@@ -56,6 +60,9 @@ class TrainConfig:
     scale: float = 20.0  # inverse temperature of the InfoNCE softmax
     max_seq_length: int | None = 256  # training only; the saved model keeps the base's
     freeze_embeddings: bool = False  # keep the word-embedding matrix fixed (far faster steps on CPU)
+    merge_with_base: float | None = None  # save λ·trained + (1 − λ)·base instead of the trained weights
+    dev_fraction: float = 0.0  # hold out this share of items (whole conflict groups) for a dev loss
+    dev_steps: int = 50  # dev loss every N steps (and at the end)
     seed: int = 0
     logging_steps: int = 10
     save_steps: int = 0  # > 0: checkpoints in OUTPUT.checkpoints/, deleted once the model is saved
@@ -70,11 +77,25 @@ class TrainConfig:
         """UserError on the first bad option."""
         if not self.train_data:
             raise UserError("--train-data is required (FORMAT:PATH, e.g. mlqa:datasets/train/mlqa-test)")
+        self.strategy = canonical_strategy(self.strategy)
         resolve_alpha(self.strategy, self.alpha)
+        if self.mono_weights not in MONO_WEIGHTS:
+            choices = ", ".join(MONO_WEIGHTS)
+            raise UserError(f"--mono-weights {self.mono_weights!r}: expected one of {choices}")
+        if self.merge_with_base is not None and not 0.0 <= self.merge_with_base <= 1.0:
+            raise UserError(
+                f"--merge-with-base must be in [0, 1] (1 = the trained weights), got {self.merge_with_base}"
+            )
+        if not 0.0 <= self.dev_fraction < 0.5:
+            raise UserError(f"--dev-fraction must be in [0, 0.5), got {self.dev_fraction}")
         if self.passage_unit not in PASSAGE_UNITS:
             units = ", ".join(PASSAGE_UNITS)
             raise UserError(f"--passage-unit {self.passage_unit!r}: expected one of {units}")
-        positive = {"--batch-size": self.batch_size, "--logging-steps": self.logging_steps}
+        positive = {
+            "--batch-size": self.batch_size,
+            "--logging-steps": self.logging_steps,
+            "--dev-steps": self.dev_steps,
+        }
         if self.mini_batch_size is not None:
             positive["--mini-batch-size"] = self.mini_batch_size
         if self.max_steps is not None:
@@ -102,6 +123,10 @@ class TrainConfig:
             raise UserError(f"--output {out} exists and is not an empty folder; choose a new one")
         if self.resume and not self.checkpoint_dir.is_dir():
             raise UserError(f"--resume: no checkpoints at {self.checkpoint_dir}")
+        if not self.resume and any(self.checkpoint_dir.glob("checkpoint-*")):
+            raise UserError(
+                f"{self.checkpoint_dir} holds checkpoints of an unfinished run: add --resume, or delete it"
+            )
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -118,17 +143,25 @@ class TrainConfig:
         return "cached-mnrl" if self.mini_batch_size else "mnrl"
 
 
+def pair_labels(pairs: PairTable) -> PairLabels:
+    return PairLabels(pairs.group, pairs.query_lang, pairs.passage_lang, pairs.languages)
+
+
 @dataclass
 class TrainingData:
-    """The parsed training data and its pairs."""
+    """The parsed training data, its training pairs and (optionally) held-out dev pairs."""
 
     items: ParallelItems
     pairs: PairTable
+    dev: PairTable | None = None
 
     @property
     def labels(self) -> PairLabels:
-        p = self.pairs
-        return PairLabels(p.group, p.query_lang, p.passage_lang, p.languages)
+        return pair_labels(self.pairs)
+
+    @property
+    def dev_labels(self) -> PairLabels | None:
+        return pair_labels(self.dev) if self.dev is not None else None
 
     def describe(self) -> dict:
         return {
@@ -138,14 +171,32 @@ class TrainingData:
             "pairs": len(self.pairs),
             "languages": list(self.pairs.languages),
             "counts": self.items.counts(),
+            "pairs_by_language_pair": self.pairs.counts(),
+            "dev_pairs": len(self.dev) if self.dev is not None else 0,
+            "dev_items": len(np.unique(self.dev.item)) if self.dev is not None else 0,
         }
+
+    def summary(self) -> str:
+        """What was read, for the console: items, pairs per language and per language pair."""
+        counts = self.items.counts()
+        lines = [
+            f"training data: {len(self.items)} items, {len(self.pairs)} pairs, passage unit "
+            f"{self.items.passage_unit}",
+            "  questions / passages: "
+            + ", ".join(f"{lang} {c['questions']}/{c['passages']}" for lang, c in counts.items()),
+            "  pairs (query-passage): " + ", ".join(f"{k} {v}" for k, v in self.pairs.counts().items()),
+        ]
+        if self.dev is not None:
+            lines.append(f"  held out for the dev loss: {len(self.dev)} pairs")
+        return "\n".join(lines)
 
 
 def load_training_data(cfg: TrainConfig) -> TrainingData:
-    """Read every source, keep the chosen languages, expand into pairs."""
+    """Read every source, keep the chosen languages, expand into pairs, hold out the dev set."""
     items = read_sources(cfg.train_data, cfg.passage_unit, progress=cfg.progress)
     items = select_languages(items, cfg.languages)
-    return TrainingData(items, build_pairs(items))
+    pairs, dev = split_dev(build_pairs(items), cfg.dev_fraction, cfg.seed)
+    return TrainingData(items, pairs, dev)
 
 
 def _need_training_extra() -> None:
@@ -194,6 +245,8 @@ def build_trainer(
 ):
     """The sentence-transformers trainer for ``cfg``; ``batch_sampler`` replaces ours (benchmarks).
 
+    ``cfg.batch_size`` is the batch the loss sees: with N processes each trains on batch_size / N
+    pairs and the loss gathers the others' embeddings as further in-batch negatives.
     Returns ``(trainer, model, samplers)``: ``samplers`` collects the batch samplers the trainer makes.
     """
     import torch
@@ -203,31 +256,55 @@ def build_trainer(
         MultipleNegativesRankingLoss,
     )
 
+    processes = world_size()
+    if cfg.batch_size % processes:
+        raise UserError(f"--batch-size {cfg.batch_size} must be divisible by the {processes} processes")
+    per_process = cfg.batch_size // processes
     model = model_ref.load()
     if cfg.max_seq_length and (model.max_seq_length or 0) > cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     if cfg.freeze_embeddings:
         _freeze_word_embeddings(model)
+    gather = processes > 1
     if cfg.mini_batch_size:
         loss = CachedMultipleNegativesRankingLoss(
-            model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size, show_progress_bar=False
+            model,
+            scale=cfg.scale,
+            mini_batch_size=cfg.mini_batch_size,
+            gather_across_devices=gather,
+            show_progress_bar=False,
         )
     else:
-        loss = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+        loss = MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=gather)
 
     samplers: list = []
     if batch_sampler is None:
-        batch_sampler = make_batch_sampler(data.labels, cfg.strategy, cfg.alpha)
+        batch_sampler = make_batch_sampler(
+            data.labels, cfg.strategy, cfg.alpha, cfg.mono_weights, dev_labels=data.dev_labels
+        )
         samplers = batch_sampler.created
+        if data.dev is not None:  # fail now, not at the first dev evaluation
+            try:
+                batch_sampler(data.dev.to_dataset(), batch_size=per_process, drop_last=True)
+            except UserError as err:
+                raise UserError(f"dev set: {err}; raise --dev-fraction") from None
 
     prompts = {}
     if model_ref.query_prompt:
         prompts["query"] = model_ref.query_prompt
     if model_ref.document_prompt:
         prompts["passage"] = model_ref.document_prompt
+    dev = {}
+    if data.dev is not None:
+        dev = dict(
+            eval_strategy="steps",
+            eval_steps=cfg.dev_steps,
+            per_device_eval_batch_size=per_process,
+            eval_on_start=True,
+        )
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work_dir),
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=per_process,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps or -1,
         learning_rate=cfg.learning_rate,
@@ -243,15 +320,79 @@ def build_trainer(
         disable_tqdm=not cfg.progress,
         dataloader_drop_last=True,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # several CPU processes (torchrun without GPUs): accelerate runs DDP over gloo only with use_cpu
+        use_cpu=processes > 1 and not torch.cuda.is_available(),
+        **dev,
     )
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=data.pairs.to_dataset(),
+        eval_dataset=data.dev.to_dataset() if data.dev is not None else None,
         loss=loss,
         callbacks=list(callbacks),
     )
     return trainer, model, samplers
+
+
+class GracefulStop:
+    """Trainer callback: the first Ctrl-C (SIGINT) ends training after the current step with a
+    checkpoint saved, so ``--resume`` continues; a second Ctrl-C stops at once."""
+
+    def __new__(cls):  # built lazily so importing this module does not import transformers
+        import signal
+
+        from transformers import TrainerCallback
+
+        class _GracefulStop(TrainerCallback):
+            def __init__(self) -> None:
+                self.requested = False
+                self.stopped_at: int | None = None
+                self._previous = None
+
+            def _handler(self, signum, frame) -> None:
+                if self.requested:  # second Ctrl-C: the usual KeyboardInterrupt
+                    raise KeyboardInterrupt
+                self.requested = True
+                print("\nCtrl-C: saving a checkpoint after this step (Ctrl-C again to stop at once)")
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                import threading
+
+                if threading.current_thread() is threading.main_thread():
+                    self._previous = signal.signal(signal.SIGINT, self._handler)
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if self.requested and self.stopped_at is None:
+                    self.stopped_at = state.global_step
+                    control.should_save = True
+                    control.should_training_stop = True
+                return control
+
+            def on_train_end(self, args, state, control, **kwargs):
+                if self._previous is not None:
+                    signal.signal(signal.SIGINT, self._previous)
+                    self._previous = None
+
+        return _GracefulStop()
+
+
+def merge_weights(model, base_state: dict, weight: float) -> int:
+    """In place: every floating-point tensor becomes ``weight·trained + (1 − weight)·base``.
+
+    Returns the number of tensors merged.
+    """
+    import torch
+
+    merged = 0
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            base = base_state.get(name)
+            if base is None or not tensor.is_floating_point():
+                continue
+            tensor.copy_(weight * tensor + (1.0 - weight) * base.to(tensor.device, tensor.dtype))
+            merged += 1
+    return merged
 
 
 #: files that training never changes: copied from the base model byte for byte
@@ -308,47 +449,76 @@ def _warmup(ratio: float) -> dict:
     return {"warmup_steps": float(ratio)} if major >= 5 else {"warmup_ratio": ratio}
 
 
-def train(config: TrainConfig | None = None, /, **options) -> dict:
+def _process_rank() -> int:
+    import os
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))
+
+
+def _dev_losses(log_history: list[dict]) -> list[dict]:
+    return [{"step": e["step"], "loss": e["eval_loss"]} for e in log_history if "eval_loss" in e]
+
+
+def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **options) -> dict:
     """Train a retriever with hybrid (or baseline) batches; returns the training record.
 
     Either pass a :class:`TrainConfig` or its fields as keywords, e.g.
     ``train(train_data=["mlqa:data/mlqa-test"], output="out/hybrid", strategy="hybrid", alpha=0.5)``.
     The model is written to ``output`` (atomically: complete or absent), with ``training.json`` and a
     model card; with ``eval_tasks`` it is then evaluated and the results go to ``eval_dir``.
+    Checkpoints go to ``OUTPUT.checkpoints/`` (every ``save_steps``, and on Ctrl-C) and are removed
+    once the model is saved. Under ``torchrun`` every process trains; process 0 writes the files.
+    Extra transformers ``callbacks`` are passed to the trainer.
     """
     cfg = config if config is not None else TrainConfig(**options)
     if config is not None and options:
         raise TypeError("pass a TrainConfig or keyword options, not both")
     cfg.validate()
     _need_training_extra()
+    main_process = _process_rank() == 0
     eval_plan = _check_eval_tasks(cfg)
     model_ref = resolve_model(None if cfg.base_model in (None, "", "default") else cfg.base_model)
     data = load_training_data(cfg)
-    print(
-        f"training data: {len(data.items)} items, {len(data.pairs)} pairs, languages "
-        f"{' '.join(data.pairs.languages)}, passage unit {data.items.passage_unit}"
-    )
+    if main_process:
+        print(data.summary())
     output = Path(cfg.output)
-    if output.is_dir():  # empty (validated): atomic_dir renames onto a missing path only
+    if main_process and output.is_dir():  # empty (validated): atomic_dir renames onto a missing path only
         output.rmdir()
-    timer = StepTimer()
+    timer, stop = StepTimer(), GracefulStop()
     started = datetime.now(timezone.utc)
-    with atomic_dir(output) as tmp:
-        keep_checkpoints = cfg.save_steps > 0 or cfg.resume
-        work_dir = cfg.checkpoint_dir if keep_checkpoints else Path(tempfile.mkdtemp(dir=tmp, prefix="work-"))
+    work_dir = cfg.checkpoint_dir
+    with atomic_dir(output) if main_process else tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
         saved_max_len = model_ref.load().max_seq_length  # the saved model keeps the base's
-        trainer, model, samplers = build_trainer(cfg, model_ref, data, work_dir, callbacks=[timer])
+        base_state = None
+        if cfg.merge_with_base is not None:
+            base_state = {k: v.detach().clone() for k, v in model_ref.load().state_dict().items()}
+        trainer, model, samplers = build_trainer(
+            cfg, model_ref, data, work_dir, callbacks=[timer, stop, *callbacks]
+        )
         train_max_len = model.max_seq_length
         t0 = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=True if cfg.resume else None)
         train_seconds = time.perf_counter() - t0
+        if stop.stopped_at is not None:
+            raise Interrupted(
+                f"checkpoint of step {stop.stopped_at} in {work_dir}; no model was written. "
+                "Continue with the same command plus --resume"
+            )
+        if not main_process:
+            return {}
         model.max_seq_length = saved_max_len
+        merged = merge_weights(model, base_state, cfg.merge_with_base) if base_state is not None else 0
         model.save(str(tmp), create_model_card=False)
         keep_base_files(model_ref.path, tmp)
-        shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints are for crashed runs only
         steps = int(result.global_step)
         step_seconds = timer.step_seconds()
         per_step = sorted(step_seconds)[len(step_seconds) // 2] if step_seconds else float("nan")
+        sampler = samplers[-1].describe() if samplers else {}
         record = {
             "format": RECORD_FORMAT,
             "started": started.isoformat(timespec="seconds"),
@@ -365,24 +535,60 @@ def train(config: TrainConfig | None = None, /, **options) -> dict:
             },
             "loss": cfg.loss_name,
             "data": data.describe(),
-            "sampler": samplers[-1].describe() if samplers else {},
+            "sampler": sampler,
             "steps": steps,
+            "pairs_seen": steps * cfg.batch_size,
+            "processes": world_size(),
             "train_seconds": train_seconds,
             "seconds_per_step": per_step,
             "pairs_per_second": cfg.batch_size / per_step if per_step > 0 else 0.0,
             "final_loss": float(result.training_loss),
+            "dev_loss": _dev_losses(trainer.state.log_history),
+            "merge_with_base": {"weight": cfg.merge_with_base, "tensors": merged} if base_state else None,
             "max_seq_length": {"training": train_max_len, "saved": saved_max_len},
             "device": str(model.device),
             "versions": library_versions(LIBRARIES),
             "evaluation": {},
         }
         write_record(tmp, record, name=output.name)
+    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints are for interrupted runs only
     print(f"wrote {output}: {steps} steps, {per_step:.3f} s/step, {record['pairs_per_second']:.1f} pairs/s")
     if eval_plan:
         record["evaluation"] = _evaluate(cfg, output, eval_plan)
         # scores go into README.md only: it is outside the model's fingerprint, training.json is not
         write_card(output, record, name=output.name)
     return record
+
+
+def dry_run(cfg: TrainConfig) -> dict:
+    """Read the data and draw one epoch of batches without a model; print and return the plan."""
+    from hybrid_plugin.training.samplers import HybridBatchSampler
+
+    cfg.validate()
+    data = load_training_data(cfg)
+    processes = world_size()
+    sampler = HybridBatchSampler(
+        range(len(data.pairs)),
+        batch_size=max(1, cfg.batch_size // processes),
+        labels=data.labels,
+        strategy=cfg.strategy,
+        alpha=cfg.alpha,
+        mono_weights=cfg.mono_weights,
+        world_size=processes,
+        seed=cfg.seed,
+    )
+    for _ in sampler:
+        pass
+    plan = sampler.describe()
+    steps_per_epoch = plan["batches_per_epoch"] // processes
+    print(data.summary())
+    print(
+        f"sampler: {plan['strategy']} (alpha {plan['alpha']}), batch size {cfg.batch_size}, "
+        f"{steps_per_epoch} steps per epoch; independent items per batch kind: "
+        + ", ".join(f"{k} {v}" for k, v in plan["independent_items"].items())
+    )
+    print("one epoch of batches by kind: " + ", ".join(f"{k} {v}" for k, v in plan["batches_drawn"].items()))
+    return {"data": data.describe(), "sampler": plan}
 
 
 def _check_eval_tasks(cfg: TrainConfig) -> list:
