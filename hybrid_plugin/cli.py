@@ -69,6 +69,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         use_cache=not args.no_cache,
         verify=not args.no_verify,
+        alignment=args.alignment,
     )
     results = evaluate(cfg)
     print(console_table(results))
@@ -127,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--trec-out", default=None, help="write TREC qrels and run files per setting into this folder"
     )
     p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    p.add_argument(
+        "--alignment",
+        action="store_true",
+        help="also measure parallel vs non-parallel cosine and a language-ID probe on the candidates",
+    )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument(
         "--no-verify",

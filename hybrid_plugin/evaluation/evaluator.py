@@ -43,6 +43,7 @@ class EvalConfig:
     cache_dir: str | None = None  # embedding cache (default: user cache)
     use_cache: bool = True
     verify: bool = True  # sha256 and published counts; off only for modified local copies
+    alignment: bool = False  # add parallel-vs-non-parallel cosine and a language-ID probe
     extra: dict = field(default_factory=dict)
 
 
@@ -162,6 +163,7 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
     t_metrics = time.perf_counter()
 
     standard = {}
+    extra_blocks: dict = {}
     if cfg.run_depth != 0:
         runs = top_k_runs(pool, scorer, cfg.run_depth)
         if cfg.ir_measures:
@@ -172,6 +174,11 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
 
             write_trec(pool, runs, Path(cfg.trec_out), tag=f"hybrid_plugin:{model.fingerprint[:12]}")
     t_ir = time.perf_counter()
+    if cfg.alignment:
+        from hybrid_plugin.evaluation.alignment import alignment
+
+        extra_blocks["alignment"] = alignment(pool, enc.cand_emb[enc.cand_row])
+    t_align = time.perf_counter()
 
     return {
         "format": RESULTS_FORMAT,
@@ -213,6 +220,8 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
             "encode_s": round(t_encode - t_load, 3),
             "metrics_s": round(t_metrics - t_encode, 3),
             "ir_measures_s": round(t_ir - t_metrics, 3),
-            "total_s": round(t_ir - t0, 3),
+            "alignment_s": round(t_align - t_ir, 3),
+            "total_s": round(t_align - t0, 3),
         },
+        **extra_blocks,
     }

@@ -41,6 +41,14 @@ def console_table(results: dict) -> str:
         body.append(f"ir-measures on runs of depth {depth} (macro):")
         for kind, values in by_kind.items():
             body.append(f"  {kind:<5} " + "  ".join(f"{m} {v:.3f}" for m, v in values.items()))
+    align = results.get("alignment")
+    if align and align.get("parallel_cosine") is not None:
+        lid = align["language_id"]
+        body.append(
+            f"alignment: cosine parallel {align['parallel_cosine']:.3f} vs non-parallel "
+            f"{align['non_parallel_cosine']:.3f} (gap {align['gap']:.3f}); language-ID probe accuracy "
+            f"{lid['accuracy']:.3f} (majority class {lid['chance']:.3f})"
+        )
     t = results["timings"]
     body.append(
         f"texts encoded {results['counts']['texts_encoded']} of {results['counts']['unique_texts']} unique · "
