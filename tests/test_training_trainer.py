@@ -31,27 +31,6 @@ def run_cli(argv: Sequence[str]) -> int:
         return 2
 
 
-@pytest.fixture(scope="module")
-def train_jsonl(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Path:
-    """300 items of the offline MLQA training copy as jsonl (de, es, zh questions and paragraphs)."""
-    folder = datasets / "train" / "mlqa-test"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not present")
-    items = read_sources([f"mlqa:{folder}"], progress=False)
-    lines = []
-    for item_id, qs, ps in zip(items.ids, items.questions, items.passages):
-        langs = sorted(set(qs) & set(ps) & {"de", "es", "zh"})
-        for lang in langs:
-            lines.append(
-                json.dumps({"id": item_id, "lang": lang, "query": qs[lang], "passage": ps[lang][:100]})
-            )
-        if len(lines) >= 600:
-            break
-    path = tmp_path_factory.mktemp("train") / "mlqa-sample.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def _weights(folder: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
