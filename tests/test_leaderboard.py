@@ -212,10 +212,16 @@ def test_failure_mid_write_leaves_the_old_file(board: Path, tiny_results, monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(csvfile, "_write_rows", write_header_then_crash)
+    copies = sorted((board / "results" / "xquad-r").iterdir())
     with pytest.raises(KeyboardInterrupt):
         board_module.submit(tiny_results["sentence"], board, name="new", submitter="t", replace=True)
+    # a new results file (another model's) is removed again when its CSV write fails
+    other = REPO / "leaderboards" / "results" / "xquad-r"
+    with pytest.raises(KeyboardInterrupt):
+        board_module.submit(next(other.glob("*.json")), board, submitter="t")
     assert csv_file.read_bytes() == before
     assert sorted(p.name for p in board.iterdir()) == ["results", "xquad-r.csv"]
+    assert sorted((board / "results" / "xquad-r").iterdir()) == copies
     monkeypatch.undo()
     assert validate_errors(capsys, csv_file) == (0, [])
 

@@ -265,9 +265,15 @@ def submit(
     kept = [r for r in existing if row_key(r.model) != row_key(row)]
     rows = sorted([*kept, Row(row, cells)], key=lambda r: sort_key(r.model))
     copy = board / results_relpath(spec.name, sha)
-    if not copy.is_file() or sha256_bytes(copy.read_bytes()) != sha:
+    new_copy = not copy.is_file() or sha256_bytes(copy.read_bytes()) != sha
+    if new_copy:
         write_bytes(copy, raw)
-    write_csv(target, header(spec.name), (r.cells for r in rows))
+    try:
+        write_csv(target, header(spec.name), (r.cells for r in rows))
+    except BaseException:
+        if new_copy:  # the CSV is unchanged: leave no results file without a row
+            copy.unlink(missing_ok=True)
+        raise
     still_used = {results_relpath(spec.name, r.model.results_sha256) for r in rows}
     for old in same:
         rel = results_relpath(spec.name, old.model.results_sha256)
