@@ -187,7 +187,7 @@ def looks_like_path(text: str) -> bool:
         or ".." in text
         or "://" in text
         or text.count("/") > 1
-        or bool(re.match(r"^[A-Za-z]:", text))
+        or bool(re.match(r"^[A-Za-z]:[\\/]", text))
     )
 
 
