@@ -135,3 +135,22 @@ def train_jsonl(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Pat
     path = tmp_path_factory.mktemp("train") / "mlqa-sample.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_results(
+    tmp_path_factory: pytest.TempPathFactory, datasets: Path, tiny_model: Path
+) -> dict[str, Path]:
+    """Results JSON files of the tiny model on XQuAD-R de+en, sentence and sentence+context candidates."""
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.evaluation.report import write_results
+
+    out = tmp_path_factory.mktemp("tiny-results")
+    paths = {}
+    for fmt in ("sentence", "sentence+context"):
+        cfg = EvalConfig(
+            task="xquad-r", model=str(tiny_model), languages="de,en", candidate_format=fmt,
+            data_dir=str(datasets), run_depth=0, cache_dir=str(out / "emb"),
+        )  # fmt: skip
+        paths[fmt] = write_results(evaluate(cfg), out / fmt)["results"]
+    return paths

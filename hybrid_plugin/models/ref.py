@@ -52,7 +52,44 @@ class ModelRef:
             "query_prompt": self.query_prompt,
             "document_prompt": self.document_prompt,
             "similarity": self.similarity,
+            "training": training_summary(self.path),
         }
+
+
+def training_summary(path: Path) -> dict | None:
+    """What the folder's ``training.json`` (written by ``hybrid-plugin train``) says; None for other models.
+
+    Carried in every results JSON so a leaderboard row can state strategy, alpha, batch size and data.
+    """
+    from hybrid_plugin.training.card import RECORD_FILE
+
+    record_file = Path(path) / RECORD_FILE
+    if not record_file.is_file():
+        return None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{record_file}: not a readable training record ({err})".splitlines()[0]) from None
+    cfg = record.get("config") or {}
+    data = record.get("data") or {}
+    return {
+        "strategy": cfg.get("strategy"),
+        "alpha": (record.get("sampler") or {}).get("alpha"),
+        "batch_size": cfg.get("batch_size"),
+        "loss": record.get("loss"),
+        "steps": record.get("steps"),
+        "seed": cfg.get("seed"),
+        "base_model": record.get("base_model"),
+        "data": {
+            "sources": [
+                {"format": s.get("format"), "path": s.get("path"), "files": s.get("files")}
+                for s in data.get("sources") or []
+            ],
+            "languages": data.get("languages"),
+            "passage_unit": data.get("passage_unit"),
+            "pairs": data.get("pairs"),
+        },
+    }
 
 
 def fingerprint_folder(path: Path) -> str:

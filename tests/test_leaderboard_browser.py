@@ -1,0 +1,145 @@
+"""The rendered page in a real headless browser (Debian's chromium through chromedriver): it loads
+offline, its plots show, its headings sort, and a hostile row's markup shows as text and never runs.
+
+Skipped where chromium, chromedriver or selenium is missing, except in CI (``CI`` set), where
+``.ci/run`` installs them and a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hybrid_plugin.cli import main
+from hybrid_plugin.leaderboard.render import planned_plots, render, render_html
+
+REPO = Path(__file__).resolve().parents[1]
+HOSTILE_NOTES = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> & </td></table>'
+HOSTILE_NAME = '"><svg onload="window.__pwned=3"><b>bold</b>'
+
+
+def _need(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI (.ci/run installs chromium and chromium-driver)")
+    pytest.skip(f"{what} not installed (apt-get install chromium chromium-driver; pip install selenium)")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        _need("chromium / chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _need("selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def hostile_page(tmp_path: Path, tiny_results: dict[str, Path], capsys) -> Path:
+    """A rendered folder (tiny model rows + the committed default-model XQuAD-R row, plots drawn) whose
+    page is then re-rendered with hostile markup put into one row after validation."""
+    from hybrid_plugin.leaderboard.board import read_board
+
+    folder = tmp_path / "lb"
+    default_row = next((REPO / "leaderboards" / "results" / "xquad-r").glob("*.json"))
+    for path in [*tiny_results.values(), default_row]:
+        assert main(["leaderboard", "submit", str(path), "--dir", str(folder), "--submitter", "t"]) == 0
+    render(folder)
+    boards = read_board(folder)
+    partial = [r for r in boards["xquad-r"] if r.model.languages == "de,en"]
+    partial[0].model = partial[0].model.model_copy(update={"notes": HOSTILE_NOTES, "name": HOSTILE_NAME})
+    (folder / "index.html").write_text(render_html(boards, planned_plots(boards)), encoding="utf-8")
+    capsys.readouterr()
+    return folder / "index.html"
+
+
+def _column(driver, table_id: str, heading: str) -> list[str]:
+    return driver.execute_script(
+        """
+        const table = document.getElementById(arguments[0]);
+        const heads = Array.from(table.tHead.rows[0].cells).map(th => th.textContent.trim());
+        const col = heads.indexOf(arguments[1]);
+        return Array.from(table.tBodies[0].rows).map(r => r.cells[col].getAttribute("data-value"));
+        """,
+        table_id,
+        heading,
+    )
+
+
+def _click_heading(driver, table_id: str, heading: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    table = driver.find_element(By.ID, table_id)
+    for th in table.find_elements(By.CSS_SELECTOR, "thead th"):
+        if th.text.strip().rstrip("▲▼ ").strip() == heading:
+            th.find_element(By.TAG_NAME, "button").click()
+            return th.get_attribute("aria-sort")
+    raise AssertionError(f"no heading {heading!r}")
+
+
+def test_page_loads_sorts_and_runs_no_injected_script(browser, hostile_page: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(hostile_page.as_uri())
+    assert browser.title == "hybrid_plugin leaderboards"
+
+    # nothing from the hostile row ran or became an element; it shows as text
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+    assert browser.execute_script("return document.scripts.length") == 1
+    assert not browser.find_elements(By.CSS_SELECTOR, 'img[src="x"], svg, b, table table')
+    notes = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#board-xquad-r-partial td.notes")]
+    assert HOSTILE_NOTES in notes
+    links = browser.find_elements(By.CSS_SELECTOR, "#board-xquad-r-partial td a")
+    assert HOSTILE_NAME in [a.text for a in links]
+
+    # the plots load from beside the page (allowed by the page's own policy: img-src 'self')
+    sizes = browser.execute_script("return Array.from(document.images).map(i => i.naturalWidth)")
+    assert len(sizes) == 2 and all(w > 0 for w in sizes)
+
+    # sorting: numbers ascending, then descending; text by locale; empty cells last
+    table = "board-xquad-r-partial"
+    assert _click_heading(browser, table, "multi") == "ascending"
+    values = [float(v) for v in _column(browser, table, "multi")]
+    assert values == sorted(values) and len(set(values)) == 2
+    assert _click_heading(browser, table, "multi") == "descending"
+    assert [float(v) for v in _column(browser, table, "multi")] == sorted(values, reverse=True)
+    assert _click_heading(browser, table, "candidates") == "ascending"
+    assert _column(browser, table, "candidates") == ["sentence", "sentence+context"]
+    assert _click_heading(browser, table, "candidates") == "descending"
+    assert _column(browser, table, "candidates") == ["sentence+context", "sentence"]
+
+    # no policy violation or script error was logged: the page's own script and style are allowed
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+
+
+def test_page_shows_the_committed_rows(browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get((REPO / "leaderboards" / "index.html").as_uri())
+    for task in ("xquad-r", "mlqa-r"):
+        rows = browser.find_elements(By.CSS_SELECTOR, f"#board-{task} tbody tr")
+        assert rows, task
+        first = rows[0].find_element(By.CSS_SELECTOR, "td a")
+        assert first.get_attribute("href").endswith(".json") and f"/results/{task}/" in first.get_attribute(
+            "href"
+        )
