@@ -253,3 +253,17 @@ def test_missing_stack_is_one_line_naming_the_install_command(capsys, datasets, 
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1, err
     assert "pyserini==0.22.1" in lines[0] and "Java 17" in lines[0] and "make bm25" in lines[0]
+
+
+def test_core_imports_load_no_java():
+    """`import hybrid_plugin` and the CLI's parser load neither pyjnius nor pyserini (nor start a JVM)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hybrid_plugin, hybrid_plugin.cli; hybrid_plugin.cli.build_parser(); "
+        "import hybrid_plugin.baselines.bm25; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jnius', 'jnius_config', 'pyserini')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
