@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make evaluate   # set up .venv, then evaluate the offline default model on XQuAD-R (all 132 settings)
 #   make test       # set up .venv, then run the test suite
+# The BM25 baseline (hybrid-plugin evaluate --model bm25) needs one more:
+#   make bm25       # Java 17 from Debian if `java` is missing, then pyserini 0.22.1 (--no-deps) + pyjnius
 PYTHON ?= python3
 VENV ?= .venv
 DATA ?= $(abspath ../shared/datasets)
@@ -16,6 +18,21 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# pyserini 0.22.1 without its declared dependencies (spacy, nmslib, lightgbm, faiss...): the BM25
+# baseline uses only its Anserini jar and pyjnius, so these two pins are all it needs. Not a
+# pyproject extra, since an extra cannot say --no-deps.
+BM25_PACKAGES := pyserini==0.22.1 pyjnius==1.9.0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(VENV)/.bm25: $(VENV)/.installed
+	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 (Debian openjdk-17-jre-headless)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  --no-install-recommends openjdk-17-jre-headless >/dev/null; }
+	$(BIN)/python -m pip install -q --no-deps $(BM25_PACKAGES)
+	touch $@
+
+bm25: $(VENV)/.bm25
+
 evaluate: $(VENV)/.installed
 	HYBRID_PLUGIN_DATA=$(DATA) $(BIN)/hybrid-plugin evaluate --task $(TASK) --out results
 
@@ -25,4 +42,4 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-.PHONY: setup evaluate test lint
+.PHONY: setup bm25 evaluate test lint

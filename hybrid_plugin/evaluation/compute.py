@@ -38,8 +38,13 @@ class QueryScores:
 def query_scores(pool: Pool, ranks: RelevantRanks) -> QueryScores:
     n_lang = len(pool.languages)
     cand_lang = pool.cand_lang[ranks.cand]
-    key, ap_lang = _grouped_ap(ranks.query * n_lang + cand_lang, ranks.rank_lang)
-    pool_q, ap_pool = _grouped_ap(ranks.query, ranks.rank_pool)
+    ap_rank_lang, ap_rank_pool = ranks.rank_lang, ranks.rank_pool
+    if ranks.retrieved is not None and not ranks.retrieved.all():
+        # as trec_eval on a run of the retrieved candidates: an unretrieved relevant one adds precision 0
+        ap_rank_lang = np.where(ranks.retrieved, ranks.rank_lang, np.inf)
+        ap_rank_pool = np.where(ranks.retrieved, ranks.rank_pool, np.inf)
+    key, ap_lang = _grouped_ap(ranks.query * n_lang + cand_lang, ap_rank_lang)
+    pool_q, ap_pool = _grouped_ap(ranks.query, ap_rank_pool)
     n = len(pool.query_ids)
     rmax = np.full(n, -np.inf)
     rmin = np.full(n, np.inf)

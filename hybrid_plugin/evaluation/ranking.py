@@ -85,6 +85,9 @@ class RelevantRanks:
     cand: np.ndarray  # candidate index
     rank_lang: np.ndarray  # rank among the candidates of the candidate's own language
     rank_pool: np.ndarray  # rank in the whole pool (all selected languages)
+    # False where the candidate's score is -inf: a sparse retriever (BM25) did not retrieve it; it is
+    # then ranked below every retrieved candidate (trec_eval tie order among such). None = all retrieved.
+    retrieved: np.ndarray | None = None
 
 
 def padded_relevant(pool: Pool) -> np.ndarray:
@@ -126,7 +129,7 @@ def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 1024, pack: bool = T
     width = rel_all.shape[1]
     packed = pack and len(pool.cand_ids) <= 1 << TIE_BITS
     chunk = min(chunk, 1 << 15)
-    out_q, out_c, out_rl, out_rp = [], [], [], []
+    out_q, out_c, out_rl, out_rp, out_ret = [], [], [], [], []
     for start in range(0, len(pool.query_ids), chunk):
         queries = np.arange(start, min(start + chunk, len(pool.query_ids)))
         b = len(queries)
@@ -143,7 +146,8 @@ def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 1024, pack: bool = T
         rel_keys, order = rel_keys.sort(dim=1)
         rel = rel.gather(1, order)
         valid = valid.gather(1, order)
-        floor = torch.where(valid, scores.gather(1, rel.clamp(min=0)), torch.inf).min(1).values
+        rel_scores = scores.gather(1, rel.clamp(min=0))
+        floor = torch.where(valid, rel_scores, torch.inf).min(1).values
         row, col = (scores >= floor.unsqueeze(1)).nonzero(as_tuple=True)
         if packed:
             keys = packed_keys(scores[row, col], scorer.tie[col], row)
@@ -162,9 +166,11 @@ def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 1024, pack: bool = T
         out_c.append(rel[valid])
         out_rl.append(rank_lang[valid])
         out_rp.append(rank_pool[valid])
+        out_ret.append(torch.isfinite(rel_scores)[valid])
     return RelevantRanks(
         query=torch.cat(out_q).numpy(),
         cand=torch.cat(out_c).numpy(),
         rank_lang=torch.cat(out_rl).numpy(),
         rank_pool=torch.cat(out_rp).numpy(),
+        retrieved=torch.cat(out_ret).numpy(),
     )

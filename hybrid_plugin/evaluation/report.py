@@ -50,10 +50,19 @@ def console_table(results: dict) -> str:
             f"{lid['accuracy']:.3f} (majority class {lid['chance']:.3f})"
         )
     t = results["timings"]
-    body.append(
-        f"texts encoded {results['counts']['texts_encoded']} of {results['counts']['unique_texts']} unique · "
-        f"encode {t['encode_s']:.1f}s · metrics {t['metrics_s']:.2f}s · ir-measures {t['ir_measures_s']:.1f}s"
-    )
+    tail = f"metrics {t['metrics_s']:.2f}s · ir-measures {t['ir_measures_s']:.1f}s"
+    if "index_s" in t:  # BM25
+        missed = results["provenance"]["unretrieved"]["pairs"]["multi"]
+        body.append(
+            f"BM25 index {t['index_s']:.1f}s · search {t['search_s']:.1f}s · {tail} · "
+            f"relevant pairs unretrieved in the pool {missed['unretrieved']} of {missed['relevant']} "
+            "(AP counts them 0)"
+        )
+    else:
+        body.append(
+            f"texts encoded {results['counts']['texts_encoded']} of {results['counts']['unique_texts']} "
+            f"unique · encode {t['encode_s']:.1f}s · {tail}"
+        )
     return "\n".join(body)
 
 

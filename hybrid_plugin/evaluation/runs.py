@@ -20,6 +20,10 @@ class SettingRun:
     docs: np.ndarray  # (len(queries), k) candidate indices
     scores: np.ndarray  # (len(queries), k) float32
 
+    def lengths(self) -> np.ndarray:
+        """Retrieved candidates per query: a row's -inf scores (not retrieved by BM25) are its tail."""
+        return np.isfinite(self.scores).sum(1)
+
 
 def setting_queries(pool: Pool) -> dict[tuple[int, int], np.ndarray]:
     """Queries of every setting: (x, y) with y = -1 for the pool; X→Y needs a relevant candidate in Y."""
@@ -90,13 +94,15 @@ def qrels_and_run(pool: Pool, runs: list[SettingRun]) -> tuple[dict, dict]:
         y = lang_index.get(sr.key.rsplit("-", 1)[1], -1)
         doc_ids = ids[sr.docs].tolist()
         scores = sr.scores.astype(np.float64).tolist()
+        lengths = sr.lengths().tolist()
         for row, q in enumerate(sr.queries):
             qid = run_qid(pool, sr.key, q)
             rel = pool.relevant(q)
             if y >= 0:
                 rel = rel[pool.cand_lang[rel] == y]
             qrels[qid] = dict.fromkeys(ids[rel].tolist(), 1)
-            run[qid] = dict(zip(doc_ids[row], scores[row]))
+            n = lengths[row]
+            run[qid] = dict(zip(doc_ids[row][:n], scores[row][:n]))
     return qrels, run
 
 

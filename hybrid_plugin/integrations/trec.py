@@ -29,9 +29,11 @@ def write_trec(pool: Pool, runs: list[SettingRun], out: Path, tag: str = "hybrid
                 for c in rel:
                     fh.write(f"{pool.query_ids[q]} 0 {pool.cand_ids[c]} 1\n")
         with atomic_path(out / f"{sr.key}.run") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            lengths = sr.lengths()  # unretrieved candidates (score -inf) are not part of a run
             for row, q in enumerate(sr.queries):
                 qid = pool.query_ids[q]
-                for rank, (d, s) in enumerate(zip(sr.docs[row], sr.scores[row]), start=1):
+                n = lengths[row]
+                for rank, (d, s) in enumerate(zip(sr.docs[row][:n], sr.scores[row][:n]), start=1):
                     fh.write(f"{qid} Q0 {pool.cand_ids[d]} {rank} {float(s):.9g} {tag}\n")
         written += [out / f"{sr.key}.qrels", out / f"{sr.key}.run"]
     return written

@@ -1,0 +1,176 @@
+"""BM25 as a scorer: per-language Lucene indexes, every query searched in every candidate language.
+
+For each candidate language L, an index holds the pool's candidate texts of L (document id = the
+pool's candidate id) and every query of the pool, whatever its language, is analysed with L's
+analyzer and searched there to the full depth (all of L's texts). A query's score for a candidate
+is that BM25 score, or -inf when the candidate shares no term with the query (not retrieved).
+The multilingual pool ranking merges these raw per-language scores as they are (no
+normalisation across languages): exactly what a run that concatenates the per-language results
+would rank. Mono, cross and pool metrics then all come from this one score matrix through the
+evaluator's exact ranking path, like a dense model's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hybrid_plugin.baselines import lucene
+from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.evaluation.evaluator import unique_texts
+from hybrid_plugin.evaluation.ranking import id_tie_rank
+
+MODEL_NAME = "bm25"
+POOL_MERGE = "raw per-language BM25 scores merged unchanged (no normalisation across languages)"
+QUERY = "Anserini bag-of-words query (SimpleSearcher.batch_search), depth = all texts of the language"
+
+
+@dataclass(frozen=True)
+class BM25Params:
+    """BM25 parameters (Anserini's defaults) and the search threads (no effect on scores)."""
+
+    k1: float = 0.9
+    b: float = 0.4
+    threads: int = field(default_factory=lambda: min(2, os.cpu_count() or 1), compare=False)
+
+
+@dataclass
+class BM25Scorer:
+    """The :class:`~hybrid_plugin.evaluation.ranking.Scorer` interface over sparse BM25 hits."""
+
+    tie: torch.Tensor  # candidate -> id tie rank (int64)
+    query_row: np.ndarray  # query -> row of the unique query texts
+    ptr: np.ndarray  # CSR over unique query rows: hits of row r are cand/score[ptr[r]:ptr[r + 1]]
+    cand: np.ndarray  # candidate index of each hit
+    score: np.ndarray  # float32 BM25 score of each hit
+    n_candidates: int
+
+    @classmethod
+    def from_hits(
+        cls, pool: Pool, query_row: np.ndarray, n_rows: int, rows: np.ndarray, cands: np.ndarray, scores
+    ) -> BM25Scorer:
+        order = np.lexsort((cands, rows))
+        ptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=ptr[1:])
+        return cls(
+            tie=torch.from_numpy(id_tie_rank(pool.cand_ids)),
+            query_row=np.asarray(query_row, dtype=np.int64),
+            ptr=ptr,
+            cand=cands[order],
+            score=np.asarray(scores, dtype=np.float32)[order],
+            n_candidates=len(pool.cand_ids),
+        )
+
+    @property
+    def retrieved(self) -> int:
+        """Number of (unique query text, candidate) pairs with a BM25 score."""
+        return len(self.score)
+
+    def scores(self, queries: np.ndarray) -> torch.Tensor:
+        """float32 (len(queries), n_candidates): the BM25 score where retrieved, -inf elsewhere."""
+        rows = self.query_row[queries]
+        start, stop = self.ptr[rows], self.ptr[rows + 1]
+        lengths = stop - start
+        out = np.full((len(rows), self.n_candidates), -np.inf, dtype=np.float32)
+        offsets = np.repeat(start - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+        hit = np.arange(int(lengths.sum())) + offsets
+        out[np.repeat(np.arange(len(rows)), lengths), self.cand[hit]] = self.score[hit]
+        return torch.from_numpy(out)
+
+
+@dataclass
+class BM25Scored:
+    """A pool scored by BM25, with what the results record about it."""
+
+    scorer: BM25Scorer
+    per_language: dict[str, dict]  # candidate language -> texts, indexed, empty, hits, index_s, search_s
+    unique_queries: int
+    unique_candidates: int
+    index_s: float
+    search_s: float
+
+
+def score_pool(pool: Pool, params: BM25Params) -> BM25Scored:
+    """Index each language's candidates and search every unique query text in every index."""
+    lucene.require()  # fail early, with the install command, when the stack is missing
+    q_texts, q_rows = unique_texts(pool.query_text)
+    cand_text = pool.cand_text
+    rows, cands, scores = [], [], []
+    stats: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="hybrid-plugin-bm25-") as tmp:
+        for y, sl in enumerate(pool.lang_slices()):
+            lang = pool.languages[y]
+            t0 = time.perf_counter()
+            index = lucene.LanguageIndex(lang, pool.cand_ids[sl], cand_text[sl], Path(tmp) / lang)
+            t1 = time.perf_counter()
+            hits = index.search(q_texts, params.k1, params.b, params.threads)
+            t2 = time.perf_counter()
+            index.close()
+            rows.append(hits.query)
+            cands.append(hits.doc + sl.start)
+            scores.append(hits.score)
+            stats[lang] = {
+                "texts": sl.stop - sl.start,
+                "indexed": index.indexed,
+                "empty": index.empty,
+                "hits": len(hits.score),
+                "index_s": round(t1 - t0, 3),
+                "search_s": round(t2 - t1, 3),
+            }
+    scorer = BM25Scorer.from_hits(
+        pool, q_rows, len(q_texts), np.concatenate(rows), np.concatenate(cands), np.concatenate(scores)
+    )
+    return BM25Scored(
+        scorer=scorer,
+        per_language=stats,
+        unique_queries=len(q_texts),
+        unique_candidates=len(set(cand_text)),
+        index_s=round(sum(s["index_s"] for s in stats.values()), 3),
+        search_s=round(sum(s["search_s"] for s in stats.values()), 3),
+    )
+
+
+def model_provenance(params: BM25Params, languages: tuple[str, ...]) -> dict:
+    """The results' ``model`` entry: name ``bm25`` and a fingerprint of everything that fixes the scores.
+
+    The fingerprint covers k1, b, the query construction, pyserini's version, Anserini's jar, the
+    Lucene version and the analyzer of every supported language (not only the selected ones, so
+    one BM25 configuration has one fingerprint whatever the language selection).
+    """
+    versions = lucene.library_versions()
+    definition = {
+        "method": MODEL_NAME,
+        "k1": params.k1,
+        "b": params.b,
+        "query": QUERY,
+        "pool_merge": POOL_MERGE,
+        "pyserini": versions["pyserini"],
+        "anserini_jar": versions["anserini_jar"],
+        "lucene": versions["lucene"],
+        "analyzers": {lang: lucene.describe_analyzer(lang) for lang in lucene.SUPPORTED},
+    }
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+    return {
+        "name": MODEL_NAME,
+        "path": str(lucene.anserini_jar()),
+        "fingerprint": digest,
+        "query_prompt": "",
+        "document_prompt": "",
+        "similarity": "bm25",
+        "bm25": {
+            "k1": params.k1,
+            "b": params.b,
+            "query": QUERY,
+            "pool_merge": POOL_MERGE,
+            "analyzers": {lang: definition["analyzers"][lang] for lang in languages},
+            "versions": versions,
+        },
+    }
