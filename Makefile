@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make evaluate   # set up .venv, then evaluate the offline default model on XQuAD-R (all 132 settings)
-#   make test       # set up .venv, then run the test suite
-# The BM25 baseline (hybrid-plugin evaluate --model bm25) needs one more:
+#   make test       # set up .venv + the BM25 stack + Debian's chromium (for the page test), run the tests
+# The BM25 baseline alone (hybrid-plugin evaluate --model bm25):
 #   make bm25       # Java 17 from Debian if `java` is missing, then pyserini 0.22.1 (--no-deps) + pyjnius
 PYTHON ?= python3
 VENV ?= .venv
@@ -33,13 +33,20 @@ $(VENV)/.bm25: $(VENV)/.installed
 
 bm25: $(VENV)/.bm25
 
+# the leaderboard page is tested in Debian's headless chromium (tests/test_leaderboard_browser.py)
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium + chromium-driver (for the leaderboard page test)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	  chromium chromium-driver >/dev/null; }
+
 evaluate: $(VENV)/.installed
 	HYBRID_PLUGIN_DATA=$(DATA) $(BIN)/hybrid-plugin evaluate --task $(TASK) --out results
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.bm25 browser
 	HYBRID_PLUGIN_DATA=$(DATA) $(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-.PHONY: setup bm25 evaluate test lint
+.PHONY: setup bm25 browser evaluate test lint
