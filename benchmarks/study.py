@@ -238,8 +238,7 @@ def _group(rows: list[dict]) -> dict[str, list[dict]]:
     """Rows by (label, batch size), seeds together."""
     out: dict[str, list[dict]] = {}
     for row in rows:
-        key = row["label"] + ("" if row["batch_size"] in (None, 32) else f" (batch {row['batch_size']})")
-        out.setdefault(key, []).append(row)
+        out.setdefault(row["label"], []).append(row)
     return out
 
 
@@ -396,7 +395,7 @@ def plot_scatter(rows: list[dict], task: str, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_alpha(rows: list[dict], task: str, path: Path) -> bool:
+def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -405,7 +404,10 @@ def plot_alpha(rows: list[dict], task: str, path: Path) -> bool:
     points = sorted(
         (r["alpha"], r["tasks"][task])
         for r in rows
-        if r["strategy"] == "hybrid" and r["merge"] is None and r["batch_size"] == 32 and task in r["tasks"]
+        if r["strategy"] == "hybrid"
+        and r["merge"] is None
+        and r["batch_size"] == batch_size
+        and task in r["tasks"]
     )
     if len({a for a, _ in points}) < 3:
         return False
@@ -454,7 +456,7 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str) -> Pa
         lines += ["Claims of the paper:", ""] + claims(rows, task) + [""]
         plot_scatter(rows, task, assets / f"{task}-scatter.png")
         lines += [f"![multi mAP vs bias]({assets.name}/{task}-scatter.png)", ""]
-        if plot_alpha(rows, task, assets / f"{task}-alpha.png"):
+        if plot_alpha(rows, task, assets / f"{task}-alpha.png", args.batch_size):
             lines += [f"![alpha sweep]({assets.name}/{task}-alpha.png)", ""]
         lines += ["Multilingual mAP by language group:", ""] + breakdown_table(rows, task) + [""]
         for r in rows:
@@ -498,7 +500,10 @@ def collect(runs: list[Run], args: argparse.Namespace) -> list[dict]:
     rows = []
     for run in runs:
         model = ensure_trained(run, args)
-        row = asdict(run) | {"name": run.name, "label": run.label, "tasks": {}, "results_path": {}}
+        label = run.label
+        if run.strategy != "untrained" and run.batch_size != args.batch_size:
+            label += f" (batch {run.batch_size})"
+        row = asdict(run) | {"name": run.name, "label": label, "tasks": {}, "results_path": {}}
         if run.strategy == "untrained":
             row["batch_size"] = None
         if model is not None:
