@@ -82,7 +82,7 @@ def console_table(results: dict) -> str:
     body = [title, line(header), sep, *(line(r) for r in rows[:-1]), sep, line(rows[-1])]
     by_kind = results.get("standard_measures", {}).get("by_kind") or {}
     if by_kind:
-        depth = results["standard_measures"]["run_depth"]
+        depth = results["standard_measures"]["run_depth"] or "full"  # None: full runs
         body.append(f"ir-measures on runs of depth {depth} (macro):")
         for kind, values in by_kind.items():
             body.append(f"  {kind:<5} " + "  ".join(f"{m} {v:.3f}" for m, v in values.items()))
