@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hybrid_plugin import __version__
+from hybrid_plugin.data.pool import CANDIDATE_FORMATS
 from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.integrations.mteb import add_mteb_parser
 from hybrid_plugin.leaderboard.cli import add_leaderboard_parser
@@ -33,8 +34,13 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
         ):
             per_lang = ", ".join(f"{k} {v}" for k, v in counts.items())
             print(f"  {what:<11} {sum(counts.values())} ({per_lang})")
-        print(f"  settings    mono {n} · cross {spec.n_cross_settings} · multi {n}")
-        print(f"  origin      {spec.reference} @ {spec.origin_commit[:10]}")
+        if spec.settings == ("mono",):
+            print(f"  settings    mono {n} (monolingual only: no cross-lingual or multilingual settings)")
+        else:
+            print(f"  settings    mono {n} · cross {spec.n_cross_settings} · multi {n}")
+        formats = ", ".join(spec.candidate_formats)
+        print(f"  unit        {spec.candidate_unit}s (--candidate-format {formats})")
+        print(f"  origin      {spec.origin_repo} @ {spec.origin_commit[:10]}")
     return 0
 
 
@@ -91,18 +97,25 @@ def _cmd_export_beir(args: argparse.Namespace) -> int:
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="xquad-r or mlqa-r")
+    p.add_argument("--task", required=True, help="xquad-r, mlqa-r or tydi-goldp (see: hybrid-plugin tasks)")
     p.add_argument("--languages", default=None, help="comma list restricting all settings, e.g. de,en,zh")
-    p.add_argument("--candidate-format", default="sentence", choices=["sentence", "sentence+context"])
     p.add_argument(
-        "--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (else $HYBRID_PLUGIN_DATA)"
+        "--candidate-format",
+        default=None,
+        choices=CANDIDATE_FORMATS,
+        help="sentence tasks: sentence (default) or sentence+context; passage tasks (tydi-goldp): passage",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the task folders (xquad-r/, mlqa-r/, tydi-goldp/; else $HYBRID_PLUGIN_DATA)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hybrid-plugin",
-        description="Multilingual retrieval benchmark (XQuAD-R, MLQA-R): exact mAP and language bias.",
+        description="Multilingual retrieval (XQuAD-R, MLQA-R, TyDi QA GoldP): exact mAP and language bias.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

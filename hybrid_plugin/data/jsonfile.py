@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from hybrid_plugin.errors import UserError
@@ -28,3 +29,30 @@ def need(obj: object, key: str, kind: type, where: str, path: Path) -> object:
     if not isinstance(value, kind):
         raise UserError(f"{path}: {where}.{key} should be a {kind.__name__}, got {type(value).__name__}")
     return value
+
+
+def squad_paragraphs(path: Path) -> Iterator[tuple[int, int, str, dict, str]]:
+    """Each paragraph of a SQuAD-format file: (article index, paragraph index, where, paragraph, context).
+
+    ``where`` names the paragraph in errors (``data[3].paragraphs[0]``); an empty context is refused.
+    """
+    raw = load_json(path)
+    for a, article in enumerate(need(raw, "data", list, "top level", path)):
+        for p, para in enumerate(need(article, "paragraphs", list, f"data[{a}]", path)):
+            where = f"data[{a}].paragraphs[{p}]"
+            context = need(para, "context", str, where, path)
+            if not context.strip():
+                raise UserError(f"{path}: {where}: field 'context' is empty")
+            yield a, p, where, para, context
+
+
+def squad_questions(para: dict, where: str, path: Path) -> Iterator[tuple[str, dict, str, str]]:
+    """Each question of a paragraph: (where, qa, id, question); an empty id or question is refused."""
+    for k, qa in enumerate(need(para, "qas", list, where, path)):
+        qwhere = f"{where}.qas[{k}]"
+        qid = need(qa, "id", str, qwhere, path)
+        question = need(qa, "question", str, qwhere, path)
+        for name, value in (("id", qid), ("question", question)):
+            if not value.strip():
+                raise UserError(f"{path}: {qwhere}: field {name!r} is empty")
+        yield qwhere, qa, qid, question

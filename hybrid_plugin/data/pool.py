@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CANDIDATE_FORMATS = ("sentence", "sentence+context")
+from hybrid_plugin.data.spec import CANDIDATE_UNITS, SETTING_KINDS
+
+# every candidate format; which ones a task offers: TaskSpec.candidate_formats
+CANDIDATE_FORMATS = tuple(f for formats in CANDIDATE_UNITS.values() for f in formats)
 
 
 @dataclass
@@ -15,6 +18,8 @@ class Pool:
 
     Relevance is by parallel group: question ids shared across languages form a group, and a
     group's relevant candidates are the answer sentences of its questions in every language.
+    ``settings`` are the setting kinds evaluated on it (a monolingual-only task: ``("mono",)``).
+    For passage candidates ``cand_sentence`` and ``cand_context`` both hold the passage.
     """
 
     task: str
@@ -31,11 +36,12 @@ class Pool:
     group_names: list[str]
     group_ptr: np.ndarray  # CSR over groups: relevant candidates of group g are
     group_cands: np.ndarray  # group_cands[group_ptr[g]:group_ptr[g + 1]]
+    settings: tuple[str, ...] = SETTING_KINDS
 
     @property
     def cand_text(self) -> list[str]:
         """The text encoded for each candidate, per the candidate format."""
-        if self.candidate_format == "sentence":
+        if self.candidate_format in ("sentence", "passage"):
             return self.cand_sentence
         return [f"{s}\n\n{c}" for s, c in zip(self.cand_sentence, self.cand_context)]
 

@@ -11,10 +11,18 @@ import tomllib
 
 from hybrid_plugin.errors import UserError
 
+SETTING_KINDS = ("mono", "cross", "multi")  # X→X, X→Y (X≠Y), X→pool
+# candidate unit -> the candidate formats it offers (the first is the default)
+CANDIDATE_UNITS = {"sentence": ("sentence", "sentence+context"), "passage": ("passage",)}
+
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What a LAReQA-style task is: its languages, where its files come from, what they must contain."""
+    """What a task is: its languages, settings, where its files come from, what they must contain.
+
+    ``settings`` lists the setting kinds the task has (a monolingual-only task has ``("mono",)``);
+    ``candidate_unit`` says whether candidates are LAReQA sentences or whole SQuAD passages.
+    """
 
     name: str
     title: str
@@ -31,17 +39,47 @@ class TaskSpec:
     expected_candidates: dict[str, int]
     in_domain_training: tuple[str, ...] = ()
     source: str = field(default="", compare=False)  # path of the spec file
+    settings: tuple[str, ...] = SETTING_KINDS
+    candidate_unit: str = "sentence"
+    file_pattern: str = "{lang}.json"
 
     def file_for(self, lang: str) -> str:
-        return f"{lang}.json"
+        return self.file_pattern.format(lang=lang)
+
+    @property
+    def candidate_formats(self) -> tuple[str, ...]:
+        return CANDIDATE_UNITS[self.candidate_unit]
+
+    def candidate_format(self, requested: str | None) -> str:
+        """``--candidate-format`` checked against the task (``None``: the task's default)."""
+        if requested is None:
+            return self.candidate_formats[0]
+        if requested not in self.candidate_formats:
+            raise UserError(
+                f"--candidate-format {requested} does not apply to {self.name}: its candidates are "
+                f"{self.candidate_unit}s; use {' or '.join(self.candidate_formats)}"
+            )
+        return requested
+
+    def n_settings(self, kind: str) -> int:
+        """How many settings of ``kind`` the task has over all its languages (0 if it has none)."""
+        n = len(self.languages)
+        return 0 if kind not in self.settings else n * (n - 1) if kind == "cross" else n
 
     def url_for(self, file: str) -> str:
         return self.origin_url.format(commit=self.origin_commit, file=file)
 
     @property
+    def origin_repo(self) -> str:
+        """The repository the files come from (``https://github.com/OWNER/REPO`` for raw GitHub URLs)."""
+        parts = self.origin_url.split("/")
+        if len(parts) > 4 and parts[2] == "raw.githubusercontent.com":
+            return f"https://github.com/{parts[3]}/{parts[4]}"
+        return "/".join(parts[:3])
+
+    @property
     def n_cross_settings(self) -> int:
-        n = len(self.languages)
-        return n * (n - 1)
+        return self.n_settings("cross")
 
 
 def _spec_dir() -> Path:
@@ -71,9 +109,17 @@ def _parse(path: Path) -> TaskSpec:
             expected_candidates=dict(raw["expected"]["candidates"]),
             in_domain_training=tuple(raw.get("in_domain_training", ())),
             source=str(path),
+            settings=tuple(raw.get("settings", SETTING_KINDS)),
+            candidate_unit=raw.get("candidate_unit", "sentence"),
+            file_pattern=raw["origin"].get("file", "{lang}.json"),
         )
     except KeyError as err:
         raise UserError(f"{path}: task spec lacks field {err.args[0]!r}") from None
+    unknown = [k for k in spec.settings if k not in SETTING_KINDS]
+    if unknown or not spec.settings:
+        raise UserError(f"{path}: settings must be a non-empty list of {', '.join(SETTING_KINDS)}")
+    if spec.candidate_unit not in CANDIDATE_UNITS:
+        raise UserError(f"{path}: candidate_unit must be one of {', '.join(CANDIDATE_UNITS)}")
     for lang in spec.languages:
         for table in ("files", "expected_questions", "expected_candidates"):
             keys = spec.files if table == "files" else getattr(spec, table)

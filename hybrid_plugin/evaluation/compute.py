@@ -78,8 +78,13 @@ def setting_key(pool: Pool, x: int, y: int) -> str:
 
 
 def aggregate(pool: Pool, qs: QueryScores, ranks: RelevantRanks) -> dict:
-    """Per-setting values, per-language and macro aggregates, and the bias views."""
+    """Per-setting values, per-language and macro aggregates, and the bias views.
+
+    Only the pool's setting kinds are reported; the values of the others are ``None`` (a
+    monolingual-only task has no cross/multi mAP and no pool bias views).
+    """
     langs = pool.languages
+    multi = "multi" in pool.settings
     n_lang = len(langs)
     q_lang = pool.query_lang
     settings: dict[str, dict] = {}
@@ -90,6 +95,8 @@ def aggregate(pool: Pool, qs: QueryScores, ranks: RelevantRanks) -> dict:
             if not mask.any():
                 continue
             kind = "multi" if y < 0 else ("mono" if x == y else "cross")
+            if kind not in pool.settings:
+                continue
             entry = {"kind": kind, "queries": int(mask.sum()), "map": float(qs.ap[mask].mean())}
             if y >= 0:
                 entry["candidates"] = int((pool.cand_lang == y).sum())
@@ -104,9 +111,9 @@ def aggregate(pool: Pool, qs: QueryScores, ranks: RelevantRanks) -> dict:
             settings[k]["map"] for y in range(n_lang) if y != x and (k := setting_key(pool, x, y)) in settings
         ]
         in_x = pool_lang == x
-        dist = qs.rank_distance[in_x]
+        dist = qs.rank_distance[in_x & multi]
         dist = dist[~np.isnan(dist)]
-        multi_lang = in_x & (qs.n_rel_langs >= 2)
+        multi_lang = in_x & (qs.n_rel_langs >= 2) & multi
         per_language[lang] = {
             "mono_map": settings.get(setting_key(pool, x, x), {}).get("map"),
             "cross_map": _mean(cross),
@@ -126,7 +133,7 @@ def aggregate(pool: Pool, qs: QueryScores, ranks: RelevantRanks) -> dict:
 
     cand_lang = pool.cand_lang[ranks.cand]
     mean_rank: dict[str, dict[str, float]] = {}
-    for x, lx in enumerate(langs):
+    for x, lx in enumerate(langs if multi else ()):
         row = {}
         for y, ly in enumerate(langs):
             m = (q_lang[ranks.query] == x) & (cand_lang == y)

@@ -13,7 +13,7 @@ import numpy as np
 from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.lareqa import build_pool
 from hybrid_plugin.data.pool import Pool
-from hybrid_plugin.data.spec import get_spec, select_languages
+from hybrid_plugin.data.spec import SETTING_KINDS, get_spec, select_languages
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.compute import aggregate, query_scores
 from hybrid_plugin.evaluation.measures import DEFAULT_IR_MEASURES
@@ -47,7 +47,7 @@ class EvalConfig:
     task: str
     model: str | None = None
     languages: str | list[str] | None = None
-    candidate_format: str = "sentence"
+    candidate_format: str | None = None  # None: the task's default (sentence, or passage)
     data_dir: str | None = None
     run_depth: int | None = 100  # depth of the runs for ir-measures / TREC files; None = full; 0 = none
     trec_out: str | None = None  # write {setting}.qrels / {setting}.run here
@@ -128,7 +128,7 @@ def _standard_measures(results: dict, by_setting: dict[str, dict[str, float]]) -
     for key, values in by_setting.items():
         results["settings"][key]["measures"] = values
     summary: dict[str, dict[str, float]] = {}
-    for kind in ("mono", "cross", "multi"):
+    for kind in SETTING_KINDS:
         per_lang: dict[str, list[dict[str, float]]] = {}
         for key, entry in results["settings"].items():
             if entry["kind"] == kind and "measures" in entry:
@@ -229,8 +229,9 @@ def evaluate(cfg: EvalConfig, model: ModelRef | BM25Params | None = None) -> dic
         raise UserError("--trec-out needs runs: give --run-depth N (or full), not 0")
     spec = get_spec(cfg.task)
     languages = select_languages(spec, cfg.languages)
+    candidate_format = spec.candidate_format(cfg.candidate_format)  # before any file is looked for
     files = resolve_files(spec, languages, cfg.data_dir, verify=cfg.verify)
-    pool = build_pool(spec, files.paths, cfg.candidate_format, check=cfg.verify)
+    pool = build_pool(spec, files.paths, candidate_format, check=cfg.verify)
     if not pool.query_ids or not pool.cand_ids:
         raise UserError(f"empty selection: no queries or candidates for {spec.name} {','.join(languages)}")
     t_load = time.perf_counter()
@@ -276,7 +277,8 @@ def evaluate(cfg: EvalConfig, model: ModelRef | BM25Params | None = None) -> dic
         "task": spec.name,
         "task_title": spec.title,
         "languages": list(languages),
-        "candidate_format": cfg.candidate_format,
+        "candidate_format": pool.candidate_format,
+        "setting_kinds": list(spec.settings),
         "in_domain_training": list(spec.in_domain_training),
         "scores": results["scores"],
         "per_language": results["per_language"],
@@ -285,8 +287,7 @@ def evaluate(cfg: EvalConfig, model: ModelRef | BM25Params | None = None) -> dic
         "settings": results["settings"],
         "counts": {
             "settings": {
-                k: sum(1 for e in results["settings"].values() if e["kind"] == k)
-                for k in ("mono", "cross", "multi")
+                k: sum(1 for e in results["settings"].values() if e["kind"] == k) for k in SETTING_KINDS
             },
             "queries": len(pool.query_ids),
             "candidates": len(pool.cand_ids),

@@ -25,6 +25,7 @@ class Measure:
     description: str
     higher_is_better: bool
     reference: str
+    kind: str = "multi"  # the setting kind it needs (mono, cross or multi): absent for tasks without it
 
 
 MONO_MAP = Measure(
@@ -33,6 +34,7 @@ MONO_MAP = Measure(
     "Monolingual X→X: exact full-rank AP per query, mean per setting, macro over query languages.",
     True,
     LAREQA,
+    kind="mono",
 )
 CROSS_MAP = Measure(
     "cross_map",
@@ -41,6 +43,7 @@ CROSS_MAP = Measure(
     "mean over Y per query language X, macro over X.",
     True,
     LAREQA,
+    kind="cross",
 )
 MULTI_MAP = Measure(
     "multi_map",
@@ -49,6 +52,7 @@ MULTI_MAP = Measure(
     "query language, macro over languages.",
     True,
     LAREQA,
+    kind="multi",
 )
 MAX_RANK_DISTANCE = Measure(
     "max_rank_distance",
@@ -57,6 +61,7 @@ MAX_RANK_DISTANCE = Measure(
     "(queries with at least two); mean per query language, macro over languages.",
     False,
     HUANG_2023,
+    kind="multi",
 )
 SAME_LANGUAGE_TOP = Measure(
     "same_language_top_share",
@@ -65,6 +70,7 @@ SAME_LANGUAGE_TOP = Measure(
     "whose best-ranked relevant candidate is in the query's own language; macro over languages.",
     False,
     "this toolkit",
+    kind="multi",
 )
 MEAN_RANK_MATRIX = Measure(
     "mean_rank",
@@ -73,6 +79,7 @@ MEAN_RANK_MATRIX = Measure(
     "queries in X.",
     False,
     "this toolkit",
+    kind="multi",
 )
 
 AGGREGATES: tuple[Measure, ...] = (

@@ -7,9 +7,16 @@ import re
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text, write_with
+from hybrid_plugin.data.spec import SETTING_KINDS
 from hybrid_plugin.evaluation.measures import AGGREGATES
 
 COLUMNS = tuple((m.label, m.key) for m in AGGREGATES)
+MONO_MEASURE = "nDCG@10"  # the standard measure shown per language for monolingual-only tasks
+
+
+def setting_kinds(results: dict) -> tuple[str, ...]:
+    """The setting kinds a results document has (older documents: all three)."""
+    return tuple(results.get("setting_kinds") or SETTING_KINDS)
 
 
 def _fmt(value: float | None, key: str) -> str:
@@ -18,26 +25,64 @@ def _fmt(value: float | None, key: str) -> str:
     return f"{value:.1f}" if key == "max_rank_distance" else f"{value:.3f}"
 
 
+def scores_line(scores: dict) -> str:
+    """Macro scores on one line, leaving out those a task does not have (``None``)."""
+    return "  ".join(
+        f"{m.label} {scores[m.key]:.1f}" if m.key == "max_rank_distance" else f"{m.label} {scores[m.key]:.4f}"
+        for m in AGGREGATES
+        if scores.get(m.key) is not None
+    )
+
+
+def _mono_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Monolingual-only task: per language its queries, candidates, mAP and nDCG@10 (runs permitting)."""
+    header = ["lang", "queries", "candidates", "mAP"]
+    depth_ok = bool((results.get("standard_measures") or {}).get("by_kind"))
+    if depth_ok:
+        header.append(MONO_MEASURE)
+    rows = []
+    for lang, vals in results["per_language"].items():
+        entry = results["settings"].get(f"{lang}-{lang}", {})
+        row = [lang, str(entry.get("queries", 0)), str(entry.get("candidates", 0))]
+        row.append(_fmt(vals["mono_map"], ""))
+        if depth_ok:
+            row.append(_fmt(entry.get("measures", {}).get(MONO_MEASURE), ""))
+        rows.append(row)
+    c = results["counts"]
+    macro = ["macro", str(c["queries"]), str(c["candidates"]), _fmt(results["scores"]["mono_map"], "")]
+    if depth_ok:
+        macro.append(_fmt(results["standard_measures"]["by_kind"].get("mono", {}).get(MONO_MEASURE), ""))
+    return header, [*rows, macro]
+
+
 def console_table(results: dict) -> str:
-    """Per query language and macro: mono / cross / multi mAP, max rank distance, same-language share."""
-    header = ["lang", *(name for name, _ in COLUMNS)]
-    rows = [
-        [lang, *(_fmt(vals[key], key) for _, key in COLUMNS)]
-        for lang, vals in results["per_language"].items()
-    ]
-    rows.append(["macro", *(_fmt(results["scores"][key], key) for _, key in COLUMNS)])
+    """Per query language and macro: the mAP of each setting kind the task has, and (with a multilingual
+    pool) max rank distance and same-language share; monolingual-only tasks show mAP and nDCG@10."""
+    kinds = setting_kinds(results)
+    counts = results["counts"]["settings"]
+    if kinds == ("mono",):
+        header, rows = _mono_rows(results)
+        settings = f"{counts['mono']} monolingual settings (no cross-lingual or multilingual ones)"
+    else:
+        columns = [(name, key) for m, (name, key) in zip(AGGREGATES, COLUMNS) if m.kind in kinds]
+        header = ["lang", *(name for name, _ in columns)]
+        rows = [
+            [lang, *(_fmt(vals[key], key) for _, key in columns)]
+            for lang, vals in results["per_language"].items()
+        ]
+        rows.append(["macro", *(_fmt(results["scores"][key], key) for _, key in columns)])
+        settings = "/".join(str(counts[k]) for k in SETTING_KINDS) + " settings"
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     sep = "-" * len(line(header))
     title = (
         f"{results['task_title']} · {results['model']['name']} · {results['candidate_format']} candidates · "
-        f"{results['counts']['settings']['mono']}/{results['counts']['settings']['cross']}/"
-        f"{results['counts']['settings']['multi']} settings"
+        f"{settings}"
     )
     body = [title, line(header), sep, *(line(r) for r in rows[:-1]), sep, line(rows[-1])]
     by_kind = results.get("standard_measures", {}).get("by_kind") or {}
     if by_kind:
-        depth = results["standard_measures"]["run_depth"]
+        depth = results["standard_measures"]["run_depth"] or "full"  # None: full runs
         body.append(f"ir-measures on runs of depth {depth} (macro):")
         for kind, values in by_kind.items():
             body.append(f"  {kind:<5} " + "  ".join(f"{m} {v:.3f}" for m, v in values.items()))
@@ -132,16 +177,54 @@ def plot_rank_distance(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_mono(results: dict, path: Path) -> None:
+    """Monolingual-only tasks: per query language, X→X mAP and nDCG@10 side by side (macro as lines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    langs = list(results["per_language"])
+    series = [("mAP", [results["per_language"][x]["mono_map"] for x in langs], results["scores"]["mono_map"])]
+    by_kind = (results.get("standard_measures") or {}).get("by_kind") or {}
+    if MONO_MEASURE in by_kind.get("mono", {}):
+        values = [results["settings"][f"{x}-{x}"]["measures"][MONO_MEASURE] for x in langs]
+        series.append((MONO_MEASURE, values, by_kind["mono"][MONO_MEASURE]))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(3.2 + 0.6 * max(len(langs), 2), 3.4))
+    for i, ((label, values, macro), color) in enumerate(zip(series, ("#4c72b0", "#55a868"))):
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar(np.arange(len(langs)) + offset, values, width, color=color, label=label)
+        ax.axhline(macro, color=color, linestyle="--", linewidth=1, label=f"macro {label} {macro:.3f}")
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("language (queries and candidates)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a bar
+    ax.set_title(f"{results['task_title']} monolingual X→X\n{results['model']['name']}", fontsize=9)
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
+    plt.close(fig)
+
+
 def write_results(results: dict, out_dir: Path) -> dict[str, Path]:
-    """Write the results JSON and both plots into ``out_dir``; returns the paths."""
+    """Write the results JSON and its plots into ``out_dir``; returns the paths.
+
+    Plots: the X→Y heatmap (tasks with cross-lingual settings) or per-language mono bars (tasks
+    without), and the rank-distance chart (tasks with a multilingual pool).
+    """
     out_dir = Path(out_dir)
     stem = result_stem(results)
-    paths = {
-        "results": out_dir / f"{stem}.json",
-        "heatmap": out_dir / f"{stem}__cross_map.png",
-        "rank_distance": out_dir / f"{stem}__rank_distance.png",
-    }
+    kinds = setting_kinds(results)
+    paths = {"results": out_dir / f"{stem}.json"}
     write_text(paths["results"], json.dumps(results, indent=1, ensure_ascii=False) + "\n")
-    plot_cross_heatmap(results, paths["heatmap"])
-    plot_rank_distance(results, paths["rank_distance"])
+    if "cross" in kinds:
+        paths["heatmap"] = out_dir / f"{stem}__cross_map.png"
+        plot_cross_heatmap(results, paths["heatmap"])
+    else:
+        paths["mono"] = out_dir / f"{stem}__mono.png"
+        plot_mono(results, paths["mono"])
+    if "multi" in kinds:
+        paths["rank_distance"] = out_dir / f"{stem}__rank_distance.png"
+        plot_rank_distance(results, paths["rank_distance"])
     return paths

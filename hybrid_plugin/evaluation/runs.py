@@ -26,7 +26,10 @@ class SettingRun:
 
 
 def setting_queries(pool: Pool) -> dict[tuple[int, int], np.ndarray]:
-    """Queries of every setting: (x, y) with y = -1 for the pool; X→Y needs a relevant candidate in Y."""
+    """Queries of every setting: (x, y) with y = -1 for the pool; X→Y needs a relevant candidate in Y.
+
+    Only the pool's setting kinds (``pool.settings``) are listed: a monolingual-only task has X→X.
+    """
     n_lang = len(pool.languages)
     has = np.zeros((len(pool.query_ids), n_lang), dtype=bool)
     for q in range(len(pool.query_ids)):
@@ -36,9 +39,9 @@ def setting_queries(pool: Pool) -> dict[tuple[int, int], np.ndarray]:
         in_x = pool.query_lang == x
         for y in range(n_lang):
             qs = np.flatnonzero(in_x & has[:, y])
-            if len(qs):
+            if len(qs) and ("mono" if x == y else "cross") in pool.settings:
                 out[(x, y)] = qs
-        if in_x.any():
+        if in_x.any() and "multi" in pool.settings:
             out[(x, -1)] = np.flatnonzero(in_x)
     return out
 

@@ -8,9 +8,11 @@ Layout (one folder per candidate set, query sets as prefixes, so nothing is stor
     OUT/{y}/{x}-qrels/test.tsv        X→Y relevance (query-id, corpus-id, score)
     OUT/pool/...                      the same for the multilingual pool (all selected languages)
 
+A monolingual-only task (``tydi-goldp``) has only the X→X query sets and no ``pool`` folder.
+
 Setting X→Y loads with ``GenericDataLoader(OUT / y, prefix=x).load(split="test")``; X→pool with
-``OUT / "pool"``. Query ids (``{lang}-q-{id}``) never equal document ids (``{lang}-aNNN-pNN-sNNN``),
-so BEIR's dropping of identical ids never removes a hit.
+``OUT / "pool"``. Query ids (``{lang}-q-{id}``) never equal document ids (``{lang}-aNNN-pNN-sNNN``;
+passages: ``{lang}-pNNNNN``), so BEIR's dropping of identical ids never removes a hit.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def write_beir(pool: Pool, out: Path) -> dict:
     slices = pool.lang_slices()
     members = setting_queries(pool)
     targets = [(lang, slices[i]) for i, lang in enumerate(pool.languages)]
-    targets.append((POOL, slice(0, len(pool.cand_ids))))
+    if "multi" in pool.settings:  # a monolingual-only task (tydi-goldp) has no pool folder
+        targets.append((POOL, slice(0, len(pool.cand_ids))))
     settings: dict[str, dict] = {}
     for t, (target, sl) in enumerate(tqdm(targets, desc="writing BEIR folders", unit="folder")):
         folder = out / target
@@ -79,7 +82,7 @@ def export_beir(
     task: str,
     out: str | Path,
     languages: str | list[str] | None = None,
-    candidate_format: str = "sentence",
+    candidate_format: str | None = None,
     data_dir: str | None = None,
     force: bool = False,
 ) -> dict:
@@ -89,6 +92,7 @@ def export_beir(
         raise UserError(f"{out} exists and is not empty; pass --force to replace it")
     spec = get_spec(task)
     langs = select_languages(spec, languages)
+    candidate_format = spec.candidate_format(candidate_format)
     files = resolve_files(spec, langs, data_dir)
     pool = build_pool(spec, files.paths, candidate_format)
     with atomic_dir(out.parent / f"{out.name}.new") as tmp:

@@ -161,6 +161,12 @@ def _task_name(name: str) -> str:
     by_key = {k.lower(): v for k, v in TASK_NAMES.items()} | {v.lower(): v for v in TASK_NAMES.values()}
     if name.lower() in by_key:
         return by_key[name.lower()]
+    from hybrid_plugin.data.spec import all_specs
+
+    if name.lower() in all_specs():  # a task of ours with no MTEB form (tydi-goldp)
+        raise UserError(
+            f"task {name!r} has no MTEB form; evaluate it with: hybrid-plugin evaluate --task {name.lower()}"
+        )
     from mteb.get_tasks import _TASKS_REGISTRY
 
     if name in _TASKS_REGISTRY:

@@ -110,11 +110,16 @@ def render_card(record: dict, name: str) -> str:
     if record.get("evaluation"):
         rows = ["", "## Evaluation", "", "| task | mono mAP | cross mAP | multi mAP | max rank distance |"]
         rows.append("|---|---|---|---|---|")
+        columns = (
+            ("mono_map", ".4f"),
+            ("cross_map", ".4f"),
+            ("multi_map", ".4f"),
+            ("max_rank_distance", ".1f"),
+        )
         for task, scores in record["evaluation"].items():
-            rows.append(
-                f"| {task} | {scores['mono_map']:.4f} | {scores['cross_map']:.4f} | "
-                f"{scores['multi_map']:.4f} | {scores['max_rank_distance']:.1f} |"
-            )
+            # a task without some setting kinds (tydi-goldp: mono only) has None there
+            cells = ["–" if scores.get(key) is None else f"{scores[key]:{fmt}}" for key, fmt in columns]
+            rows.append(f"| {task} | {' | '.join(cells)} |")
         evaluation = "\n".join(rows) + "\n"
     names = record.get("prompt_names") or {}
     return _CARD.format(

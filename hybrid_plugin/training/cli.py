@@ -154,10 +154,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "--evaluate",
         action="append",
         metavar="TASK",
-        help="evaluate the trained model on this task afterwards (repeatable: xquad-r, mlqa-r)",
+        help="evaluate the trained model on this task afterwards (repeatable: xquad-r, mlqa-r, tydi-goldp)",
     )
     p.add_argument("--eval-languages", default=None, help="comma list restricting the evaluation languages")
-    p.add_argument("--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (for --evaluate)")
+    p.add_argument("--data-dir", default=None, help="folder holding the task folders (for --evaluate)")
     p.add_argument("--eval-out", default=None, help="folder for evaluation results (default: OUTPUT-eval)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_plugin.data.jsonfile import load_json, need
+from hybrid_plugin.data.jsonfile import need, squad_paragraphs, squad_questions
 from hybrid_plugin.errors import UserError
 
 PASSAGE_UNITS = ("auto", "context", "sentence")
@@ -249,27 +249,15 @@ def _squad_files(path: Path, language: str | None) -> list[tuple[Path, str, str]
 
 def _squad_records(path: Path) -> list[_SquadRecord]:
     """Every question of a SQuAD-format file, with its context and first answer (if any)."""
-    raw = load_json(path)
     records = []
-    for a, article in enumerate(need(raw, "data", list, "top level", path)):
-        for p, para in enumerate(need(article, "paragraphs", list, f"data[{a}]", path)):
-            where = f"data[{a}].paragraphs[{p}]"
-            context = need(para, "context", str, where, path)
-            if not context.strip():
-                raise UserError(f"{path}: {where}: field 'context' is empty")
-            for k, qa in enumerate(need(para, "qas", list, where, path)):
-                qwhere = f"{where}.qas[{k}]"
-                answers = need(qa, "answers", list, qwhere, path)
-                start, text = -1, ""
-                if answers:
-                    start = need(answers[0], "answer_start", int, f"{qwhere}.answers[0]", path)
-                    text = need(answers[0], "text", str, f"{qwhere}.answers[0]", path)
-                item_id = need(qa, "id", str, qwhere, path)
-                question = need(qa, "question", str, qwhere, path)
-                for name, value in (("id", item_id), ("question", question)):
-                    if not value.strip():
-                        raise UserError(f"{path}: {qwhere}: field {name!r} is empty")
-                records.append(_SquadRecord(item_id, question, context, start, text, f"{path}: {qwhere}"))
+    for _, _, where, para, context in squad_paragraphs(path):
+        for qwhere, qa, item_id, question in squad_questions(para, where, path):
+            answers = need(qa, "answers", list, qwhere, path)
+            start, text = -1, ""
+            if answers:
+                start = need(answers[0], "answer_start", int, f"{qwhere}.answers[0]", path)
+                text = need(answers[0], "text", str, f"{qwhere}.answers[0]", path)
+            records.append(_SquadRecord(item_id, question, context, start, text, f"{path}: {qwhere}"))
     return records
 
 

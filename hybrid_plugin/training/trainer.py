@@ -608,7 +608,7 @@ def _check_eval_tasks(cfg: TrainConfig) -> list:
 
 def _evaluate(cfg: TrainConfig, model_dir: Path, tasks: list[str]) -> dict:
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-    from hybrid_plugin.evaluation.report import write_results
+    from hybrid_plugin.evaluation.report import scores_line, write_results
 
     scores = {}
     for task in tasks:
@@ -617,9 +617,5 @@ def _evaluate(cfg: TrainConfig, model_dir: Path, tasks: list[str]) -> dict:
         )
         paths = write_results(results, cfg.eval_dir)
         scores[task] = results["scores"]
-        s = results["scores"]
-        print(
-            f"{task}: mono {s['mono_map']:.4f}  cross {s['cross_map']:.4f}  multi {s['multi_map']:.4f}  "
-            f"max rank distance {s['max_rank_distance']:.1f}  ({paths['results']})"
-        )
+        print(f"{task}: {scores_line(results['scores'])}  ({paths['results']})")
     return scores
