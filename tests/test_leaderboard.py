@@ -518,3 +518,11 @@ def test_trained_model_row_carries_training_and_in_domain_flag(
         "must be true for training data mlqa:mlqa-mini"
     ]
     shutil.rmtree(folder)
+
+
+def test_only_cross_lingual_tasks_have_leaderboards() -> None:
+    from hybrid_plugin.data.spec import all_specs
+    from hybrid_plugin.leaderboard.tasks import ranked_specs
+
+    assert "tydi-goldp" in all_specs()
+    assert sorted(ranked_specs()) == ["mlqa-r", "xquad-r"]  # tydi-goldp has no multilingual mAP

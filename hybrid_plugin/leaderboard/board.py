@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_bytes
-from hybrid_plugin.data.spec import all_specs, get_spec
+from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.leaderboard.csvfile import CsvTable, read_csv, write_csv
 from hybrid_plugin.leaderboard.rows import build_cells, derived_cells, load_results, sha256_bytes
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, RowBase, header, parse_row, row_key
+from hybrid_plugin.leaderboard.tasks import ranked_specs
 
 RESULTS_DIR = "results"
 CHECKSUM_PREFIX = 16
@@ -71,7 +72,7 @@ class Checked:
 
 
 def _task_of(table: CsvTable) -> str | None:
-    specs = all_specs()
+    specs = ranked_specs()
     if table.path.stem in specs:
         return table.path.stem
     if "task" not in table.header:
@@ -91,7 +92,7 @@ def check_csv(path: Path, check_results: bool = True) -> Checked:
     if not table.header:
         return Checked(path, task, rows, problems)
     if task is None:
-        known = ", ".join(f"{t}.csv" for t in all_specs())
+        known = ", ".join(f"{t}.csv" for t in ranked_specs())
         problems.append(
             Problem(path, f"cannot tell the task: name the file {known} (or fill the task column)")
         )
@@ -286,12 +287,12 @@ def submit(
 def read_board(board: Path) -> dict[str, list[Row]]:
     """Every task's valid rows (best first) from a folder that validates; a :class:`UserError` otherwise."""
     board = Path(board)
-    paths = [csv_path(board, task) for task in all_specs() if csv_path(board, task).exists()]
+    paths = [csv_path(board, task) for task in ranked_specs() if csv_path(board, task).exists()]
     checked, problems = validate(paths)
     if problems:
         raise UserError(
             f"{board}: {len(problems)} problem(s), first: {problems[0]} (hybrid-plugin leaderboard validate)"
         )
     return {c.task: c.rows for c in checked if c.task} | {
-        t: [] for t in all_specs() if t not in {c.task for c in checked}
+        t: [] for t in ranked_specs() if t not in {c.task for c in checked}
     }

