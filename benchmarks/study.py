@@ -289,7 +289,7 @@ def claims(rows: list[dict], task: str) -> list[str]:
     diff = h["mono_map"] - mono["mono_map"]
     out.append(
         f"- Hybrid keeps monolingual quality close to mono-only (within 0.01 mAP): "
-        f"**{'yes' if diff >= -0.01 else 'no'}** (mono mAP hybrid {h['mono_map']:.3f} vs "
+        f"**{'yes' if round(diff, 9) >= -0.01 else 'no'}** (mono mAP hybrid {h['mono_map']:.3f} vs "
         f"{mono['mono_map']:.3f}, difference {diff:+.3f})."
     )
     ok = h["max_rank_distance"] < mono["max_rank_distance"]
@@ -375,6 +375,14 @@ def tydi_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _save_png(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
+    plt.close(fig)
+
+
 def plot_scatter(rows: list[dict], task: str, path: Path) -> None:
     import matplotlib
 
@@ -390,9 +398,7 @@ def plot_scatter(rows: list[dict], task: str, path: Path) -> None:
     ax.set_ylabel("multilingual mAP")
     ax.set_title(f"{task}: multilingual mAP vs language bias", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool:
@@ -402,12 +408,15 @@ def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool
     import matplotlib.pyplot as plt
 
     points = sorted(
-        (r["alpha"], r["tasks"][task])
-        for r in rows
-        if r["strategy"] == "hybrid"
-        and r["merge"] is None
-        and r["batch_size"] == batch_size
-        and task in r["tasks"]
+        (
+            (r["alpha"], r["tasks"][task])
+            for r in rows
+            if r["strategy"] == "hybrid"
+            and r["merge"] is None
+            and r["batch_size"] == batch_size
+            and task in r["tasks"]
+        ),
+        key=lambda point: point[0],  # several seeds share an alpha; their dicts do not compare
     )
     if len({a for a, _ in points}) < 3:
         return False
@@ -418,9 +427,7 @@ def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool
     ax.set_ylabel("mAP")
     ax.set_title(f"{task}: α sweep", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
-    plt.close(fig)
+    _save_png(fig, path)
     return True
 
 

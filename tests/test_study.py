@@ -66,3 +66,28 @@ def test_smoke_plan_trains_evaluates_reports_and_resumes(
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*.json")}
     assert study.main(argv) == 0  # a second run trains and evaluates nothing again
     assert {p: p.stat().st_mtime_ns for p in work.rglob("*.json")} == stamps
+
+
+def _row(label: str, seed: int, mono: float, multi: float, distance: float, alpha=None) -> dict:
+    scores = {"mono_map": mono, "cross_map": 0.5, "multi_map": multi, "max_rank_distance": distance}
+    strategy = "hybrid" if label.startswith("hybrid") else "mono"
+    return {"label": label, "seed": seed, "merge": None, "strategy": strategy, "alpha": alpha,
+            "batch_size": 32, "tasks": {"xquad-r": scores}}  # fmt: skip
+
+
+def test_claims_are_checked_on_seed_means(tmp_path: Path) -> None:
+    study = _study()
+    rows = [
+        _row("hybrid α=0.5", 0, 0.78, 0.50, 300.0, 0.5), _row("hybrid α=0.5", 1, 0.76, 0.54, 340.0, 0.5),
+        _row("X-X-mono", 0, 0.78, 0.52, 400.0), _row("X-X-mono", 1, 0.78, 0.50, 380.0),
+        _row("X-Y", 0, 0.70, 0.53, 350.0),
+    ]  # fmt: skip
+    lines = study.claims(rows, "xquad-r")
+    # hybrid means: mono 0.77, multi 0.52, distance 320; mono-only: 0.78, 0.51, 390; X-Y multi 0.53
+    assert lines[0].startswith("- Hybrid ≥ both baselines on multilingual retrieval: **no**")
+    assert "multi mAP hybrid 0.520, X-X-mono 0.510, X-Y 0.530" in lines[0]
+    assert "**yes** (mono mAP hybrid 0.770 vs 0.780, difference -0.010)" in lines[1]
+    assert "**yes** (max rank distance hybrid 320.0 vs 390.0)" in lines[2]
+    alpha_rows = [_row("hybrid", s, 0.7, 0.5, 1.0, a) for a in (0, 0.5, 1) for s in (0, 1)]
+    assert study.plot_alpha(alpha_rows, "xquad-r", tmp_path / "alpha.png", 32)  # seeds share an alpha
+    assert (tmp_path / "alpha.png").stat().st_size > 1000

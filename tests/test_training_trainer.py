@@ -411,3 +411,18 @@ def test_two_process_torchrun_steps_share_kind_and_never_an_item(
     assert record["processes"] == 2 and record["steps"] == 3 and record["pairs_seen"] == 24
     assert record["sampler"]["world_size"] == 2 and record["sampler"]["batch_size"] == 4
     assert not list(tmp_path.glob("model.*")) and not list(tmp_path.glob(".model*"))
+
+
+def test_dry_run_draws_an_epoch_without_a_model_or_an_output(
+    tmp_path: Path, train_jsonl: Path, capsys: pytest.CaptureFixture
+) -> None:
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "keep").write_text("x", encoding="utf-8")  # a dry run writes nothing, so this is fine
+    argv = ["--train-data", f"jsonl:{train_jsonl}", "--output", str(used), "--batch-size", "8"]
+    assert run_cli([*argv, "--dry-run", "--no-progress", "--strategy", "X-Y"]) == 0
+    out = capsys.readouterr().out
+    assert "pairs (query-passage): de-de " in out
+    steps = int(out.split("batch size 8, ")[1].split(" steps")[0])
+    assert f"one epoch of batches by kind: cross {steps}" in out
+    assert sorted(p.name for p in used.iterdir()) == ["keep"]

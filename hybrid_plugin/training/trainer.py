@@ -73,8 +73,8 @@ class TrainConfig:
     eval_out: str | None = None  # default: OUTPUT-eval beside the model
     progress: bool = True
 
-    def validate(self) -> None:
-        """UserError on the first bad option."""
+    def validate(self, check_output: bool = True) -> None:
+        """UserError on the first bad option (``check_output=False``: the output folder is not used)."""
         if not self.train_data:
             raise UserError("--train-data is required (FORMAT:PATH, e.g. mlqa:datasets/train/mlqa-test)")
         self.strategy = canonical_strategy(self.strategy)
@@ -118,6 +118,8 @@ class TrainConfig:
             raise UserError("--weight-decay must be ≥ 0 and --warmup-ratio in [0, 1)")
         if self.save_steps < 0:
             raise UserError(f"--save-steps must be ≥ 0, got {self.save_steps}")
+        if not check_output:
+            return
         out = Path(self.output)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UserError(f"--output {out} exists and is not an empty folder; choose a new one")
@@ -564,7 +566,7 @@ def dry_run(cfg: TrainConfig) -> dict:
     """Read the data and draw one epoch of batches without a model; print and return the plan."""
     from hybrid_plugin.training.samplers import HybridBatchSampler
 
-    cfg.validate()
+    cfg.validate(check_output=False)  # nothing is written
     data = load_training_data(cfg)
     processes = world_size()
     sampler = HybridBatchSampler(
