@@ -4,17 +4,27 @@
 
 Plans (run names say what they are; a run shared by two plans is trained once):
 
-- ``main``  untrained base + mono, cross, hybrid (α = 0.5) and mixed, ``--seeds`` each
-- ``alpha`` hybrid with α in 0, 0.25, 0.5, 0.75, 1
-- ``batch`` hybrid (α = 0.5) with batch sizes 16, 64, 256 (cached loss for > 64)
-- ``merge`` hybrid (α = 0.5) saved as λ·trained + (1 − λ)·base, λ = 0.5
+- ``main``  untrained base + mono, cross, hybrid (α = 0.5) and mixed, ``--seeds`` each;
+  evaluated on XQuAD-R and MLQA-R
+- ``alpha`` α in ``--alphas`` (default 0, 0.25, 0.5, 0.75, 1) on XQuAD-R; α = 0 *is* the X-Y run and
+  α = 1 the X-X-mono run (the sampler draws identical batches), so those are shared with ``main``
+- ``batch`` hybrid (α = 0.5) with ``--batch-sizes`` (default 16, 64, 256; cached loss above
+  ``--mini-batch-size``) on XQuAD-R, next to the ``--batch-size`` run
+- ``merge`` untrained, hybrid and hybrid saved as λ·trained + (1 − λ)·base (λ = ``--merge``, made from
+  the trained run's weights, not trained again) on XQuAD-R and TyDi GoldP (held-out, monolingual)
 - ``all``   every plan above
 - ``smoke`` untrained + mono + hybrid, one seed (for trying the pipeline out)
+
+``--tasks`` replaces each plan's tasks; ``--eval-languages`` evaluates a language subset (kept apart
+from full evaluations in the work folder). ``--report-only`` trains and evaluates nothing: it writes
+the report from what ``--work`` holds and lists the plan's runs that are missing.
 
 Every finished piece is kept in ``--work``: a model with its ``training.json`` is never retrained,
 an interrupted training resumes from its checkpoints, a task already evaluated is not evaluated
 again. So the command can be stopped at any time and run again. The report (``--report``, default
-``docs/study.md``) is rewritten from everything found in ``--work`` at the end of each run.
+``docs/study.md``) is rewritten at the end of each run. ``--leaderboard DIR`` also submits every
+trained model's full-language XQuAD-R and MLQA-R results as leaderboard rows (replacing its earlier
+rows) and re-renders the board.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -79,6 +89,11 @@ class Run:
         return "-".join(parts)
 
     @property
+    def alpha_value(self) -> float | None:
+        """The probability of a monolingual batch: X-Y is α = 0 and X-X-mono α = 1 by definition."""
+        return {"hybrid": self.alpha, "mono": 1.0, "cross": 0.0}.get(self.strategy)
+
+    @property
     def label(self) -> str:
         """Short row label for tables."""
         if self.strategy == "untrained":
@@ -91,9 +106,31 @@ class Run:
         return text
 
 
-def plan_runs(plan: str, seeds: list[int], batch_size: int) -> list[Run]:
-    """The runs of a named plan, untrained first, without duplicates."""
-    main = [Run("untrained")]
+MAIN_TASKS = ("xquad-r", "mlqa-r")
+SWEEP_TASKS = ("xquad-r",)
+MERGE_TASKS = ("xquad-r", "tydi-goldp")
+PLANS = ("main", "alpha", "batch", "merge", "all", "smoke")
+
+
+def plan_runs(
+    plan: str,
+    seeds: list[int],
+    batch_size: int,
+    alphas: tuple[float, ...] = (0, 0.25, 0.5, 0.75, 1),
+    batch_sizes: tuple[int, ...] = (16, 64, 256),
+    merge: float = 0.5,
+) -> dict[Run, tuple[str, ...]]:
+    """The runs of a named plan with the tasks each is evaluated on, untrained first."""
+    untrained = Run("untrained")
+
+    def alpha_run(a: float) -> Run:
+        if a == 0:
+            return Run("cross", batch_size=batch_size, seed=seeds[0])
+        if a == 1:
+            return Run("mono", batch_size=batch_size, seed=seeds[0])
+        return Run("hybrid", a, batch_size, seeds[0])
+
+    main = [untrained]
     for seed in seeds:
         main += [
             Run("mono", batch_size=batch_size, seed=seed),
@@ -101,38 +138,53 @@ def plan_runs(plan: str, seeds: list[int], batch_size: int) -> list[Run]:
             Run("hybrid", 0.5, batch_size, seed),
             Run("mixed", batch_size=batch_size, seed=seed),
         ]
-    plans = {
-        "main": main,
-        "alpha": [Run("untrained")]
-        + [Run("hybrid", a, batch_size, seeds[0]) for a in (0, 0.25, 0.5, 0.75, 1)],
-        "batch": [Run("untrained")] + [Run("hybrid", 0.5, b, seeds[0]) for b in (16, 64, 256)],
-        "merge": [
-            Run("untrained"),
-            Run("hybrid", 0.5, batch_size, seeds[0]),
-            Run("hybrid", 0.5, batch_size, seeds[0], 0.5),
+    hybrid = Run("hybrid", 0.5, batch_size, seeds[0])
+    plans: dict[str, list[tuple[list[Run], tuple[str, ...]]]] = {
+        "main": [(main, MAIN_TASKS)],
+        "alpha": [([untrained, *(alpha_run(a) for a in alphas)], SWEEP_TASKS)],
+        "batch": [
+            ([untrained, hybrid, *(Run("hybrid", 0.5, b, seeds[0]) for b in batch_sizes)], SWEEP_TASKS)
         ],
-        "smoke": [Run("untrained"), Run("mono", batch_size=batch_size), Run("hybrid", 0.5, batch_size)],
+        "merge": [([untrained, hybrid, Run("hybrid", 0.5, batch_size, seeds[0], merge)], MERGE_TASKS)],
+        "smoke": [
+            ([untrained, Run("mono", batch_size=batch_size), Run("hybrid", 0.5, batch_size)], SWEEP_TASKS)
+        ],
     }
     if plan == "all":
-        runs = [r for name in ("main", "alpha", "batch", "merge") for r in plans[name]]
+        parts = [part for name in ("main", "alpha", "batch", "merge") for part in plans[name]]
     elif plan in plans:
-        runs = plans[plan]
+        parts = plans[plan]
     else:
-        raise UserError(f"--plan {plan!r}: expected one of {', '.join([*plans, 'all'])}")
-    return list(dict.fromkeys(runs))
+        raise UserError(f"--plan {plan!r}: expected one of {', '.join(PLANS)}")
+    runs: dict[Run, tuple[str, ...]] = {}
+    for members, tasks in parts:
+        for run in members:
+            runs[run] = tuple(dict.fromkeys([*runs.get(run, ()), *tasks]))
+    return dict(sorted(runs.items(), key=lambda item: item[0].strategy != "untrained"))
 
 
 # ----------------------------------------------------------------------------- running
 
 
 def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
-    """The run's model folder, trained (or resumed) when not there yet; None for the untrained base."""
-    from hybrid_plugin.training.trainer import TrainConfig, train
+    """The run's model folder, trained (or resumed) when not there yet; None for the untrained base.
+
+    A merged run is made from its unmerged run's weights. With ``--report-only`` nothing is trained:
+    a missing model raises :class:`Missing`.
+    """
+    from hybrid_plugin.training.trainer import TrainConfig, merge_saved, train
 
     if run.strategy == "untrained":
         return None
     out = Path(args.work) / run.name / "model"
     if (out / "training.json").is_file():
+        return out
+    if args.report_only:
+        raise Missing(f"{run.name}: not trained")
+    if run.merge is not None:
+        trained = ensure_trained(replace(run, merge=None), args)
+        print(f"[study] merging {run.name}", flush=True)
+        merge_saved(trained, run.merge, out, base_model=args.base_model)
         return out
     cfg = TrainConfig(
         train_data=[f"mlqa:{Path(args.data_dir) / TRAIN_DATA_DEFAULT}"]
@@ -148,7 +200,6 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         learning_rate=args.learning_rate,
         max_seq_length=args.max_seq_length,
         freeze_embeddings=args.freeze_embeddings,
-        merge_with_base=run.merge,
         seed=run.seed,
         save_steps=args.save_steps,
         progress=not args.no_progress,
@@ -159,14 +210,27 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
     return out
 
 
+class Missing(Exception):
+    """A piece of the plan that ``--report-only`` does not make."""
+
+
+def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
+    """Full evaluations are ``eval/TASK.json``; a language subset ``eval/TASK.de-en.json``."""
+    name = task if not languages else f"{task}.{'-'.join(sorted(languages.split(',')))}"
+    return Path(work) / run.name / "eval" / f"{name}.json"
+
+
 def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> dict:
     """The run's results on ``task`` (evaluated once, then read from the work folder)."""
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 
-    path = Path(args.work) / run.name / "eval" / f"{task}.json"
+    languages = args.eval_languages.get(task)
+    path = eval_path(run, task, languages, args.work)
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    print(f"[study] evaluating {run.name} on {task}", flush=True)
+    if args.report_only:
+        raise Missing(f"{run.name}: not evaluated on {path.stem}")
+    print(f"[study] evaluating {run.name} on {path.stem}", flush=True)
     model_arg = (
         str(model) if model is not None else (None if args.base_model == "default" else args.base_model)
     )
@@ -174,7 +238,7 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         EvalConfig(
             task=task,
             model=model_arg,
-            languages=args.eval_languages.get(task),
+            languages=languages,
             data_dir=args.data_dir,
             alignment=task in ("xquad-r", "mlqa-r"),
         )
@@ -301,8 +365,10 @@ def claims(rows: list[dict], task: str) -> list[str]:
 
 
 def breakdown_table(rows: list[dict], task: str) -> list[str]:
-    """Multi mAP by language family and by seen/unseen training language (seed means)."""
-    groups = _group([r for r in rows if task in r["tasks"]])
+    """Multi mAP of the main plan's models by language family and by seen/unseen training language
+    (seed means), with hybrid's differences to the two baselines."""
+    main_labels = ("untrained base", "X-X-mono", "X-Y", "hybrid α=0.5", "X-X")
+    groups = _group([r for r in rows if task in r["tasks"] and r["label"] in main_labels])
     if not groups:
         return []
     langs = list(next(iter(groups.values()))[0]["tasks"][task]["per_language"])
@@ -313,21 +379,57 @@ def breakdown_table(rows: list[dict], task: str) -> list[str]:
     for lang in langs:
         buckets.setdefault(f"{FAMILIES.get(lang, '?')}", []).append(lang)
     header = list(groups)
-    lines = ["| languages | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    pairs = (("hybrid α=0.5", "X-X-mono"), ("hybrid α=0.5", "X-Y"))
+    deltas = [(a, b) for a, b in pairs if {a, b} <= set(groups)]
+    columns = header + [f"{a.split()[0]} − {b}" for a, b in deltas]
+    lines = ["| languages | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for bucket, members in buckets.items():
         if not members:
             continue
-        cells = []
-        for group in groups.values():
+        means = {}
+        for label, group in groups.items():
             vals = [
                 g["tasks"][task]["per_language"][lang]["multi_map"]
                 for g in group
                 for lang in members
                 if g["tasks"][task]["per_language"][lang]["multi_map"] is not None
             ]
-            cells.append(_fmt(float(np.mean(vals))) if vals else "–")
+            means[label] = float(np.mean(vals)) if vals else None
+        cells = [_fmt(means[label]) for label in header]
+        cells += [
+            f"{means[a] - means[b]:+.3f}" if means[a] is not None and means[b] is not None else "–"
+            for a, b in deltas
+        ]
         name = f"{bucket} ({'/'.join(members)})"
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def sweep_table(rows: list[dict], task: str, by: str, batch_size: int) -> list[str]:
+    """Seed means along the α sweep (``by="alpha"``) or the batch-size sweep (``by="batch"``)."""
+    points: dict[float, list[dict]] = {}
+    for r in rows:
+        if task not in r["tasks"] or r["merge"] is not None:
+            continue
+        if by == "alpha" and r["strategy"] in ("hybrid", "mono", "cross") and r["batch_size"] == batch_size:
+            points.setdefault(Run(r["strategy"], r["alpha"]).alpha_value, []).append(r["tasks"][task])
+        elif by == "batch" and r["strategy"] == "hybrid" and r["alpha"] == 0.5:
+            points.setdefault(r["batch_size"], []).append(r["tasks"][task])
+    if len(points) < 2:
+        return []
+    name = "α" if by == "alpha" else "batch size"
+    lines = [
+        f"| {name} | seeds | mono mAP | cross mAP | multi mAP | max rank distance ↓ "
+        "| same-language top share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(points):
+        vals = points[key]
+        cells = (
+            _mean_spread([v[m] for v in vals])
+            for m in ("mono_map", "cross_map", "multi_map", "max_rank_distance", "same_language_top_share")
+        )
+        lines.append(f"| {key:g} | {len(vals)} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -409,9 +511,9 @@ def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool
 
     points = sorted(
         (
-            (r["alpha"], r["tasks"][task])
+            (Run(r["strategy"], r["alpha"]).alpha_value, r["tasks"][task])
             for r in rows
-            if r["strategy"] == "hybrid"
+            if r["strategy"] in ("hybrid", "mono", "cross")
             and r["merge"] is None
             and r["batch_size"] == batch_size
             and task in r["tasks"]
@@ -431,7 +533,7 @@ def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool
     return True
 
 
-def write_report(rows: list[dict], args: argparse.Namespace, command: str) -> Path:
+def write_report(rows: list[dict], args: argparse.Namespace, command: str, missing: list[str]) -> Path:
     from hybrid_plugin.evaluation.report import plot_cross_heatmap
 
     report = Path(args.report)
@@ -463,8 +565,25 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str) -> Pa
         lines += ["Claims of the paper:", ""] + claims(rows, task) + [""]
         plot_scatter(rows, task, assets / f"{task}-scatter.png")
         lines += [f"![multi mAP vs bias]({assets.name}/{task}-scatter.png)", ""]
+        alpha = sweep_table(rows, task, "alpha", args.batch_size)
+        if alpha:
+            lines += [
+                f"α sweep (batch {args.batch_size}; α = 0 is the X-Y run, α = 1 the X-X-mono run):",
+                "",
+                *alpha,
+                "",
+            ]
         if plot_alpha(rows, task, assets / f"{task}-alpha.png", args.batch_size):
             lines += [f"![alpha sweep]({assets.name}/{task}-alpha.png)", ""]
+        batch = sweep_table(rows, task, "batch", args.batch_size)
+        if batch:
+            lines += [
+                f"Batch-size sweep (hybrid α = 0.5, {args.steps} steps each; cached loss above "
+                f"{args.mini_batch_size}):",
+                "",
+                *batch,
+                "",
+            ]
         lines += ["Multilingual mAP by language group:", ""] + breakdown_table(rows, task) + [""]
         for r in rows:
             if task in r["tasks"] and r["seed"] == min(args.seeds) and r.get("results_path"):
@@ -483,30 +602,52 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str) -> Pa
     lines += [
         "## Runs",
         "",
-        "| run | strategy | α | batch | seed | merged λ | steps | s/step |",
-        "|---|---|---|---|---|---|---|---|",
+        f"Each run's results JSONs and `training.json` are in [{assets.name}/runs/]({assets.name}/runs/) "
+        "(the models themselves are not committed).",
+        "",
+        "| run | strategy | α | batch | seed | merged λ | steps | s/step | evaluated on |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['strategy']} | {_fmt(r['alpha'], 2)} | {r['batch_size'] or '–'} "
             f"| {r['seed']} | {_fmt(r['merge'], 2)} | {r.get('steps') or '–'} "
-            f"| {_fmt(r.get('seconds_per_step'), 2)} |"
+            f"| {_fmt(r.get('seconds_per_step'), 2)} | {', '.join(r['tasks']) or '–'} |"
         )
+    if missing:
+        lines += ["", "## Not run", "", "Pieces of this plan that the work folder does not hold:", ""]
+        lines += [f"- {gap}" for gap in missing]
     lines += [
         "",
         f"Versions: {json.dumps(library_versions(('torch', 'sentence-transformers', 'transformers')))}",
         "",
     ]
     write_text(report, "\n".join(lines))
-    summary = [{k: v for k, v in r.items() if k != "results_path"} for r in rows]
+    summary = [{k: v for k, v in r.items() if k not in ("results_path", "model_path")} for r in rows]
     write_text(assets / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    copy_records(rows, assets / "runs")
     return report
 
 
-def collect(runs: list[Run], args: argparse.Namespace) -> list[dict]:
-    rows = []
-    for run in runs:
-        model = ensure_trained(run, args)
+def copy_records(rows: list[dict], target: Path) -> None:
+    """Each run's results JSONs and training record next to the report (models stay out)."""
+    for row in rows:
+        sources = {f"{Path(path).stem}.json": Path(path) for path in row["results_path"].values()}
+        if row.get("model_path"):
+            sources["training.json"] = Path(row["model_path"]) / "training.json"
+        for name, source in sources.items():
+            write_text(target / row["name"] / name, source.read_text(encoding="utf-8"))
+
+
+def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+    """Train and evaluate what is missing; one row per run, and what ``--report-only`` found missing."""
+    rows, missing = [], []
+    for run, plan_tasks in runs.items():
+        try:
+            model = ensure_trained(run, args)
+        except Missing as gap:
+            missing.append(str(gap))
+            continue
         label = run.label
         if run.strategy != "untrained" and run.batch_size != args.batch_size:
             label += f" (batch {run.batch_size})"
@@ -517,22 +658,63 @@ def collect(runs: list[Run], args: argparse.Namespace) -> list[dict]:
             record = json.loads((model / "training.json").read_text(encoding="utf-8"))
             row["steps"] = record["steps"]
             row["seconds_per_step"] = record["seconds_per_step"]
-        for task in args.tasks:
-            results = ensure_evaluated(run, model, task, args)
+            row["model_path"] = str(model)
+        for task in args.tasks or plan_tasks:
+            try:
+                results = ensure_evaluated(run, model, task, args)
+            except Missing as gap:
+                missing.append(str(gap))
+                continue
             row["tasks"][task] = _summary(results)
-            row["results_path"][task] = str(Path(args.work) / run.name / "eval" / f"{task}.json")
+            row["results_path"][task] = str(eval_path(run, task, args.eval_languages.get(task), args.work))
         rows.append(row)
-    return rows
+    return rows, missing
+
+
+def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[str]:
+    """One leaderboard row per trained model and full-language ranked task (earlier rows replaced)."""
+    from hybrid_plugin.leaderboard.board import submit
+    from hybrid_plugin.leaderboard.render import render
+    from hybrid_plugin.leaderboard.tasks import ranked_specs
+
+    ranked = set(ranked_specs())
+    done = []
+    for row in rows:
+        if row["strategy"] == "untrained":
+            continue
+        for task, path in row["results_path"].items():
+            if task not in ranked or args.eval_languages.get(task):
+                continue
+            submitted = submit(
+                Path(path),
+                Path(args.leaderboard),
+                name=f"multilingual-e5-small + {row['label']}, seed {row['seed']}, "
+                f"{row['steps']} steps (study)",
+                notes=f"benchmarks/study.py run {row['name']}; docs/study.md",
+                replace=True,
+            )
+            done.append(f"{submitted.csv}: {submitted.row.name}")
+    render(Path(args.leaderboard))
+    return done
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--plan", default="main", help="main, alpha, batch, merge, all or smoke")
+    p.add_argument("--plan", default="main", help=", ".join(PLANS))
     p.add_argument("--seeds", default="0,1", help="comma list of seeds for the main plan")
+    p.add_argument("--alphas", default="0,0.25,0.5,0.75,1", help="α values of the alpha plan")
+    p.add_argument("--batch-sizes", default="16,64,256", help="batch sizes of the batch plan")
+    p.add_argument("--merge", type=float, default=0.5, help="λ of the merge plan")
     p.add_argument("--data-dir", default="../shared/datasets")
     p.add_argument("--train-data", action="append", default=None, help="override the training data")
     p.add_argument("--work", default="study-runs", help="models and result files (not committed)")
     p.add_argument("--report", default="docs/study.md")
+    p.add_argument(
+        "--report-only", action="store_true", help="train and evaluate nothing; report what --work holds"
+    )
+    p.add_argument(
+        "--leaderboard", default=None, metavar="DIR", help="submit trained models' rows to this board"
+    )
     p.add_argument("--base-model", default="default")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=32)
@@ -541,7 +723,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-seq-length", type=int, default=128)
     p.add_argument("--freeze-embeddings", action="store_true")
     p.add_argument("--save-steps", type=int, default=50)
-    p.add_argument("--tasks", default="xquad-r,mlqa-r,tydi-goldp")
+    p.add_argument("--tasks", default=None, help="comma list replacing every plan's tasks")
     p.add_argument(
         "--eval-languages",
         default=None,
@@ -549,8 +731,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    args.tasks = [t for t in args.tasks.split(",") if t.strip()]
+    try:
+        args.seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+        args.alphas = tuple(float(x) for x in args.alphas.split(",") if x.strip())
+        args.batch_sizes = tuple(int(x) for x in args.batch_sizes.split(",") if x.strip())
+    except ValueError as err:
+        p.error(f"--seeds/--alphas/--batch-sizes: {err}")
+    if not args.seeds:
+        p.error("--seeds: give at least one seed")
+    if any(not 0 <= a <= 1 for a in args.alphas):
+        p.error("--alphas: each α must be in [0, 1]")
+    args.tasks = [t for t in (args.tasks or "").split(",") if t.strip()] or None
     langs = {}
     for part in (args.eval_languages or "").split(";"):
         if "=" in part:
@@ -565,16 +756,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from hybrid_plugin.data.spec import get_spec
 
-        for task in args.tasks:
+        runs = plan_runs(args.plan, args.seeds, args.batch_size, args.alphas, args.batch_sizes, args.merge)
+        for task in args.tasks or sorted({t for tasks in runs.values() for t in tasks}):
             get_spec(task)
-        runs = plan_runs(args.plan, args.seeds, args.batch_size)
-        rows = collect(runs, args)
+        rows, missing = collect(runs, args)
         command = "python benchmarks/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        report = write_report(rows, args, command)
+        report = write_report(rows, args, command, missing)
+        submitted = submit_to_leaderboard(rows, args) if args.leaderboard else []
     except UserError as err:
         print(f"study: error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {report}")
+    for line in submitted:
+        print(f"leaderboard: {line}")
+    print(f"wrote {report}" + (f" ({len(missing)} missing pieces listed in it)" if missing else ""))
     return 0
 
 

@@ -22,16 +22,28 @@ def _study():
     return module
 
 
-def test_plans_name_their_runs_and_share_them() -> None:
+def test_plans_name_their_runs_share_them_and_say_their_tasks() -> None:
     study = _study()
     main = study.plan_runs("main", [0, 1], 32)
     assert [r.name for r in main][:5] == [
         "untrained", "mono-b32-s0", "cross-b32-s0", "hybrid-a0.5-b32-s0", "mixed-b32-s0",
     ]  # fmt: skip
-    assert len(main) == 9
-    everything = study.plan_runs("all", [0], 32)
-    assert len({r.name for r in everything}) == len(everything)  # hybrid α=0.5 seed 0 trained once
-    assert {r.name for r in study.plan_runs("alpha", [0], 32)} >= {"hybrid-a0-b32-s0", "hybrid-a1-b32-s0"}
+    assert len(main) == 9 and set(main.values()) == {("xquad-r", "mlqa-r")}
+    alpha = {r.name: tasks for r, tasks in study.plan_runs("alpha", [0], 32).items()}
+    assert list(alpha) == [
+        "untrained",
+        "cross-b32-s0",
+        "hybrid-a0.25-b32-s0",
+        "hybrid-a0.5-b32-s0",
+        "hybrid-a0.75-b32-s0",
+        "mono-b32-s0",
+    ]  # fmt: skip  (α = 0 and α = 1 are the X-Y and X-X-mono runs)
+    assert study.Run("cross").alpha_value == 0.0 and study.Run("mono").alpha_value == 1.0
+    everything = {r.name: tasks for r, tasks in study.plan_runs("all", [0], 32).items()}
+    assert everything["hybrid-a0.5-b32-s0"] == ("xquad-r", "mlqa-r", "tydi-goldp")  # trained once
+    assert everything["hybrid-a0.5-b32-s0-m0.5"] == ("xquad-r", "tydi-goldp")
+    assert everything["hybrid-a0.5-b256-s0"] == ("xquad-r",)
+    assert everything["untrained"] == ("xquad-r", "mlqa-r", "tydi-goldp")
     with pytest.raises(Exception, match="--plan 'nope'"):
         study.plan_runs("nope", [0], 32)
 
@@ -52,7 +64,8 @@ def test_smoke_plan_trains_evaluates_reports_and_resumes(
     assert sorted(p.name for p in work.iterdir()) == ["hybrid-a0.5-b8-s0", "mono-b8-s0", "untrained"]
     record = json.loads((work / "mono-b8-s0" / "model" / "training.json").read_text(encoding="utf-8"))
     assert record["steps"] == 2 and record["config"]["strategy"] == "mono"
-    results = json.loads((work / "hybrid-a0.5-b8-s0" / "eval" / "xquad-r.json").read_text(encoding="utf-8"))
+    results_file = work / "hybrid-a0.5-b8-s0" / "eval" / "xquad-r.de-zh.json"
+    results = json.loads(results_file.read_text(encoding="utf-8"))
     assert results["languages"] == ["de", "zh"] and "alignment" in results
     report = (tmp_path / "docs" / "study.md").read_text(encoding="utf-8")
     for row in ("| untrained base | 1 |", "| X-X-mono | 1 |", "| hybrid α=0.5 | 1 |"):
@@ -62,10 +75,29 @@ def test_smoke_plan_trains_evaluates_reports_and_resumes(
     hybrid = next(r for r in summary if r["name"] == "hybrid-a0.5-b8-s0")
     assert hybrid["tasks"]["xquad-r"]["multi_map"] == results["scores"]["multi_map"]  # read, not typed
     assert (tmp_path / "docs" / "study" / "xquad-r-scatter.png").stat().st_size > 1000
+    copied = tmp_path / "docs" / "study" / "runs" / "hybrid-a0.5-b8-s0"
+    assert (copied / "xquad-r.de-zh.json").read_bytes() == results_file.read_bytes()
+    record = json.loads((copied / "training.json").read_text(encoding="utf-8"))
+    assert record["config"]["strategy"] == "hybrid"
 
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*.json")}
     assert study.main(argv) == 0  # a second run trains and evaluates nothing again
     assert {p: p.stat().st_mtime_ns for p in work.rglob("*.json")} == stamps
+
+    # merge: made from the trained hybrid's weights (training.json untouched), not trained again
+    merge_argv = [*argv[:1], "merge", *argv[2:]]
+    assert study.main(merge_argv) == 0
+    merged = json.loads((work / "hybrid-a0.5-b8-s0-m0.5" / "model" / "training.json").read_text("utf-8"))
+    assert merged["merge_with_base"]["merged_from"] == str(work / "hybrid-a0.5-b8-s0" / "model")
+    assert {p: p.stat().st_mtime_ns for p in work.rglob("*.json") if p in stamps} == stamps
+    report = (tmp_path / "docs" / "study.md").read_text(encoding="utf-8")
+    assert "| hybrid α=0.5 merged λ=0.5 | 1 |" in report
+
+    # report only: nothing trained, the missing runs listed
+    assert study.main([*argv[:1], "batch", *argv[2:], "--report-only", "--batch-sizes", "16"]) == 0
+    assert not (work / "hybrid-a0.5-b16-s0").exists()
+    report = (tmp_path / "docs" / "study.md").read_text(encoding="utf-8")
+    assert "## Not run" in report and "- hybrid-a0.5-b16-s0: not trained" in report
 
 
 def _row(label: str, seed: int, mono: float, multi: float, distance: float, alpha=None) -> dict:
@@ -91,3 +123,26 @@ def test_claims_are_checked_on_seed_means(tmp_path: Path) -> None:
     alpha_rows = [_row("hybrid", s, 0.7, 0.5, 1.0, a) for a in (0, 0.5, 1) for s in (0, 1)]
     assert study.plot_alpha(alpha_rows, "xquad-r", tmp_path / "alpha.png", 32)  # seeds share an alpha
     assert (tmp_path / "alpha.png").stat().st_size > 1000
+
+
+def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny_results: dict) -> None:
+    import argparse
+
+    from hybrid_plugin.leaderboard.board import validate
+
+    study = _study()
+    row = {"strategy": "hybrid", "label": "hybrid α=0.5", "seed": 0, "steps": 2, "name": "hybrid-a0.5-b8-s0",
+           "results_path": {"xquad-r": str(tiny_results["sentence"])}}  # fmt: skip
+    untrained = {"strategy": "untrained", "results_path": {"xquad-r": str(tiny_results["sentence"])}}
+    board = tmp_path / "board"
+    args = argparse.Namespace(leaderboard=str(board), eval_languages={})
+    done = study.submit_to_leaderboard([untrained, row], args)
+    assert len(done) == 1 and "multilingual-e5-small + hybrid α=0.5, seed 0, 2 steps (study)" in done[0]
+    checked, problems = validate([board / "xquad-r.csv"])
+    assert problems == [] and len(checked[0].rows) == 1
+    assert checked[0].rows[0].model.notes == "benchmarks/study.py run hybrid-a0.5-b8-s0; docs/study.md"
+    assert (board / "README.md").is_file() and (board / "index.html").is_file()
+    assert study.submit_to_leaderboard([row], args)  # replaces its own row
+    assert len(validate([board / "xquad-r.csv"])[0][0].rows) == 1
+    args.eval_languages = {"xquad-r": "de,en"}  # sweeps on a language subset give no rows
+    assert study.submit_to_leaderboard([row], args) == []

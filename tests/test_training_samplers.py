@@ -107,6 +107,15 @@ def test_order_depends_only_on_seed_and_epoch() -> None:
     assert list(a) != list(b)
 
 
+def test_hybrid_alpha_one_and_zero_draw_the_mono_and_cross_batches() -> None:
+    """The study's α sweep reuses the X-X-mono and X-Y runs as α = 1 and α = 0: same batches."""
+    labels = _labels()
+    for alpha, strategy in ((1.0, "mono"), (0.0, "cross")):
+        hybrid = _epochs(_sampler(labels, seed=3, strategy="hybrid", alpha=alpha), 2)
+        baseline = _epochs(_sampler(labels, seed=3, strategy=strategy), 2)
+        assert hybrid == baseline and len(hybrid) > 10
+
+
 def test_sampler_refuses_impossible_batches() -> None:
     labels = _labels(n_groups=10)
     with pytest.raises(UserError, match=r"mono de batches: only 10 independent items for batch size 16"):

@@ -350,6 +350,30 @@ def test_merge_with_base_interpolates_the_trained_and_base_weights(
     assert "| merged with base | 0.25 |" in (out / "README.md").read_text(encoding="utf-8")
 
 
+def test_merging_a_saved_model_equals_training_with_merge_with_base(
+    tmp_path: Path, tiny_model: Path, train_jsonl: Path, plain_run: Path
+) -> None:
+    from hybrid_plugin.errors import UserError
+    from hybrid_plugin.training.trainer import merge_saved, train
+
+    trained_merged = tmp_path / "trained-merged"
+    train(**_plain_options(train_jsonl, tiny_model, trained_merged, merge_with_base=0.25))
+    out = tmp_path / "merged-after"
+    record = merge_saved(plain_run, 0.25, out)
+    assert record["merge_with_base"]["weight"] == 0.25
+    assert record["merge_with_base"]["merged_from"] == str(plain_run)
+    a, b = _weights(trained_merged), _weights(out)
+    for key in _weights(tiny_model):  # the tiny base has no pooler; the randomly initialised one is unused
+        np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-6, err_msg=key)
+    saved = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    assert saved["config"]["merge_with_base"] == 0.25 and saved["config"]["strategy"] == "hybrid"
+    assert (out / "tokenizer.json").read_bytes() == (plain_run / "tokenizer.json").read_bytes()
+    with pytest.raises(UserError, match="already merged"):
+        merge_saved(out, 0.5, tmp_path / "twice")
+    with pytest.raises(UserError, match="exists"):
+        merge_saved(plain_run, 0.5, out)
+
+
 def test_dev_split_logs_a_dev_loss_on_held_out_items(
     tmp_path: Path, tiny_model: Path, train_jsonl: Path
 ) -> None:

@@ -21,7 +21,7 @@ from hybrid_plugin.atomic import atomic_dir
 from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.provenance import library_versions
-from hybrid_plugin.training.card import RECORD_FORMAT, write_card, write_record
+from hybrid_plugin.training.card import RECORD_FILE, RECORD_FORMAT, write_card, write_record
 from hybrid_plugin.training.data import (
     PASSAGE_UNITS,
     PairTable,
@@ -559,6 +559,49 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         record["evaluation"] = _evaluate(cfg, output, eval_plan)
         # scores go into README.md only: it is outside the model's fingerprint, training.json is not
         write_card(output, record, name=output.name)
+    return record
+
+
+def merge_saved(
+    trained: str | Path, weight: float, output: str | Path, base_model: str | None = None
+) -> dict:
+    """Write ``weight·trained + (1 − weight)·base`` of an already trained model folder to ``output``.
+
+    The same weights as training with ``--merge-with-base weight`` (training is deterministic for a
+    seed), without training again. The base is ``base_model`` (default: the one in the trained
+    model's ``training.json``, which must match its fingerprint). Returns the new record.
+    """
+    import json
+
+    trained, output = Path(trained), Path(output)
+    record_file = trained / RECORD_FILE
+    if not record_file.is_file():
+        raise UserError(f"{trained}: no {RECORD_FILE}; expected a model written by hybrid-plugin train")
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    if record.get("merge_with_base"):
+        weight_before = record["merge_with_base"]["weight"]
+        raise UserError(f"{trained}: already merged with its base (weight {weight_before})")
+    if not 0.0 <= weight <= 1.0:
+        raise UserError(f"merge weight must be in [0, 1] (1 = the trained weights), got {weight}")
+    if output.exists():
+        raise UserError(f"{output} exists; choose a new folder for the merged model")
+    base_ref = resolve_model(base_model if base_model is not None else record["config"]["base_model"])
+    if base_ref.fingerprint != record["base_model"]["fingerprint"]:
+        raise UserError(
+            f"base model {base_ref.name} (fingerprint {base_ref.fingerprint[:12]}) is not the one "
+            f"{trained} was trained from ({record['base_model']['fingerprint'][:12]})"
+        )
+    model = resolve_model(str(trained)).load()
+    tensors = merge_weights(model, base_ref.load().state_dict(), weight)
+    record = dict(record)
+    record["config"] = dict(record["config"], merge_with_base=weight, output=str(output))
+    record["merge_with_base"] = {"weight": weight, "tensors": tensors, "merged_from": str(trained)}
+    record["evaluation"] = {}
+    with atomic_dir(output) as tmp:
+        model.save(str(tmp), create_model_card=False)
+        keep_base_files(trained, Path(tmp))
+        write_record(Path(tmp), record, name=output.name)
+    print(f"wrote {output}: {weight:g}·{trained.name} + {1 - weight:g}·base ({tensors} tensors)")
     return record
 
 
