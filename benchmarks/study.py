@@ -533,6 +533,20 @@ def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool
     return True
 
 
+def training_settings(rows: list[dict]) -> str:
+    """The trained runs' settings, each value once (read from their records, not from the arguments)."""
+    seen: dict[str, list] = {}
+    for row in rows:
+        for key, value in row.get("training", {}).items():
+            if value not in seen.setdefault(key, []):
+                seen[key].append(value)
+    if not seen:
+        return "no trained runs"
+    return "; ".join(
+        f"{key.replace('_', ' ')} {' / '.join(str(v) for v in values)}" for key, values in seen.items()
+    )
+
+
 def write_report(rows: list[dict], args: argparse.Namespace, command: str, missing: list[str]) -> Path:
     from hybrid_plugin.evaluation.report import plot_cross_heatmap
 
@@ -548,10 +562,9 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
         + datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         + ". Every number below is read from the result files of that command; nothing is typed by hand.",
         "",
-        f"- Base model: `{args.base_model}`; training data: offline MLQA test copy (paragraph positives: "
-        "its answers carry no spans), languages ar/de/es/hi/vi/zh; "
-        f"{args.steps} steps, lr {args.learning_rate}, max sequence length {args.max_seq_length}, "
-        f"word embeddings {'frozen' if args.freeze_embeddings else 'trained'}.",
+        "- Training data: offline MLQA test copy (questions ar/de/es/hi/vi/zh, passages de/es/vi/zh; "
+        "paragraph positives: its answers carry no spans). Training settings, as the runs' "
+        f"`training.json` files record them: {training_settings(rows)}.",
         "- XQuAD-R is zero-shot (no XQuAD data in training). **MLQA-R is in-domain**: MLQA test and "
         "MLQA-R share their Wikipedia source. TyDi GoldP is a held-out monolingual check, never trained on.",
         f"- Evaluation languages: {json.dumps(args.eval_languages) if args.eval_languages else 'all'}.",
@@ -659,6 +672,17 @@ def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple
             row["steps"] = record["steps"]
             row["seconds_per_step"] = record["seconds_per_step"]
             row["model_path"] = str(model)
+            c = record["config"]
+            row["training"] = {
+                "loss": record["loss"],
+                "steps": record["steps"],
+                "learning_rate": c["learning_rate"],
+                "max_seq_length": c["max_seq_length"],
+                "freeze_embeddings": c["freeze_embeddings"],
+                "passage_unit": c["passage_unit"],
+                "base_model": record["base_model"]["name"],
+                "base_fingerprint": record["base_model"]["fingerprint"][:12],
+            }
         for task in args.tasks or plan_tasks:
             try:
                 results = ensure_evaluated(run, model, task, args)
