@@ -392,9 +392,9 @@ def claims(rows: list[dict], task: str) -> list[str]:
     return out
 
 
-def breakdown_table(rows: list[dict], task: str) -> list[str]:
-    """Multi mAP of the main plan's models by language family and by seen/unseen training language
-    (seed means), with hybrid's differences to the two baselines."""
+def breakdown_table(rows: list[dict], task: str, metric: str = "multi_map") -> list[str]:
+    """``metric`` (per query language) of the main plan's models by language family and by seen or
+    unseen training language (seed means), with hybrid's differences to the two baselines."""
     main_labels = ("untrained base", "X-X-mono", "X-Y", "hybrid α=0.5", "X-X")
     groups = _group([r for r in rows if task in r["tasks"] and r["label"] in main_labels])
     if not groups:
@@ -417,10 +417,10 @@ def breakdown_table(rows: list[dict], task: str) -> list[str]:
         means = {}
         for label, group in groups.items():
             vals = [
-                g["tasks"][task]["per_language"][lang]["multi_map"]
+                g["tasks"][task]["per_language"][lang][metric]
                 for g in group
                 for lang in members
-                if g["tasks"][task]["per_language"][lang]["multi_map"] is not None
+                if g["tasks"][task]["per_language"][lang][metric] is not None
             ]
             means[label] = float(np.mean(vals)) if vals else None
         cells = [_fmt(means[label]) for label in header]
@@ -628,7 +628,9 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
                 *batch,
                 "",
             ]
-        lines += ["Multilingual mAP by language group:", ""] + breakdown_table(rows, task) + [""]
+        for metric, name in (("multi_map", "Multilingual"), ("mono_map", "Monolingual")):
+            lines += [f"{name} mAP by query-language group:", ""]
+            lines += breakdown_table(rows, task, metric) + [""]
         for r in rows:
             if task in r["tasks"] and r["seed"] == min(args.seeds) and r.get("results_path"):
                 res = json.loads(Path(r["results_path"][task]).read_text(encoding="utf-8"))
