@@ -433,8 +433,9 @@ def breakdown_table(rows: list[dict], task: str, metric: str = "multi_map") -> l
     return lines
 
 
-def sweep_table(rows: list[dict], task: str, by: str, batch_size: int) -> list[str]:
-    """Seed means along the α sweep (``by="alpha"``) or the batch-size sweep (``by="batch"``)."""
+def sweep_points(rows: list[dict], task: str, by: str, batch_size: int) -> dict[float, list[dict]]:
+    """Task scores by α (X-Y is 0, X-X-mono 1; batch ``batch_size``) or by batch size (hybrid α = 0.5),
+    each with one entry per seed, in ascending order."""
     points: dict[float, list[dict]] = {}
     for r in rows:
         if task not in r["tasks"] or r["merge"] is not None:
@@ -443,6 +444,12 @@ def sweep_table(rows: list[dict], task: str, by: str, batch_size: int) -> list[s
             points.setdefault(Run(r["strategy"], r["alpha"]).alpha_value, []).append(r["tasks"][task])
         elif by == "batch" and r["strategy"] == "hybrid" and r["alpha"] == 0.5:
             points.setdefault(r["batch_size"], []).append(r["tasks"][task])
+    return dict(sorted(points.items()))
+
+
+def sweep_table(rows: list[dict], task: str, by: str, batch_size: int) -> list[str]:
+    """Seed means along the α sweep (``by="alpha"``) or the batch-size sweep (``by="batch"``)."""
+    points = sweep_points(rows, task, by, batch_size)
     if len(points) < 2:
         return []
     name = "α" if by == "alpha" else "batch size"
@@ -451,8 +458,7 @@ def sweep_table(rows: list[dict], task: str, by: str, batch_size: int) -> list[s
         "| same-language top share |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(points):
-        vals = points[key]
+    for key, vals in points.items():
         cells = (
             _cell([v[m] for v in vals], m)
             for m in ("mono_map", "cross_map", "multi_map", "max_rank_distance", "same_language_top_share")
@@ -540,17 +546,7 @@ def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = sorted(
-        (
-            (Run(r["strategy"], r["alpha"]).alpha_value, r["tasks"][task])
-            for r in rows
-            if r["strategy"] in ("hybrid", "mono", "cross")
-            and r["merge"] is None
-            and r["batch_size"] == batch_size
-            and task in r["tasks"]
-        ),
-        key=lambda point: point[0],  # several seeds share an alpha; their dicts do not compare
-    )
+    points = [(a, v) for a, seeds in sweep_points(rows, task, "alpha", batch_size).items() for v in seeds]
     if len({a for a, _ in points}) < 3:
         return False
     fig, ax = plt.subplots(figsize=(5.5, 4))
