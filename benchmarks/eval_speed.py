@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.data.files import resolve_files
-from hybrid_plugin.data.lareqa import build_pool
+from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.evaluation.compute import aggregate, query_scores
 from hybrid_plugin.evaluation.evaluator import EvalConfig, encode_pool, evaluate

@@ -59,12 +59,15 @@ def _run_depth(value: str) -> int | None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+    from hybrid_plugin.evaluation.perquery import to_arrow
     from hybrid_plugin.evaluation.report import console_table, write_results
 
     depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
+    if args.trec_out and depth == 0:
+        raise UserError("--trec-out needs runs: give --run-depth N (or full), not 0")
     cfg = EvalConfig(
         task=args.task,
         model=args.model,
@@ -72,15 +75,31 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         candidate_format=args.candidate_format,
         data_dir=args.data_dir,
         run_depth=depth,
-        trec_out=args.trec_out,
         batch_size=args.batch_size,
         use_cache=not args.no_cache,
         verify=not args.no_verify,
         alignment=args.alignment,
+        extra={"trec_out": args.trec_out},
     )
-    results = evaluate(cfg)
+    evaluation = run_evaluation(cfg)
+    results = evaluation.results
     print(console_table(results))
-    paths = write_results(results, Path(args.out))
+    per_query = None
+    if not args.no_per_query:
+        meta = {
+            "task": results.task,
+            "model": results.model["name"],
+            "fingerprint": results.model["fingerprint"],
+        }
+        per_query = to_arrow(evaluation.table, evaluation.pool, meta)
+    paths = write_results(results, Path(args.out), per_query)
+    if args.trec_out:
+        from hybrid_plugin.integrations.trec import write_trec
+
+        written = write_trec(
+            evaluation.pool, evaluation.runs(depth), Path(args.trec_out), tag=evaluation.scored.tag
+        )
+        paths["trec"] = Path(args.trec_out) / f"({len(written)} files)"
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -137,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-depth",
         default="100",
-        help="depth of runs for ir-measures' measures and --trec-out ('full' = every candidate; 0 = none)",
+        help="depth of the --trec-out runs and of runs for measures ir-measures computes (the default "
+        "measures are exact over the full ranking and need none); 'full' = every candidate",
     )
     p.add_argument(
         "--trec-out", default=None, help="write TREC qrels and run files per setting into this folder"
@@ -149,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also measure parallel vs non-parallel cosine and a language-ID probe on the candidates",
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument(
+        "--no-per-query",
+        action="store_true",
+        help="do not write the per-query Parquet file beside the results JSON",
+    )
     p.add_argument(
         "--no-verify",
         action="store_true",

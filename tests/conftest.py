@@ -154,3 +154,50 @@ def tiny_results(
         )  # fmt: skip
         paths[fmt] = write_results(evaluate(cfg), out / fmt)["results"]
     return paths
+
+
+class FixedScorer:
+    """A retriever whose scores are given: the engine's path with hand-made numbers (no model)."""
+
+    def __init__(self, scorer, name: str = "fixed") -> None:
+        self.scorer = scorer
+        self.name = name
+
+    def score(self, pool):
+        from hybrid_plugin.retrievers.base import Scored
+
+        return Scored(
+            scorer=self.scorer,
+            model={"name": self.name, "fingerprint": "0" * 64},
+            device="cpu",
+            versions={},
+            counts={"unique_texts": 0, "texts_encoded": 0},
+            timings={"encode_s": 0.0},
+        )
+
+
+def engine_run(pool, scorer, measures=("nDCG@10", "R@100", "RR", "P@1", "AP@20"), **kwargs):
+    """Evaluate a pool with fixed scores through the one engine."""
+    from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
+
+    return evaluate_pool(
+        pool, FixedScorer(scorer), TaskContext(pool.task, pool.task), measures=measures, **kwargs
+    )
+
+
+class MatrixScorer:
+    """Scores from a dense (queries × candidates) matrix; ``-inf`` = not retrieved, as BM25 reports it."""
+
+    def __init__(self, pool, matrix) -> None:
+        import numpy as np
+        import torch
+
+        from hybrid_plugin.evaluation.ranking import id_tie_rank
+
+        self.matrix = torch.from_numpy(np.asarray(matrix, dtype=np.float32))
+        self.tie = torch.from_numpy(id_tie_rank(pool.cand_ids))
+
+    def scores(self, queries):
+        import torch
+
+        return self.matrix[torch.from_numpy(queries)]

@@ -15,7 +15,7 @@ import pytest
 
 from hybrid_plugin.baselines import lucene
 from hybrid_plugin.cli import main
-from hybrid_plugin.data.lareqa import LanguageFile, pool_from_files
+from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 
 PROBLEM = lucene.stack_problem()
 
@@ -152,7 +152,7 @@ def xquad_bm25(stack, datasets):
     """Real data, three scripts (Latin, Greek, Thai): the pool scored by BM25 and our per-query AP."""
     from hybrid_plugin.baselines.bm25 import BM25Params, score_pool
     from hybrid_plugin.data.files import resolve_files
-    from hybrid_plugin.data.lareqa import build_pool
+    from hybrid_plugin.data.build import build_pool
     from hybrid_plugin.data.spec import get_spec
     from hybrid_plugin.evaluation.compute import query_scores
     from hybrid_plugin.evaluation.ranking import relevant_ranks

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hybrid_plugin.data.files import resolve_files
-from hybrid_plugin.data.lareqa import build_pool
+from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.spec import all_specs, get_spec, select_languages
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.runs import setting_queries

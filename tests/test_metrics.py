@@ -19,10 +19,11 @@ import ir_measures
 import numpy as np
 import pytest
 
-from hybrid_plugin.data.lareqa import LanguageFile, pool_from_files
-from hybrid_plugin.evaluation.compute import aggregate, query_scores
+from hybrid_plugin.data.pool import LanguageFile, pool_from_files
+from hybrid_plugin.evaluation.perquery import query_table
 from hybrid_plugin.evaluation.ranking import Scorer, id_tie_rank, ordered_keys, relevant_ranks
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
+from tests.conftest import engine_run
 
 
 def hand_pool():
@@ -55,7 +56,7 @@ def hand_pool():
 def hand(request):
     pool, scorer = hand_pool()
     ranks = relevant_ranks(pool, scorer, chunk=2, pack=request.param)  # chunk < queries: chunking
-    return pool, scorer, ranks, aggregate(pool, query_scores(pool, ranks), ranks)
+    return pool, scorer, ranks, engine_run(pool, scorer).results
 
 
 def test_ranks_by_hand(hand):
@@ -78,7 +79,7 @@ def test_ranks_by_hand(hand):
 
 def test_settings_by_hand(hand):
     _, _, _, res = hand
-    s = res["settings"]
+    s = {k: v.model_dump() for k, v in res.settings.items()}
     assert {k: (v["kind"], v["queries"]) for k, v in s.items()} == {
         "xx-xx": ("mono", 2),
         "xx-yy": ("cross", 1),  # xx-g2 has nothing relevant in yy
@@ -97,7 +98,7 @@ def test_settings_by_hand(hand):
 
 def test_aggregates_by_hand(hand):
     _, _, _, res = hand
-    xx, yy = res["per_language"]["xx"], res["per_language"]["yy"]
+    xx, yy = res.per_language["xx"].model_dump(), res.per_language["yy"].model_dump()
     assert (xx["mono_map"], xx["cross_map"], xx["multi_map"]) == pytest.approx((0.5, 1.0, 0.5))
     assert (yy["mono_map"], yy["cross_map"], yy["multi_map"]) == pytest.approx((1.0, 1 / 3, 0.7))
     # rank distance: xx-g1 4 - 1 = 3 (xx-g2 has one relevant: excluded); yy-g1 5 - 1 = 4
@@ -105,7 +106,7 @@ def test_aggregates_by_hand(hand):
     assert xx["rank_distance_queries"] == 1
     # best-ranked relevant: xx-g1 -> c3 (yy), yy-g1 -> c3 (yy)
     assert (xx["same_language_top_share"], yy["same_language_top_share"]) == (0.0, 1.0)
-    assert res["scores"] == pytest.approx(
+    assert res.scores.model_dump() == pytest.approx(
         {
             "mono_map": 0.75,
             "cross_map": (1 + 1 / 3) / 2,
@@ -114,7 +115,7 @@ def test_aggregates_by_hand(hand):
             "same_language_top_share": 0.5,
         }
     )
-    assert res["bias"]["mean_rank"] == {"xx": {"xx": 4.0, "yy": 1.0}, "yy": {"xx": 5.0, "yy": 1.0}}
+    assert res.mean_rank == {"xx": {"xx": 4.0, "yy": 1.0}, "yy": {"xx": 5.0, "yy": 1.0}}
 
 
 def test_tie_order_is_trec_eval_order(hand):
@@ -123,8 +124,8 @@ def test_tie_order_is_trec_eval_order(hand):
     runs = top_k_runs(pool, scorer, depth=None)
     qrels, run = qrels_and_run(pool, runs)
     ours = ir_measures_by_setting(pool, runs, ["AP"])
-    for key, entry in res["settings"].items():
-        assert ours[key]["AP"] == pytest.approx(entry["map"], abs=1e-12)
+    for setting, entry in res.iter_settings():
+        assert ours[setting.key]["AP"] == pytest.approx(entry.map, abs=1e-12)
     # and the run we hand over really is in trec_eval order: xx-g1's pool run
     assert list(run["xx-pool/xx-q-g1"]) == [
         "yy-a000-p00-s000",
@@ -175,14 +176,14 @@ def test_parity_with_many_random_ties(pack):
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
     scorer = Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
-    ranks = relevant_ranks(pool, scorer, chunk=5, pack=pack)
-    qs = query_scores(pool, ranks)
+    table = query_table(pool, relevant_ranks(pool, scorer, chunk=5, pack=pack))
     runs = top_k_runs(pool, scorer, depth=None, chunk=7)
     qrels, run = qrels_and_run(pool, runs)
     ref = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.AP], qrels, run)}
     ours = {}
-    for qi, y, ap in zip(qs.setting_query, qs.setting_target, qs.ap):
-        target = "pool" if y < 0 else pool.languages[y]
-        ours[f"{pool.query_ids[qi].split('-')[0]}-{target}/{pool.query_ids[qi]}"] = ap
+    for i, setting in enumerate(table.settings):
+        rows = table.rows(i)
+        for q, ap in zip(table.query[rows], table.ap[rows]):
+            ours[f"{setting.key}/{pool.query_ids[q]}"] = ap
     assert set(ours) == set(ref)
     assert max(abs(ours[k] - ref[k]) for k in ref) < 1e-9

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hybrid_plugin.data.files import resolve_files
-from hybrid_plugin.data.lareqa import build_pool
+from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.evaluation.compute import query_scores
 from hybrid_plugin.evaluation.evaluator import encode_pool

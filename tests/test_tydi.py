@@ -13,7 +13,7 @@ from conftest import build_tiny_model
 from test_cli import assert_one_line_error, run_cli
 
 from hybrid_plugin.data.files import resolve_files, sha256_file
-from hybrid_plugin.data.lareqa import build_pool
+from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.passages import read_passage_file
 from hybrid_plugin.data.spec import all_specs, get_spec
 from hybrid_plugin.errors import UserError
@@ -174,7 +174,7 @@ def test_duplicated_paragraph_is_one_candidate(tmp_path: Path):
 
 def test_hand_made_pool_without_shared_ids_across_languages(tmp_path: Path):
     """Monolingual-only: the same question id in two languages does not make them parallel."""
-    from hybrid_plugin.data.lareqa import pool_from_files
+    from hybrid_plugin.data.pool import pool_from_files
 
     a = read_passage_file(write(tmp_path / "a.json", squad(("P one", [("q", "x?")]))), "aa")
     b = read_passage_file(write(tmp_path / "b.json", squad(("P two", [("q", "y?")]))), "bb")

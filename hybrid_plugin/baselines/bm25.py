@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from hybrid_plugin.baselines import lucene
-from hybrid_plugin.data.pool import Pool
-from hybrid_plugin.evaluation.evaluator import unique_texts
+from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.evaluation.ranking import id_tie_rank
+from hybrid_plugin.provenance import library_versions
+from hybrid_plugin.retrievers.base import Scored
 
 MODEL_NAME = "bm25"
 POOL_MERGE = "raw per-language BM25 scores merged unchanged (no normalisation across languages)"
@@ -174,3 +175,37 @@ def model_provenance(params: BM25Params, languages: tuple[str, ...]) -> dict:
             "versions": versions,
         },
     }
+
+
+LIBRARIES = ("numpy", "ir-measures")
+
+
+@dataclass(frozen=True)
+class BM25Retriever:
+    """The Lucene BM25 baseline as a retriever (``--model bm25``)."""
+
+    params: BM25Params = field(default_factory=BM25Params)
+
+    def score(self, pool: Pool) -> Scored:
+        scored = score_pool(pool, self.params)
+        model = model_provenance(self.params, pool.languages)
+        java = model["bm25"]["versions"]["java"]
+        return Scored(
+            scorer=scored.scorer,
+            model=model,
+            device=f"cpu (Java {java}, {self.params.threads} search threads)",
+            versions=library_versions(LIBRARIES) | model["bm25"]["versions"],
+            counts={
+                "unique_texts": scored.unique_queries + scored.unique_candidates,
+                "texts_encoded": 0,
+                "retrieved": scored.scorer.retrieved,
+                "bm25_per_language": scored.per_language,
+            },
+            # encode_s holds index + search, so every results file has the same timing keys
+            timings={
+                "encode_s": round(scored.index_s + scored.search_s, 3),
+                "index_s": scored.index_s,
+                "search_s": scored.search_s,
+            },
+            tag=f"hybrid_plugin:bm25:{model['fingerprint'][:12]}",
+        )

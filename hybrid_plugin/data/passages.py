@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hybrid_plugin.data.jsonfile import squad_paragraphs, squad_questions
-from hybrid_plugin.data.lareqa import LanguageFile
+from hybrid_plugin.data.pool import LanguageFile
 from hybrid_plugin.errors import UserError
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,6 +49,15 @@ class Pool:
         g = self.query_group[query]
         return self.group_cands[self.group_ptr[g] : self.group_ptr[g + 1]]
 
+    def relevant_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (query, relevant candidate) pair as two index arrays, queries ascending."""
+        g = self.query_group
+        start = self.group_ptr[g]
+        counts = self.group_ptr[g + 1] - start
+        queries = np.repeat(np.arange(len(g)), counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return queries, self.group_cands[np.repeat(start, counts) + offsets]
+
     def lang_slices(self) -> list[slice]:
         """Candidates of language i are ``cand_*[lang_slices()[i]]`` (they are contiguous)."""
         bounds = np.searchsorted(self.cand_lang, np.arange(len(self.languages) + 1))
@@ -60,3 +69,77 @@ class Pool:
         return {
             lang: {"questions": int(q[i]), "candidates": int(c[i])} for i, lang in enumerate(self.languages)
         }
+
+
+def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts in first-seen order, and each input's row among them (encode/search each once)."""
+    index: dict[str, int] = {}
+    rows = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(index), rows
+
+
+@dataclass
+class LanguageFile:
+    """Candidates and questions read from one language's file."""
+
+    lang: str
+    cand_ids: list[str] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+    contexts: list[str] = field(default_factory=list)
+    question_ids: list[str] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    answer_cand: list[int] = field(default_factory=list)  # index into this file's candidates
+
+
+def pool_from_files(
+    task: str,
+    languages: tuple[str, ...],
+    parsed: list[LanguageFile],
+    candidate_format: str,
+    settings: tuple[str, ...] = SETTING_KINDS,
+) -> Pool:
+    """Pool of parsed files. Questions with one id are parallel across languages, unless the task is
+    monolingual-only (``settings == ("mono",)``): then every question is its own group."""
+    parallel = settings != ("mono",)
+    cand_ids: list[str] = []
+    sentences: list[str] = []
+    contexts: list[str] = []
+    cand_lang: list[int] = []
+    query_ids: list[str] = []
+    query_text: list[str] = []
+    query_lang: list[int] = []
+    query_group: list[int] = []
+    group_index: dict[str, int] = {}
+    answers: list[tuple[int, int]] = []  # (group, candidate)
+    for li, lf in enumerate(parsed):
+        offset = len(cand_ids)
+        cand_ids += lf.cand_ids
+        sentences += lf.sentences
+        contexts += lf.contexts
+        cand_lang += [li] * len(lf.cand_ids)
+        for qid, text, ans in zip(lf.question_ids, lf.questions, lf.answer_cand):
+            g = group_index.setdefault(qid if parallel else f"{lf.lang}/{qid}", len(group_index))
+            query_ids.append(f"{lf.lang}-q-{qid}")
+            query_text.append(text)
+            query_lang.append(li)
+            query_group.append(g)
+            answers.append((g, offset + ans))
+    pairs = np.array(sorted(set(answers)), dtype=np.int64).reshape(-1, 2)
+    group_ptr = np.searchsorted(pairs[:, 0], np.arange(len(group_index) + 1)).astype(np.int64)
+    return Pool(
+        task=task,
+        languages=languages,
+        candidate_format=candidate_format,
+        cand_ids=cand_ids,
+        cand_lang=np.asarray(cand_lang, dtype=np.int64),
+        cand_sentence=sentences,
+        cand_context=contexts,
+        query_ids=query_ids,
+        query_lang=np.asarray(query_lang, dtype=np.int64),
+        query_text=query_text,
+        query_group=np.asarray(query_group, dtype=np.int64),
+        group_names=list(group_index),
+        group_ptr=group_ptr,
+        group_cands=pairs[:, 1].copy(),
+        settings=settings,
+    )

@@ -1,11 +1,12 @@
 """What each reported measure *is*: small declarative objects, apart from the code computing them.
 
-The computation lives in :mod:`hybrid_plugin.evaluation.compute` (exact, vectorised) and, for the
-standard IR measures, in ir-measures itself.
+The computation lives apart: :mod:`hybrid_plugin.evaluation.perquery` (exact, vectorised, from the
+relevant candidates' ranks) and, for measures that are not native, ir-measures on runs.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 HUANG_2023 = (
@@ -90,5 +91,93 @@ AGGREGATES: tuple[Measure, ...] = (
     SAME_LANGUAGE_TOP,
 )
 
-# standard measures computed by ir-measures on truncated runs (names are ir-measures' own)
-DEFAULT_IR_MEASURES = ("nDCG@10", "R@100", "RR", "P@1", "AP@20")
+# standard measures reported by default (ir-measures' names; all native: exact over the full ranking)
+DEFAULT_MEASURES = ("nDCG@10", "R@100", "RR", "P@1", "AP@20")
+
+
+# ---------------------------------------------------------------------------------------------
+# Standard rank measures, computed exactly in the engine from the relevant candidates' ranks
+# (hybrid_plugin.evaluation.perquery) with trec_eval's semantics; named as ir-measures names them.
+
+TREC_EVAL = "trec_eval (NIST), as exposed by ir-measures (MacAvaney et al. 2022, ECIR)"
+JARVELIN_2002 = "Järvelin & Kekäläinen 2002, 'Cumulated gain-based evaluation of IR techniques' (TOIS)"
+
+
+@dataclass(frozen=True)
+class RankFamily:
+    """A family of per-query measures over one setting's ranking (``@k`` optional where allowed)."""
+
+    name: str  # ir-measures' name
+    description: str
+    reference: str
+    cutoff: str = "optional"  # "optional", "required" or "none"
+
+
+RANK_FAMILIES: dict[str, RankFamily] = {
+    f.name: f
+    for f in (
+        RankFamily(
+            "AP",
+            "Average precision: mean over relevant candidates of the precision at their rank (an unretrieved "
+            "one counts 0); AP@k keeps the relevant ones in the top k and still divides by all relevant "
+            "(trec_eval map_cut).",
+            TREC_EVAL,
+        ),
+        RankFamily(
+            "RR",
+            "Reciprocal rank of the first relevant candidate (0 if none retrieved, or none in the top k).",
+            TREC_EVAL,
+        ),
+        RankFamily(
+            "nDCG",
+            "Normalised DCG with binary gains and 1/log2(rank + 1) discount; the ideal ranking puts every "
+            "relevant candidate first (trec_eval ndcg_cut).",
+            JARVELIN_2002,
+        ),
+        RankFamily(
+            "P", "Precision at k: relevant candidates in the top k, divided by k.", TREC_EVAL, "required"
+        ),
+        RankFamily(
+            "R",
+            "Recall at k: relevant candidates in the top k, divided by all relevant candidates.",
+            TREC_EVAL,
+            "required",
+        ),
+        RankFamily("Success", "1 if a relevant candidate is in the top k, else 0.", TREC_EVAL, "required"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RankMeasure:
+    """One computable measure: a family and its cutoff (``None`` = the full ranking)."""
+
+    family: RankFamily
+    cutoff: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.family.name if self.cutoff is None else f"{self.family.name}@{self.cutoff}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_PLAIN = re.compile(r"(?P<name>[A-Za-z]+)(?:@(?P<cutoff>[1-9][0-9]*))?")
+
+
+def native_measure(text: str) -> RankMeasure | None:
+    """The engine's exact form of an ir-measures measure string, or None if ir-measures must compute it.
+
+    Native: the families above written plainly (``nDCG@10``, ``RR``, ``AP@20``: binary relevance, as in
+    every task). Anything with parameters (``nDCG(dcg='exp-log2')@10``, ``P(rel=2)@5``) or another
+    family (``Judged@10``) goes to ir-measures on runs.
+    """
+    match = _PLAIN.fullmatch(text.strip())
+    family = RANK_FAMILIES.get(match["name"]) if match else None
+    if family is None:
+        return None
+    cutoff = int(match["cutoff"]) if match["cutoff"] else None
+    if cutoff is None and family.cutoff == "required":
+        return None
+    return RankMeasure(family, cutoff)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 from hybrid_plugin.atomic import write_text, write_with
+from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.data.spec import SETTING_KINDS
 from hybrid_plugin.evaluation.measures import AGGREGATES
+from hybrid_plugin.evaluation.perquery import PER_QUERY_SCHEMA, write_parquet
+from hybrid_plugin.evaluation.results import PerQueryFile, Results, Scores
 
 COLUMNS = tuple((m.label, m.key) for m in AGGREGATES)
 MONO_MEASURE = "nDCG@10"  # the standard measure shown per language for monolingual-only tasks
-
-
-def setting_kinds(results: dict) -> tuple[str, ...]:
-    """The setting kinds a results document has (older documents: all three)."""
-    return tuple(results.get("setting_kinds") or SETTING_KINDS)
 
 
 def _fmt(value: float | None, key: str) -> str:
@@ -25,41 +24,43 @@ def _fmt(value: float | None, key: str) -> str:
     return f"{value:.1f}" if key == "max_rank_distance" else f"{value:.3f}"
 
 
-def scores_line(scores: dict) -> str:
+def scores_line(scores: Scores) -> str:
     """Macro scores on one line, leaving out those a task does not have (``None``)."""
+    values = [(m, scores.get(m.key)) for m in AGGREGATES]
     return "  ".join(
-        f"{m.label} {scores[m.key]:.1f}" if m.key == "max_rank_distance" else f"{m.label} {scores[m.key]:.4f}"
-        for m in AGGREGATES
-        if scores.get(m.key) is not None
+        f"{m.label} {v:.1f}" if m.key == "max_rank_distance" else f"{m.label} {v:.4f}"
+        for m, v in values
+        if v is not None
     )
 
 
-def _mono_rows(results: dict) -> tuple[list[str], list[list[str]]]:
-    """Monolingual-only task: per language its queries, candidates, mAP and nDCG@10 (runs permitting)."""
+def _mono_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """Monolingual-only task: per language its queries, candidates, mAP and nDCG@10 (if measured)."""
     header = ["lang", "queries", "candidates", "mAP"]
-    depth_ok = bool((results.get("standard_measures") or {}).get("by_kind"))
-    if depth_ok:
+    by_kind = results.standard_measures.by_kind
+    with_measure = MONO_MEASURE in by_kind.get("mono", {})
+    if with_measure:
         header.append(MONO_MEASURE)
     rows = []
-    for lang, vals in results["per_language"].items():
-        entry = results["settings"].get(f"{lang}-{lang}", {})
-        row = [lang, str(entry.get("queries", 0)), str(entry.get("candidates", 0))]
-        row.append(_fmt(vals["mono_map"], ""))
-        if depth_ok:
-            row.append(_fmt(entry.get("measures", {}).get(MONO_MEASURE), ""))
+    for lang, vals in results.per_language.items():
+        entry = results.setting(Setting(lang, lang))
+        row = [lang, str(entry.queries if entry else 0), str(entry.candidates if entry else 0)]
+        row.append(_fmt(vals.mono_map, ""))
+        if with_measure:
+            row.append(_fmt(entry.measures.get(MONO_MEASURE) if entry else None, ""))
         rows.append(row)
-    c = results["counts"]
-    macro = ["macro", str(c["queries"]), str(c["candidates"]), _fmt(results["scores"]["mono_map"], "")]
-    if depth_ok:
-        macro.append(_fmt(results["standard_measures"]["by_kind"].get("mono", {}).get(MONO_MEASURE), ""))
+    c = results.counts
+    macro = ["macro", str(c["queries"]), str(c["candidates"]), _fmt(results.scores.mono_map, "")]
+    if with_measure:
+        macro.append(_fmt(by_kind["mono"][MONO_MEASURE], ""))
     return header, [*rows, macro]
 
 
-def console_table(results: dict) -> str:
+def console_table(results: Results) -> str:
     """Per query language and macro: the mAP of each setting kind the task has, and (with a multilingual
     pool) max rank distance and same-language share; monolingual-only tasks show mAP and nDCG@10."""
-    kinds = setting_kinds(results)
-    counts = results["counts"]["settings"]
+    kinds = results.kinds
+    counts = results.counts["settings"]
     if kinds == ("mono",):
         header, rows = _mono_rows(results)
         settings = f"{counts['mono']} monolingual settings (no cross-lingual or multilingual ones)"
@@ -67,26 +68,24 @@ def console_table(results: dict) -> str:
         columns = [(name, key) for m, (name, key) in zip(AGGREGATES, COLUMNS) if m.kind in kinds]
         header = ["lang", *(name for name, _ in columns)]
         rows = [
-            [lang, *(_fmt(vals[key], key) for _, key in columns)]
-            for lang, vals in results["per_language"].items()
+            [lang, *(_fmt(getattr(vals, key), key) for _, key in columns)]
+            for lang, vals in results.per_language.items()
         ]
-        rows.append(["macro", *(_fmt(results["scores"][key], key) for _, key in columns)])
+        rows.append(["macro", *(_fmt(results.scores.get(key), key) for _, key in columns)])
         settings = "/".join(str(counts[k]) for k in SETTING_KINDS) + " settings"
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     sep = "-" * len(line(header))
     title = (
-        f"{results['task_title']} · {results['model']['name']} · {results['candidate_format']} candidates · "
-        f"{settings}"
+        f"{results.task_title} · {results.model['name']} · {results.candidate_format} candidates · {settings}"
     )
     body = [title, line(header), sep, *(line(r) for r in rows[:-1]), sep, line(rows[-1])]
-    by_kind = results.get("standard_measures", {}).get("by_kind") or {}
-    if by_kind:
-        depth = results["standard_measures"]["run_depth"] or "full"  # None: full runs
-        body.append(f"ir-measures on runs of depth {depth} (macro):")
-        for kind, values in by_kind.items():
+    standard = results.standard_measures
+    if standard.by_kind:
+        body.append(f"standard measures (macro; {_measures_source(standard)}):")
+        for kind, values in standard.by_kind.items():
             body.append(f"  {kind:<5} " + "  ".join(f"{m} {v:.3f}" for m, v in values.items()))
-    align = results.get("alignment")
+    align = results.alignment
     if align and align.get("parallel_cosine") is not None:
         lid = align["language_id"]
         body.append(
@@ -94,10 +93,10 @@ def console_table(results: dict) -> str:
             f"{align['non_parallel_cosine']:.3f} (gap {align['gap']:.3f}); language-ID probe accuracy "
             f"{lid['accuracy']:.3f} (majority class {lid['chance']:.3f})"
         )
-    t = results["timings"]
+    t = results.timings
     tail = f"metrics {t['metrics_s']:.2f}s · ir-measures {t['ir_measures_s']:.1f}s"
     if "index_s" in t:  # BM25
-        missed = results["provenance"]["unretrieved"]["pairs"]["multi"]
+        missed = results.provenance["unretrieved"]["pairs"]["multi"]
         body.append(
             f"BM25 index {t['index_s']:.1f}s · search {t['search_s']:.1f}s · {tail} · "
             f"relevant pairs unretrieved in the pool {missed['unretrieved']} of {missed['relevant']} "
@@ -105,7 +104,7 @@ def console_table(results: dict) -> str:
         )
     else:
         body.append(
-            f"texts encoded {results['counts']['texts_encoded']} of {results['counts']['unique_texts']} "
+            f"texts encoded {results.counts['texts_encoded']} of {results.counts['unique_texts']} "
             f"unique · encode {t['encode_s']:.1f}s · {tail}"
         )
     return "\n".join(body)
@@ -115,12 +114,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[-80:] or "model"
 
 
-def result_stem(results: dict) -> str:
-    fmt = results["candidate_format"].replace("+", "-")
-    return f"{results['task']}__{slug(results['model']['name'])}__{fmt}"
+def result_stem(results: Results) -> str:
+    fmt = results.candidate_format.replace("+", "-")
+    return f"{results.task}__{slug(results.model['name'])}__{fmt}"
 
 
-def plot_cross_heatmap(results: dict, path: Path) -> None:
+def plot_cross_heatmap(results: Results, path: Path) -> None:
     """Heatmap of X→Y mAP (rows: query language, columns: candidate language, diagonal = mono)."""
     import matplotlib
 
@@ -128,13 +127,13 @@ def plot_cross_heatmap(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    langs = results["languages"]
+    langs = results.languages
     grid = np.full((len(langs), len(langs)), np.nan)
     for i, x in enumerate(langs):
         for j, y in enumerate(langs):
-            entry = results["settings"].get(f"{x}-{y}")
+            entry = results.setting(Setting(x, y))
             if entry:
-                grid[i, j] = entry["map"]
+                grid[i, j] = entry.map
     size = 1.2 + 0.55 * len(langs)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
     im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
@@ -147,37 +146,37 @@ def plot_cross_heatmap(results: dict, path: Path) -> None:
             if not np.isnan(grid[i, j]):
                 color = "black" if grid[i, j] > 0.6 else "white"
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
-    ax.set_title(f"{results['task_title']} X→Y mAP\n{results['model']['name']}", fontsize=9)
+    ax.set_title(f"{results.task_title} X→Y mAP\n{results.model['name']}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
     plt.close(fig)
 
 
-def plot_rank_distance(results: dict, path: Path) -> None:
+def plot_rank_distance(results: Results, path: Path) -> None:
     """Bar chart of mean max rank distance per query language (multilingual pool), macro as a line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    langs = [lang for lang, v in results["per_language"].items() if v["max_rank_distance"] is not None]
-    values = [results["per_language"][lang]["max_rank_distance"] for lang in langs]
+    langs = [lang for lang, v in results.per_language.items() if v.max_rank_distance is not None]
+    values = [results.per_language[lang].max_rank_distance for lang in langs]
     fig, ax = plt.subplots(figsize=(1.5 + 0.5 * max(len(langs), 2), 3.4))
     ax.bar(langs, values, color="#4c72b0")
-    macro = results["scores"]["max_rank_distance"]
+    macro = results.scores.max_rank_distance
     if macro is not None:
         ax.axhline(macro, color="#dd8452", linestyle="--", label=f"macro {macro:.1f}")
         ax.legend(fontsize=8)
     ax.set_ylabel("max rank distance (lower = less biased)")
     ax.set_xlabel("query language")
-    ax.set_title(f"{results['task_title']} language bias\n{results['model']['name']}", fontsize=9)
+    ax.set_title(f"{results.task_title} language bias\n{results.model['name']}", fontsize=9)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
     plt.close(fig)
 
 
-def plot_mono(results: dict, path: Path) -> None:
+def plot_mono(results: Results, path: Path) -> None:
     """Monolingual-only tasks: per query language, X→X mAP and nDCG@10 side by side (macro as lines)."""
     import matplotlib
 
@@ -185,11 +184,11 @@ def plot_mono(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    langs = list(results["per_language"])
-    series = [("mAP", [results["per_language"][x]["mono_map"] for x in langs], results["scores"]["mono_map"])]
-    by_kind = (results.get("standard_measures") or {}).get("by_kind") or {}
+    langs = list(results.per_language)
+    series = [("mAP", [results.per_language[x].mono_map for x in langs], results.scores.mono_map)]
+    by_kind = results.standard_measures.by_kind
     if MONO_MEASURE in by_kind.get("mono", {}):
-        values = [results["settings"][f"{x}-{x}"]["measures"][MONO_MEASURE] for x in langs]
+        values = [results.setting(Setting(x, x)).measures[MONO_MEASURE] for x in langs]
         series.append((MONO_MEASURE, values, by_kind["mono"][MONO_MEASURE]))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(3.2 + 0.6 * max(len(langs), 2), 3.4))
@@ -201,23 +200,49 @@ def plot_mono(results: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_xlabel("language (queries and candidates)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a bar
-    ax.set_title(f"{results['task_title']} monolingual X→X\n{results['model']['name']}", fontsize=9)
+    ax.set_title(f"{results.task_title} monolingual X→X\n{results.model['name']}", fontsize=9)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
     plt.close(fig)
 
 
-def write_results(results: dict, out_dir: Path) -> dict[str, Path]:
-    """Write the results JSON and its plots into ``out_dir``; returns the paths.
+def _measures_source(standard: Any) -> str:
+    native = set(standard.native)
+    others = [m for values in standard.by_kind.values() for m in values if m not in native]
+    if not others:
+        return "exact, full ranking"
+    exact = ", ".join(standard.native) or "none"
+    via_runs = ", ".join(dict.fromkeys(others))
+    return f"exact: {exact}; ir-measures on runs of depth {standard.run_depth or 'full'}: {via_runs}"
 
-    Plots: the X→Y heatmap (tasks with cross-lingual settings) or per-language mono bars (tasks
-    without), and the rank-distance chart (tasks with a multilingual pool).
+
+def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dict[str, Path]:
+    """Write the per-query file (if given), the results JSON and its plots into ``out_dir``.
+
+    ``per_query`` is the engine's per-query table as pyarrow (``perquery.to_arrow``); it is written
+    first so the JSON can name it with its sha256. Plots: the X→Y heatmap (tasks with cross-lingual
+    settings) or per-language mono bars (tasks without), and the rank-distance chart (with a pool).
     """
     out_dir = Path(out_dir)
     stem = result_stem(results)
-    kinds = setting_kinds(results)
-    paths = {"results": out_dir / f"{stem}.json"}
-    write_text(paths["results"], json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    kinds = results.kinds
+    paths: dict[str, Path] = {}
+    if per_query is not None:
+        paths["per_query"] = out_dir / f"{stem}.queries.parquet"
+        write_with(paths["per_query"], lambda tmp: write_parquet(per_query, tmp), suffix=".parquet")
+        digest = hashlib.sha256(paths["per_query"].read_bytes()).hexdigest()
+        results = results.model_copy(
+            update={
+                "per_query": PerQueryFile(
+                    file=paths["per_query"].name,
+                    sha256=digest,
+                    schema_version=PER_QUERY_SCHEMA,
+                    rows=per_query.num_rows,
+                )
+            }
+        )
+    paths["results"] = out_dir / f"{stem}.json"
+    write_text(paths["results"], results.dumps())
     if "cross" in kinds:
         paths["heatmap"] = out_dir / f"{stem}__cross_map.png"
         plot_cross_heatmap(results, paths["heatmap"])

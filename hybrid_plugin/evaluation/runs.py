@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
 from hybrid_plugin.evaluation.ranking import Scorer, ordered_keys
 
 
@@ -15,71 +16,52 @@ from hybrid_plugin.evaluation.ranking import Scorer, ordered_keys
 class SettingRun:
     """Top-``depth`` candidates of each query of one setting, best first."""
 
-    key: str  # "{x}-{y}" or "{x}-pool"
+    setting: Setting
     queries: np.ndarray  # query indices
     docs: np.ndarray  # (len(queries), k) candidate indices
     scores: np.ndarray  # (len(queries), k) float32
+
+    @property
+    def key(self) -> str:
+        return self.setting.key
 
     def lengths(self) -> np.ndarray:
         """Retrieved candidates per query: a row's -inf scores (not retrieved by BM25) are its tail."""
         return np.isfinite(self.scores).sum(1)
 
 
-def setting_queries(pool: Pool) -> dict[tuple[int, int], np.ndarray]:
-    """Queries of every setting: (x, y) with y = -1 for the pool; X→Y needs a relevant candidate in Y.
-
-    Only the pool's setting kinds (``pool.settings``) are listed: a monolingual-only task has X→X.
-    """
-    n_lang = len(pool.languages)
-    has = np.zeros((len(pool.query_ids), n_lang), dtype=bool)
-    for q in range(len(pool.query_ids)):
-        has[q, pool.cand_lang[pool.relevant(q)]] = True
-    out = {}
-    for x in range(n_lang):
-        in_x = pool.query_lang == x
-        for y in range(n_lang):
-            qs = np.flatnonzero(in_x & has[:, y])
-            if len(qs) and ("mono" if x == y else "cross") in pool.settings:
-                out[(x, y)] = qs
-        if in_x.any() and "multi" in pool.settings:
-            out[(x, -1)] = np.flatnonzero(in_x)
-    return out
-
-
 def top_k_runs(pool: Pool, scorer: Scorer, depth: int | None, chunk: int = 512) -> list[SettingRun]:
     """Runs of every setting cut at ``depth`` (``None`` = full ranking), ordered exactly like trec_eval."""
     slices = pool.lang_slices()
-    members = setting_queries(pool)
-    parts: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {k: [] for k in members}
-    member_mask = {k: np.zeros(len(pool.query_ids), dtype=bool) for k in members}
-    for k, qs in members.items():
-        member_mask[k][qs] = True
+    members = pool_settings(pool)
+    lang_index = {lang: i for i, lang in enumerate(pool.languages)}
+    parts: dict[Setting, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {s: [] for s in members}
+    member_mask = {s: np.zeros(len(pool.query_ids), dtype=bool) for s in members}
+    for s, qs in members.items():
+        member_mask[s][qs] = True
     for start in range(0, len(pool.query_ids), chunk):
         queries = np.arange(start, min(start + chunk, len(pool.query_ids)))
         scores = scorer.scores(queries)
         keys = ordered_keys(scores, scorer.tie)
-        for (x, y), mask in member_mask.items():
+        for setting, mask in member_mask.items():
             rows = np.flatnonzero(mask[queries])
             if not len(rows):
                 continue
-            sl = slice(0, len(pool.cand_ids)) if y < 0 else slices[y]
+            sl = slice(0, len(pool.cand_ids)) if setting.is_pool else slices[lang_index[setting.target]]
             block = keys[rows, sl]
             k = block.shape[1] if depth is None else min(depth, block.shape[1])
             top = block.topk(k, dim=1, sorted=True).indices + sl.start
             r = torch.from_numpy(rows).unsqueeze(1)
-            parts[(x, y)].append((queries[rows], top.numpy(), scores[r, top].numpy()))
-    runs = []
-    for (x, y), chunks in parts.items():
-        key = f"{pool.languages[x]}-{'pool' if y < 0 else pool.languages[y]}"
-        runs.append(
-            SettingRun(
-                key,
-                np.concatenate([c[0] for c in chunks]),
-                np.concatenate([c[1] for c in chunks]),
-                np.concatenate([c[2] for c in chunks]),
-            )
+            parts[setting].append((queries[rows], top.numpy(), scores[r, top].numpy()))
+    return [
+        SettingRun(
+            setting,
+            np.concatenate([c[0] for c in chunks]),
+            np.concatenate([c[1] for c in chunks]),
+            np.concatenate([c[2] for c in chunks]),
         )
-    return runs
+        for setting, chunks in parts.items()
+    ]
 
 
 def run_qid(pool: Pool, setting: str, query: int) -> str:
@@ -91,19 +73,14 @@ def qrels_and_run(pool: Pool, runs: list[SettingRun]) -> tuple[dict, dict]:
     """ir-measures/pytrec_eval dicts for all settings at once (query ids prefixed by setting)."""
     qrels: dict[str, dict[str, int]] = {}
     run: dict[str, dict[str, float]] = {}
-    lang_index = {lang: i for i, lang in enumerate(pool.languages)}
     ids = np.asarray(pool.cand_ids, dtype=object)
     for sr in runs:
-        y = lang_index.get(sr.key.rsplit("-", 1)[1], -1)
         doc_ids = ids[sr.docs].tolist()
         scores = sr.scores.astype(np.float64).tolist()
         lengths = sr.lengths().tolist()
         for row, q in enumerate(sr.queries):
             qid = run_qid(pool, sr.key, q)
-            rel = pool.relevant(q)
-            if y >= 0:
-                rel = rel[pool.cand_lang[rel] == y]
-            qrels[qid] = dict.fromkeys(ids[rel].tolist(), 1)
+            qrels[qid] = dict.fromkeys(ids[relevant_in(pool, q, sr.setting)].tolist(), 1)
             n = lengths[row]
             run[qid] = dict(zip(doc_ids[row][:n], scores[row][:n]))
     return qrels, run

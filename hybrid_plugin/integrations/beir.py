@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 
 from hybrid_plugin import __version__
 from hybrid_plugin.atomic import atomic_dir
+from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.files import resolve_files
-from hybrid_plugin.data.lareqa import build_pool
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.errors import UserError

@@ -453,8 +453,8 @@ class LAReQARetrieval(AbsTaskRetrieval):
             return
         from mteb.timing import TimingStack
 
+        from hybrid_plugin.data.build import build_pool
         from hybrid_plugin.data.files import resolve_files
-        from hybrid_plugin.data.lareqa import build_pool
 
         if list(self.eval_splits) != [SPLIT]:
             raise ValueError(f"{self.metadata.name} has one split, {SPLIT!r}; got {list(self.eval_splits)}")

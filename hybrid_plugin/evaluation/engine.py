@@ -1,0 +1,277 @@
+"""The one scoring engine: (pool, retriever) → typed results with per-query values.
+
+``hybrid-plugin evaluate``, the Python API and the MTEB tasks all call :func:`evaluate_pool`. It scores
+the pool once, finds the exact rank of every relevant candidate in every setting, computes the per-query
+table (AP, first relevant rank, standard measures, pool bias values) and aggregates it: per setting,
+per query language, macro. Measures that are not native go to ir-measures on runs of ``run_depth``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.settings import Setting
+from hybrid_plugin.data.spec import SETTING_KINDS
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.measures import AGGREGATES, DEFAULT_MEASURES, RankMeasure, native_measure
+from hybrid_plugin.evaluation.perquery import QueryTable, query_table
+from hybrid_plugin.evaluation.ranking import RelevantRanks, Scorer, relevant_ranks
+from hybrid_plugin.evaluation.results import (
+    LanguageScores,
+    Results,
+    Scores,
+    SettingResult,
+    StandardMeasures,
+)
+from hybrid_plugin.evaluation.runs import SettingRun, ir_measures_by_setting, top_k_runs
+from hybrid_plugin.retrievers.base import Retriever, Scored
+
+UNRETRIEVED_RULE = (
+    "A candidate a retriever does not return (BM25: it shares no term with the query) is "
+    "unretrieved. AP counts an unretrieved relevant candidate as precision 0, as trec_eval and "
+    "ir-measures do on the run. Rank-based metrics (max rank distance, same-language top share, "
+    "mean rank) place unretrieved candidates below every retrieved one, among themselves in "
+    "trec_eval's tie order (document id descending). Dense models retrieve every candidate."
+)
+
+
+@dataclass
+class TaskContext:
+    """What the results say about the task and data (the engine itself only sees the pool)."""
+
+    task: str
+    title: str
+    in_domain_training: tuple[str, ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)  # spec, data origin, sha256, config, ...
+    load_s: float = 0.0
+
+
+@dataclass
+class Evaluation:
+    """The engine's output: typed results, the per-query table, and what runs/TREC files are made from."""
+
+    results: Results
+    table: QueryTable
+    pool: Pool
+    scored: Scored
+
+    def runs(self, depth: int | None) -> list[SettingRun]:
+        """Every setting's run cut at ``depth`` (``None``: full), in trec_eval's order."""
+        return top_k_runs(self.pool, self.scored.scorer, depth)
+
+
+def split_measures(measures: tuple[str, ...]) -> tuple[tuple[RankMeasure, ...], tuple[str, ...]]:
+    """(measures the engine computes exactly, measure strings left to ir-measures)."""
+    native, other = [], []
+    for text in measures:
+        parsed = native_measure(text)
+        if parsed is None:
+            other.append(text)
+        elif parsed.name != text:
+            raise UserError(f"measure {text!r}: write it as {parsed.name!r}")
+        else:
+            native.append(parsed)
+    return tuple(native), tuple(other)
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _setting_results(pool: Pool, table: QueryTable) -> dict[Setting, SettingResult]:
+    sizes = np.bincount(pool.cand_lang, minlength=len(pool.languages))
+    index = {lang: i for i, lang in enumerate(pool.languages)}
+    out = {}
+    for i, setting in enumerate(table.settings):
+        rows = table.rows(i)
+        out[setting] = SettingResult(
+            kind=setting.kind,
+            queries=rows.stop - rows.start,
+            map=float(table.ap[rows].mean()),
+            candidates=len(pool.cand_ids) if setting.is_pool else int(sizes[index[setting.target]]),
+            measures={name: float(values[rows].mean()) for name, values in table.measures.items()},
+        )
+    return out
+
+
+def _language_scores(
+    pool: Pool, table: QueryTable, settings: dict[Setting, SettingResult]
+) -> dict[str, LanguageScores]:
+    """Per query language: mono, mean cross, multi mAP; rank distance and same-language share (pool)."""
+    multi = "multi" in pool.settings
+    out = {}
+    for x, lang in enumerate(pool.languages):
+        pool_setting = Setting(lang, None)
+        distance = np.zeros(0)
+        top_share = None
+        if multi and pool_setting in settings:
+            rows = table.rows(table.settings.index(pool_setting))
+            distance = table.rank_distance[rows]
+            distance = distance[~np.isnan(distance)]
+            several = table.n_rel_langs[rows] >= 2
+            if several.any():
+                top_share = float((table.best_lang[rows][several] == x).mean())
+            if distance.size:
+                settings[pool_setting].max_rank_distance = float(distance.mean())
+        cross = [r.map for s, r in settings.items() if s.kind == "cross" and s.query_lang == lang]
+        mono = settings.get(Setting(lang, lang))
+        out[lang] = LanguageScores(
+            mono_map=mono.map if mono else None,
+            cross_map=_mean(cross),
+            multi_map=settings[pool_setting].map if pool_setting in settings else None,
+            max_rank_distance=float(distance.mean()) if distance.size else None,
+            same_language_top_share=top_share,
+            rank_distance_queries=int(distance.size),
+        )
+    return out
+
+
+def _mean_rank(pool: Pool, ranks: RelevantRanks) -> dict[str, dict[str, float]]:
+    """X×Y: mean pool rank of the relevant candidate in Y for queries in X (tasks with a pool)."""
+    if "multi" not in pool.settings:
+        return {}
+    n_lang = len(pool.languages)
+    pair = pool.query_lang[ranks.query] * n_lang + pool.cand_lang[ranks.cand]
+    order = np.argsort(pair, kind="stable")  # each pair's ranks in their original order: same sums as ever
+    bounds = np.searchsorted(pair[order], np.arange(n_lang * n_lang + 1))
+    ranked = ranks.rank_pool[order]
+    out: dict[str, dict[str, float]] = {}
+    for x, lx in enumerate(pool.languages):
+        out[lx] = {}
+        for y, ly in enumerate(pool.languages):
+            a, b = bounds[x * n_lang + y], bounds[x * n_lang + y + 1]
+            if b > a:
+                out[lx][ly] = float(ranked[a:b].mean())
+    return out
+
+
+def _by_kind(settings: dict[Setting, SettingResult]) -> dict[str, dict[str, float]]:
+    """Each standard measure per kind with mAP's averaging: per setting → per query language → macro."""
+    summary: dict[str, dict[str, float]] = {}
+    for kind in SETTING_KINDS:
+        per_lang: dict[str, list[dict[str, float]]] = {}
+        for setting, result in settings.items():
+            if setting.kind == kind and result.measures:
+                per_lang.setdefault(setting.query_lang, []).append(result.measures)
+        if per_lang:
+            names = next(iter(per_lang.values()))[0].keys()
+            summary[kind] = {
+                m: float(np.mean([np.mean([e[m] for e in entries]) for entries in per_lang.values()]))
+                for m in names
+            }
+    return summary
+
+
+def _unretrieved(pool: Pool, ranks: RelevantRanks) -> dict:
+    """How many (query, relevant candidate) pairs the retriever did not retrieve, per kind of setting."""
+    missed = np.zeros(len(ranks.query), dtype=bool) if ranks.retrieved is None else ~ranks.retrieved
+    same = pool.cand_lang[ranks.cand] == pool.query_lang[ranks.query]
+    counts = {
+        kind: {"relevant": int(mask.sum()), "unretrieved": int((missed & mask).sum())}
+        for kind, mask in (("mono", same), ("cross", ~same), ("multi", np.ones_like(same)))
+    }
+    return {"rule": UNRETRIEVED_RULE, "pairs": counts}
+
+
+def evaluate_pool(
+    pool: Pool,
+    retriever: Retriever,
+    context: TaskContext,
+    *,
+    measures: tuple[str, ...] = DEFAULT_MEASURES,
+    run_depth: int | None = 100,
+    alignment: bool = False,
+) -> Evaluation:
+    """Score ``pool`` with ``retriever`` and evaluate every setting exactly.
+
+    ``measures`` are ir-measures strings: the native ones (:func:`native_measure`) are exact over the
+    full ranking; the others are computed by ir-measures on runs cut at ``run_depth`` (``None`` = full).
+    """
+    if not pool.query_ids or not pool.cand_ids:
+        raise UserError(
+            f"empty selection: no queries or candidates for {pool.task} {','.join(pool.languages)}"
+        )
+    native, other = split_measures(tuple(measures))
+    if other and run_depth == 0:
+        raise UserError(f"measures {', '.join(other)} need runs: give a run depth (N or full), not 0")
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    scored = retriever.score(pool)
+    if alignment and not isinstance(scored.scorer, Scorer):
+        raise UserError("--alignment needs an embedding model; this retriever has no embeddings")
+    t_scored = time.perf_counter()
+
+    ranks = relevant_ranks(pool, scored.scorer)
+    table = query_table(pool, ranks, native)
+    settings = _setting_results(pool, table)
+    per_language = _language_scores(pool, table, settings)
+    t_metrics = time.perf_counter()
+
+    if other:
+        by_setting = ir_measures_by_setting(pool, top_k_runs(pool, scored.scorer, run_depth), list(other))
+        for setting, result in settings.items():
+            result.measures.update(by_setting[setting.key])
+    t_ir = time.perf_counter()
+
+    blocks: dict[str, Any] = {}
+    if alignment:
+        from hybrid_plugin.evaluation.alignment import alignment as measure_alignment
+
+        scorer = scored.scorer
+        blocks["alignment"] = measure_alignment(pool, scorer.cand_emb[scorer.cand_row].numpy())
+    t_align = time.perf_counter()
+
+    macro = Scores(
+        **{
+            m.key: _mean([getattr(v, m.key) for v in per_language.values() if getattr(v, m.key) is not None])
+            for m in AGGREGATES
+        }
+    )
+    results = Results(
+        task=context.task,
+        task_title=context.title,
+        languages=list(pool.languages),
+        candidate_format=pool.candidate_format,
+        setting_kinds=list(pool.settings),
+        in_domain_training=list(context.in_domain_training),
+        scores=macro,
+        per_language=per_language,
+        standard_measures=StandardMeasures(
+            run_depth=run_depth if other else None,
+            by_kind=_by_kind(settings),
+            native=[m.name for m in native],
+        ),
+        bias={"mean_rank": _mean_rank(pool, ranks)},
+        settings={s.key: r for s, r in settings.items()},
+        counts={
+            "settings": {k: sum(1 for s in settings if s.kind == k) for k in SETTING_KINDS},
+            "queries": len(pool.query_ids),
+            "candidates": len(pool.cand_ids),
+            **scored.counts,
+        },
+        model=scored.model,
+        provenance={
+            **context.provenance,
+            "versions": scored.versions,
+            "device": scored.device,
+            "started": started.isoformat(timespec="seconds"),
+            "seed": None,
+            "unretrieved": _unretrieved(pool, ranks),
+        },
+        timings={
+            "load_s": round(context.load_s, 3),
+            **scored.timings,
+            "metrics_s": round(t_metrics - t_scored, 3),
+            "ir_measures_s": round(t_ir - t_metrics, 3),
+            "alignment_s": round(t_align - t_ir, 3),
+            "total_s": round(context.load_s + t_align - t0, 3),
+        },
+        **blocks,
+    )
+    return Evaluation(results, table, pool, scored)

