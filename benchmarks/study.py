@@ -40,6 +40,7 @@ import numpy as np
 
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.provenance import library_versions
 
 TRAIN_DATA_DEFAULT = "train/mlqa-test"
@@ -243,14 +244,14 @@ def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
     return Path(work) / run.name / "eval" / f"{name}.json"
 
 
-def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> dict:
+def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Results:
     """The run's results on ``task`` (evaluated once, then read from the work folder)."""
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 
     languages = args.eval_languages.get(task)
     path = eval_path(run, task, languages, args.work)
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+        return Results.load(path)
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on {path.stem}")
     print(f"[study] evaluating {run.name} on {path.stem}", flush=True)
@@ -266,36 +267,31 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
             alignment=task in ("xquad-r", "mlqa-r"),
         )
     )
-    results["study_run"] = asdict(run) | {"name": run.name}
-    write_text(path, json.dumps(results, ensure_ascii=False) + "\n")
+    results = Results.from_json(results.to_json() | {"study_run": asdict(run) | {"name": run.name}})
+    write_text(path, results.dumps())
     return results
 
 
 # ----------------------------------------------------------------------------- summarising
 
 
-def _summary(results: dict) -> dict:
-    s = results["scores"]
+def _summary(results: Results) -> dict:
     out = {
-        "mono_map": s.get("mono_map"),
-        "cross_map": s.get("cross_map"),
-        "multi_map": s.get("multi_map"),
-        "max_rank_distance": s.get("max_rank_distance"),
-        "same_language_top_share": s.get("same_language_top_share"),
-        "per_language": results.get("per_language", {}),
+        **results.scores.model_dump(),
+        "per_language": {lang: v.model_dump() for lang, v in results.per_language.items()},
     }
-    ndcg = results.get("standard_measures", {}).get("by_kind", {}).get("mono", {})
+    ndcg = results.standard_measures.by_kind.get("mono", {})
     if ndcg:
         out["mono_ndcg10"] = next((v for k, v in ndcg.items() if k.startswith("nDCG@10")), None)
     per_lang_ndcg = {}
-    for key, entry in results.get("settings", {}).items():
-        if entry.get("kind") == "mono" and "measures" in entry:
-            per_lang_ndcg[key.split("-")[0]] = next(
-                (v for k, v in entry["measures"].items() if k.startswith("nDCG@10")), None
+    for setting, entry in results.iter_settings("mono"):
+        if entry.measures:
+            per_lang_ndcg[setting.query_lang] = next(
+                (v for k, v in entry.measures.items() if k.startswith("nDCG@10")), None
             )
     out["ndcg10_per_language"] = per_lang_ndcg
-    if "alignment" in results:
-        a = results["alignment"]
+    if results.alignment:
+        a = results.alignment
         out["alignment"] = {
             "parallel_cosine": a.get("parallel_cosine"),
             "non_parallel_cosine": a.get("non_parallel_cosine"),
@@ -629,7 +625,7 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
             lines += breakdown_table(rows, task, metric) + [""]
         for r in rows:
             if task in r["tasks"] and r["seed"] == min(args.seeds) and r.get("results_path"):
-                res = json.loads(Path(r["results_path"][task]).read_text(encoding="utf-8"))
+                res = Results.load(r["results_path"][task])
                 png = assets / f"{task}-{r['name']}-heatmap.png"
                 plot_cross_heatmap(res, png)
         heatmaps = sorted(p.name for p in assets.glob(f"{task}-*-heatmap.png"))

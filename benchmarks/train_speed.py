@@ -28,13 +28,8 @@ import numpy as np
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.models.ref import resolve_model
-from hybrid_plugin.training.trainer import (
-    StepTimer,
-    TrainConfig,
-    TrainingData,
-    build_trainer,
-    load_training_data,
-)
+from hybrid_plugin.training.build import StepTimer, TrainingData, build_trainer, load_training_data
+from hybrid_plugin.training.config import TrainConfig
 
 
 def sampler_seconds_per_batch(data, cfg: TrainConfig, repeats: int = 3) -> dict[str, float]:

@@ -15,6 +15,18 @@ def data_dir() -> Path:
     return Path(os.environ.get("HYBRID_PLUGIN_DATA") or REPO.parent / "shared" / "datasets")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that read the datasets (through the ``datasets`` fixture, directly or via another fixture)
+    are marked ``data``, those using the real default model ``slow``; the fast tier is
+    ``pytest -m "not data and not slow"``."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "datasets" in fixtures:
+            item.add_marker(pytest.mark.data)
+        if "default_de_en" in fixtures:  # the real default model
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def datasets() -> Path:
     path = data_dir()
@@ -94,7 +106,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, datasets: Path) -> Path
 
 
 @pytest.fixture(scope="session")
-def default_de_en(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def default_de_en(datasets: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real default model on XQuAD-R de+en, evaluated once per session (about a minute)."""
     import importlib.util
 
@@ -142,7 +154,8 @@ def tiny_results(
     tmp_path_factory: pytest.TempPathFactory, datasets: Path, tiny_model: Path
 ) -> dict[str, Path]:
     """Results JSON files of the tiny model on XQuAD-R de+en, sentence and sentence+context candidates."""
-    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+    from hybrid_plugin.evaluation.perquery import to_arrow
     from hybrid_plugin.evaluation.report import write_results
 
     out = tmp_path_factory.mktemp("tiny-results")
@@ -152,7 +165,9 @@ def tiny_results(
             task="xquad-r", model=str(tiny_model), languages="de,en", candidate_format=fmt,
             data_dir=str(datasets), run_depth=0, cache_dir=str(out / "emb"),
         )  # fmt: skip
-        paths[fmt] = write_results(evaluate(cfg), out / fmt)["results"]
+        evaluation = run_evaluation(cfg)  # as `hybrid-plugin evaluate` writes them: with the per-query file
+        per_query = to_arrow(evaluation.table, evaluation.pool)
+        paths[fmt] = write_results(evaluation.results, out / fmt, per_query)["results"]
     return paths
 
 

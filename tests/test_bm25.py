@@ -128,21 +128,24 @@ def test_unretrieved_relevant_counts_zero_by_hand(stack):
     Rank metrics: unretrieved below every retrieved candidate, id descending: en-s0, de-s1, de-s0
     take ranks 2, 3, 4, so the rank distance is 3 - 1 = 2.
     """
-    from hybrid_plugin.baselines.bm25 import BM25Params, score_pool
-    from hybrid_plugin.evaluation.compute import aggregate, query_scores
+    from hybrid_plugin.baselines.bm25 import BM25Retriever
+    from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
     from hybrid_plugin.evaluation.ranking import relevant_ranks
 
     pool = two_language_pool()
-    scored = score_pool(pool, BM25Params())
-    scores = scored.scorer.scores(np.array([0])).numpy()[0]  # the English query
+    ev = evaluate_pool(pool, BM25Retriever(), TaskContext("hand", "hand"))
+    scores = ev.scored.scorer.scores(np.array([0])).numpy()[0]  # the English query
     assert np.isfinite(scores).tolist() == [False, True, False, False]
-    ranks = relevant_ranks(pool, scored.scorer)
-    res = aggregate(pool, query_scores(pool, ranks), ranks)
-    assert res["settings"]["en-pool"]["map"] == pytest.approx(0.5)
-    assert res["settings"]["en-en"]["map"] == pytest.approx(1.0)
-    assert res["settings"]["en-de"]["map"] == 0.0
-    assert res["per_language"]["en"]["max_rank_distance"] == 2
-    assert res["bias"]["mean_rank"]["en"] == {"en": 1.0, "de": 3.0}
+    ranks = relevant_ranks(pool, ev.scored.scorer)
+    res = ev.results
+    assert res.settings["en-pool"].map == pytest.approx(0.5)
+    assert res.settings["en-en"].map == pytest.approx(1.0)
+    assert res.settings["en-de"].map == 0.0
+    assert res.per_language["en"].max_rank_distance == 2
+    assert res.mean_rank["en"] == {"en": 1.0, "de": 3.0}
+    # standard measures see the unretrieved relevant candidate as ir-measures does: never reached
+    assert res.settings["en-pool"].measures["R@100"] == 0.5
+    assert res.settings["en-de"].measures["RR"] == 0.0
     q = ranks.query == 0
     assert sorted(zip(ranks.cand[q].tolist(), ranks.retrieved[q].tolist())) == [(1, True), (3, False)]
 
@@ -151,17 +154,17 @@ def test_unretrieved_relevant_counts_zero_by_hand(stack):
 def xquad_bm25(stack, datasets):
     """Real data, three scripts (Latin, Greek, Thai): the pool scored by BM25 and our per-query AP."""
     from hybrid_plugin.baselines.bm25 import BM25Params, score_pool
-    from hybrid_plugin.data.files import resolve_files
     from hybrid_plugin.data.build import build_pool
+    from hybrid_plugin.data.files import resolve_files
     from hybrid_plugin.data.spec import get_spec
-    from hybrid_plugin.evaluation.compute import query_scores
+    from hybrid_plugin.evaluation.perquery import query_table
     from hybrid_plugin.evaluation.ranking import relevant_ranks
 
     spec = get_spec("xquad-r")
     pool = build_pool(spec, resolve_files(spec, ("de", "el", "th"), datasets).paths)
     scored = score_pool(pool, BM25Params())
     ranks = relevant_ranks(pool, scored.scorer)
-    return pool, scored, ranks, query_scores(pool, ranks)
+    return pool, scored, ranks, query_table(pool, ranks)
 
 
 def test_ap_equals_ir_measures_on_the_bm25_run(xquad_bm25):
@@ -185,7 +188,7 @@ def test_ap_equals_ir_measures_on_the_bm25_run(xquad_bm25):
     ref = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.AP], qrels, run)}
     ours = {}
     in_sample = set(sample.tolist())
-    for q, y, ap in zip(qs.setting_query, qs.setting_target, qs.ap):
+    for q, y, ap in zip(qs.query, qs.target_index, qs.ap):
         if q in in_sample:
             ours[f"{'pool' if y < 0 else pool.languages[y]}/{q}"] = ap
     assert set(ours) == set(qrels)

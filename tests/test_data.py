@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.build import build_pool
+from hybrid_plugin.data.files import resolve_files
+from hybrid_plugin.data.settings import pool_settings
 from hybrid_plugin.data.spec import all_specs, get_spec, select_languages
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.runs import setting_queries
 
 # published with XQuAD-R (LAReQA), and the sentence / question counts in the MLQA-R files
 XQUAD_R_CANDIDATES = dict(
@@ -62,32 +62,32 @@ def test_mlqa_r_partial_parallelism(mlqa):
     sizes = np.bincount(np.diff(mlqa.group_ptr))
     assert len(mlqa.group_names) == 1148
     assert (sizes[2], sizes[3], sizes[4]) == (65, 263, 820)
-    members = setting_queries(mlqa)
+    members = pool_settings(mlqa)
     # a query with relevant candidates in exactly 2 languages is in exactly 2 mono/cross settings
     for q in range(len(mlqa.query_ids)):
         n_rel_langs = len(set(mlqa.cand_lang[mlqa.relevant(q)]))
-        in_settings = sum(q in qs for (x, y), qs in members.items() if y >= 0)
+        in_settings = sum(q in qs for s, qs in members.items() if not s.is_pool)
         assert in_settings == n_rel_langs
         if q > 400:
             break
     two_way = next(q for q in range(len(mlqa.query_ids)) if len(mlqa.relevant(q)) == 2)
-    assert sum(two_way in qs for (x, y), qs in members.items() if y >= 0) == 2
+    assert sum(two_way in qs for s, qs in members.items() if not s.is_pool) == 2
 
 
 @pytest.mark.parametrize(("task", "n"), [("xquad-r", 11), ("mlqa-r", 7)])
 def test_settings_counts(datasets, task, n, request):
     pool = request.getfixturevalue("xquad" if task == "xquad-r" else "mlqa")
-    members = setting_queries(pool)
-    mono = sum(1 for x, y in members if x == y)
-    cross = sum(1 for x, y in members if y >= 0 and x != y)
-    multi = sum(1 for x, y in members if y < 0)
+    members = pool_settings(pool)
+    mono = sum(1 for s in members if s.kind == "mono")
+    cross = sum(1 for s in members if s.kind == "cross")
+    multi = sum(1 for s in members if s.kind == "multi")
     assert (mono, cross, multi) == (n, n * (n - 1), n)
 
 
 def test_language_restriction(datasets):
     pool = load(datasets, "mlqa-r", "zh,de,en")
     assert pool.languages == ("de", "en", "zh")  # spec order
-    members = setting_queries(pool)
+    members = pool_settings(pool)
     assert len(members) == 3 + 6 + 3
     # relevance restricted to the selected languages
     assert set(pool.cand_lang[pool.group_cands]) <= {0, 1, 2}

@@ -4,6 +4,7 @@ tampered results files, provenance checks, rendering; the committed CSVs validat
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -526,3 +527,29 @@ def test_only_cross_lingual_tasks_have_leaderboards() -> None:
 
     assert "tydi-goldp" in all_specs()
     assert sorted(ranked_specs()) == ["mlqa-r", "xquad-r"]  # tydi-goldp has no multilingual mAP
+
+
+def test_per_query_file_travels_with_its_row(tmp_path: Path, tiny_results: dict[str, Path], capsys) -> None:
+    """submit copies the per-query file beside the committed results; validate checks its sha256;
+    a results file whose per-query file is missing is refused in one line."""
+    board = tmp_path / "lb"
+    source = tiny_results["sentence"]
+    recorded = json.loads(source.read_text(encoding="utf-8"))["per_query"]
+    code, _, err = run_cli(capsys, "leaderboard", "submit", source, "--dir", board, "--name", "tiny")
+    assert code == 0, err
+    row = read_rows(board / "xquad-r.csv")[0]
+    copy = board / results_relpath("xquad-r", row["results_sha256"])
+    per_query = copy.with_name(copy.stem + ".queries.parquet")
+    assert hashlib.sha256(per_query.read_bytes()).hexdigest() == recorded["sha256"]
+    assert per_query.read_bytes() == (source.parent / recorded["file"]).read_bytes()
+    assert validate_errors(capsys, board / "xquad-r.csv") == (0, [])
+
+    per_query.write_bytes(per_query.read_bytes()[:-10])  # a truncated copy
+    code, problems = validate_errors(capsys, board / "xquad-r.csv")
+    assert code == 2 and any("no committed per-query file" in p for p in problems)
+
+    lonely = tmp_path / "lonely.json"
+    lonely.write_bytes(source.read_bytes())  # the JSON without its per-query file
+    code, _, err = run_cli(capsys, "leaderboard", "submit", lonely, "--dir", tmp_path / "lb2")
+    one_error(code, err, "lonely.json", "per-query file", "missing")
+    assert not (tmp_path / "lb2" / "xquad-r.csv").exists()

@@ -18,12 +18,12 @@ from __future__ import annotations
 import ir_measures
 import numpy as np
 import pytest
+from conftest import engine_run
 
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.evaluation.perquery import query_table
 from hybrid_plugin.evaluation.ranking import Scorer, id_tie_rank, ordered_keys, relevant_ranks
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
-from tests.conftest import engine_run
 
 
 def hand_pool():

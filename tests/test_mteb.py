@@ -197,8 +197,8 @@ def test_mteb_encoding_is_bit_identical_to_the_evaluator(registered, tiny_model,
     import mteb
     from mteb.types import PromptType
 
-    from hybrid_plugin.data.files import resolve_files
     from hybrid_plugin.data.build import build_pool
+    from hybrid_plugin.data.files import resolve_files
     from hybrid_plugin.data.spec import get_spec
     from hybrid_plugin.integrations.mteb_tasks import encode_with_mteb_model
     from hybrid_plugin.models.ref import resolve_model

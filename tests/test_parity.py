@@ -6,14 +6,14 @@ import ir_measures
 import numpy as np
 import pytest
 
-from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.build import build_pool
+from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.spec import get_spec
-from hybrid_plugin.evaluation.compute import query_scores
-from hybrid_plugin.evaluation.evaluator import encode_pool
-from hybrid_plugin.evaluation.ranking import Scorer, relevant_ranks
+from hybrid_plugin.evaluation.perquery import query_table
+from hybrid_plugin.evaluation.ranking import relevant_ranks
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
 from hybrid_plugin.models.ref import resolve_model
+from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,10 @@ def real(datasets, tiny_model, tmp_path_factory):
     spec = get_spec("mlqa-r")  # partially parallel: exercises settings with missing languages
     pool = build_pool(spec, resolve_files(spec, ("de", "hi", "zh"), datasets).paths)
     model = resolve_model(str(tiny_model))
-    enc = encode_pool(pool, model, 64, tmp_path_factory.mktemp("emb"))
-    scorer = Scorer.build(pool, enc.query_emb, enc.query_row, enc.cand_emb, enc.cand_row)
+    retriever = DenseRetriever(SentenceTransformerEncoder(model), cache_root=tmp_path_factory.mktemp("emb"))
+    scorer = retriever.score(pool).scorer
     ranks = relevant_ranks(pool, scorer)
-    return pool, scorer, query_scores(pool, ranks)
+    return pool, scorer, query_table(pool, ranks)
 
 
 def test_ap_equals_ir_measures_on_full_runs(real):
@@ -48,7 +48,7 @@ def test_ap_equals_ir_measures_on_full_runs(real):
             run[qid] = {pool.cand_ids[c]: float(scores[row, c]) for c in range(sl.start, sl.stop)}
     ref = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.AP], qrels, run)}
     ours = {}
-    for q, y, ap in zip(qs.setting_query, qs.setting_target, qs.ap):
+    for q, y, ap in zip(qs.query, qs.target_index, qs.ap):
         if q in set(sample.tolist()):
             ours[f"{'pool' if y < 0 else pool.languages[y]}/{q}"] = ap
     assert set(ours) == set(ref)
@@ -78,7 +78,7 @@ def test_truncated_runs_and_standard_measures(real):
         x, y = key.split("-")
         xi = pool.languages.index(x)
         yi = -1 if y == "pool" else pool.languages.index(y)
-        mask = (pool.query_lang[qs.setting_query] == xi) & (qs.setting_target == yi)
+        mask = (pool.query_lang[qs.query] == xi) & (qs.target_index == yi)
         assert vals["AP"] == pytest.approx(qs.ap[mask].mean(), abs=1e-12)
     # cut runs: k docs per query, best first
     qrels, run = qrels_and_run(pool, cut)

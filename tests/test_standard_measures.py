@@ -9,6 +9,8 @@ import ir_measures
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import MatrixScorer, engine_run
+from test_metrics import hand_pool
 
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.data.settings import Setting
@@ -17,8 +19,6 @@ from hybrid_plugin.evaluation.engine import split_measures
 from hybrid_plugin.evaluation.measures import native_measure
 from hybrid_plugin.evaluation.perquery import to_arrow, write_parquet
 from hybrid_plugin.evaluation.runs import qrels_and_run, top_k_runs
-from tests.conftest import MatrixScorer, engine_run
-from tests.test_metrics import hand_pool
 
 MEASURES = (
     "AP",

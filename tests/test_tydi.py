@@ -12,16 +12,17 @@ import pytest
 from conftest import build_tiny_model
 from test_cli import assert_one_line_error, run_cli
 
-from hybrid_plugin.data.files import resolve_files, sha256_file
 from hybrid_plugin.data.build import build_pool
+from hybrid_plugin.data.files import resolve_files, sha256_file
 from hybrid_plugin.data.passages import read_passage_file
+from hybrid_plugin.data.settings import Setting, pool_settings
 from hybrid_plugin.data.spec import all_specs, get_spec
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.compute import query_scores
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-from hybrid_plugin.evaluation.ranking import Scorer, relevant_ranks
+from hybrid_plugin.evaluation.perquery import query_table
+from hybrid_plugin.evaluation.ranking import relevant_ranks
 from hybrid_plugin.evaluation.report import console_table, scores_line, write_results
-from hybrid_plugin.evaluation.runs import setting_queries
+from hybrid_plugin.evaluation.results import Results
 
 TASK = "tydi-goldp"
 LANGS = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
@@ -123,9 +124,9 @@ def test_gold_mapping_against_the_raw_files(full_pool, tydi_dir: Path):
 
 
 def test_only_monolingual_settings(full_pool):
-    members = setting_queries(full_pool)
-    assert sorted(members) == [(i, i) for i in range(9)]
-    assert {full_pool.languages[x]: len(q) for (x, _), q in members.items()} == QUESTIONS
+    members = pool_settings(full_pool)
+    assert list(members) == [Setting(lang, lang) for lang in full_pool.languages]
+    assert {s.query_lang: len(q) for s, q in members.items()} == QUESTIONS
 
 
 # --- the passage reader on a hand-made file ------------------------------------------------------
@@ -215,7 +216,7 @@ def tiny_tydi(tmp_path_factory: pytest.TempPathFactory, tydi_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def small_results(tiny_tydi: Path, tydi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def small_results(tiny_tydi: Path, tydi_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Results:
     cfg = EvalConfig(
         task=TASK,
         model=str(tiny_tydi),
@@ -228,8 +229,8 @@ def small_results(tiny_tydi: Path, tydi_dir: Path, tmp_path_factory: pytest.Temp
     return evaluate(cfg)
 
 
-def test_results_shape_is_monolingual_only(small_results: dict):
-    r = small_results
+def test_results_shape_is_monolingual_only(small_results: Results):
+    r = small_results.to_json()  # the JSON a user reads
     assert r["task"] == TASK and r["candidate_format"] == "passage" and r["setting_kinds"] == ["mono"]
     assert r["counts"]["settings"] == {"mono": 2, "cross": 0, "multi": 0}
     assert set(r["settings"]) == {"bn-bn", "sw-sw"}
@@ -256,14 +257,14 @@ def test_results_shape_is_monolingual_only(small_results: dict):
 
 def test_per_query_ap_equals_ir_measures_on_full_runs(tiny_tydi: Path, tydi_dir: Path, tmp_path: Path):
     """Full runs written from the raw score matrix (no ranking code of ours) for every query."""
-    from hybrid_plugin.evaluation.evaluator import encode_pool
     from hybrid_plugin.models.ref import resolve_model
+    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
 
     spec = get_spec(TASK)
     pool = build_pool(spec, resolve_files(spec, SMALL, tydi_dir.parent).paths)
-    enc = encode_pool(pool, resolve_model(str(tiny_tydi)), 64, tmp_path)
-    scorer = Scorer.build(pool, enc.query_emb, enc.query_row, enc.cand_emb, enc.cand_row)
-    qs = query_scores(pool, relevant_ranks(pool, scorer))
+    encoder = SentenceTransformerEncoder(resolve_model(str(tiny_tydi)))
+    scorer = DenseRetriever(encoder, cache_root=tmp_path).score(pool).scorer
+    qs = query_table(pool, relevant_ranks(pool, scorer))
     scores = scorer.scores(np.arange(len(pool.query_ids))).numpy()
     slices = pool.lang_slices()
     qrels, run = {}, {}
@@ -272,13 +273,13 @@ def test_per_query_ap_equals_ir_measures_on_full_runs(tiny_tydi: Path, tydi_dir:
         qrels[str(q)] = {pool.cand_ids[c]: 1 for c in pool.relevant(q)}
         run[str(q)] = {pool.cand_ids[c]: float(scores[q, c]) for c in range(sl.start, sl.stop)}
     ref = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.AP], qrels, run)}
-    mono = qs.setting_target >= 0
-    ours = {str(q): ap for q, ap in zip(qs.setting_query[mono], qs.ap[mono])}
+    mono = qs.target_index >= 0
+    ours = {str(q): ap for q, ap in zip(qs.query[mono], qs.ap[mono])}
     assert set(ours) == set(ref) == {str(q) for q in range(612)}
     assert max(abs(ours[k] - ref[k]) for k in ref) < 1e-9
 
 
-def test_console_table_and_plots_cope(small_results: dict, tmp_path: Path):
+def test_console_table_and_plots_cope(small_results: Results, tmp_path: Path):
     table = console_table(small_results)
     assert "2 monolingual settings (no cross-lingual or multilingual ones)" in table
     header = table.splitlines()[1].split()
@@ -286,7 +287,7 @@ def test_console_table_and_plots_cope(small_results: dict, tmp_path: Path):
     assert "rank dist" not in table and "multi " not in table
     bn = next(line for line in table.splitlines() if line.startswith("bn "))
     assert bn.split()[:3] == ["bn", "113", "105"]
-    line = scores_line(small_results["scores"])
+    line = scores_line(small_results.scores)
     assert line.startswith("mono 0.") and "cross" not in line and "multi" not in line
     paths = write_results(small_results, tmp_path)
     assert set(paths) == {"results", "mono"}

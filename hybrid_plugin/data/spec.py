@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import tomllib
-
 from hybrid_plugin.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, released as tomli
+    import tomli as tomllib
 
 SETTING_KINDS = ("mono", "cross", "multi")  # X→X, X→Y (X≠Y), X→pool
 # candidate unit -> the candidate formats it offers (the first is the default)

@@ -99,6 +99,7 @@ class QueryTable:
     rows hold nan / -1 / 0 there.
     """
 
+    languages: tuple[str, ...]  # the pool's
     settings: list[Setting]
     setting_ptr: np.ndarray  # rows of settings[i]: setting_ptr[i]:setting_ptr[i + 1]
     query: np.ndarray  # query index
@@ -109,6 +110,13 @@ class QueryTable:
     rank_distance: np.ndarray
     best_lang: np.ndarray  # language index, -1 outside pool rows
     n_rel_langs: np.ndarray
+
+    @property
+    def target_index(self) -> np.ndarray:
+        """Per row: the index of the setting's candidate language in ``pool.languages``, -1 for the pool."""
+        per_setting = np.diff(self.setting_ptr)
+        codes = [-1 if s.is_pool else self.languages.index(s.target) for s in self.settings]
+        return np.repeat(np.asarray(codes, dtype=np.int64), per_setting)
 
     def rows(self, i: int) -> slice:
         return slice(int(self.setting_ptr[i]), int(self.setting_ptr[i + 1]))
@@ -174,6 +182,7 @@ def query_table(pool: Pool, ranks: RelevantRanks, measures: tuple[RankMeasure, .
     order = keep[np.argsort(setting[keep], kind="stable")]
     ptr = np.searchsorted(setting[order], np.arange(len(settings) + 1)).astype(np.int64)
     return QueryTable(
+        languages=pool.languages,
         settings=settings,
         setting_ptr=ptr,
         measures={name: values[order] for name, values in measure_columns.items()},

@@ -74,7 +74,7 @@ class Scorer:
         """float32 scores (len(queries), n_candidates)."""
         rows = torch.from_numpy(self.query_row[queries])
         unique = self.query_emb[rows] @ self.cand_emb.T
-        return unique[:, self.cand_row]
+        return unique.index_select(1, self.cand_row)  # a column gather, faster than fancy indexing
 
 
 @dataclass

@@ -157,3 +157,23 @@ class Results(_Model):
     @classmethod
     def load(cls, path: str | Path) -> Results:
         return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def per_query_path(results_path: str | Path, results: Results) -> Path | None:
+    """The per-query file of a results JSON: the name it records beside it, or ``<stem>.queries.parquet``
+    (a leaderboard copy renames both). ``None`` when the results have none or no file has its sha256."""
+    if results.per_query is None:
+        return None
+    import hashlib
+
+    results_path = Path(results_path)
+    for candidate in (
+        results_path.with_name(Path(results.per_query.file).name),
+        results_path.with_name(results_path.stem + ".queries.parquet"),
+    ):
+        if (
+            candidate.is_file()
+            and hashlib.sha256(candidate.read_bytes()).hexdigest() == results.per_query.sha256
+        ):
+            return candidate
+    return None

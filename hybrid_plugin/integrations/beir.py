@@ -28,11 +28,9 @@ from hybrid_plugin.atomic import atomic_dir
 from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.settings import POOL, Setting, pool_settings, relevant_in
 from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.runs import setting_queries
-
-POOL = "pool"
 
 
 def _jsonl(path: Path, rows: list[dict]) -> None:
@@ -44,12 +42,12 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
 def write_beir(pool: Pool, out: Path) -> dict:
     """Write every setting of ``pool`` into ``out`` (a fresh folder); returns the manifest."""
     slices = pool.lang_slices()
-    members = setting_queries(pool)
+    members = pool_settings(pool)
     targets = [(lang, slices[i]) for i, lang in enumerate(pool.languages)]
     if "multi" in pool.settings:  # a monolingual-only task (tydi-goldp) has no pool folder
         targets.append((POOL, slice(0, len(pool.cand_ids))))
     settings: dict[str, dict] = {}
-    for t, (target, sl) in enumerate(tqdm(targets, desc="writing BEIR folders", unit="folder")):
+    for target, sl in tqdm(targets, desc="writing BEIR folders", unit="folder"):
         folder = out / target
         (folder).mkdir(parents=True)
         texts = pool.cand_text
@@ -57,9 +55,9 @@ def write_beir(pool: Pool, out: Path) -> dict:
             folder / "corpus.jsonl",
             [{"_id": pool.cand_ids[c], "title": "", "text": texts[c]} for c in range(sl.start, sl.stop)],
         )
-        y = t if target != POOL else -1
-        for x, lang in enumerate(pool.languages):
-            queries = members.get((x, y))
+        for lang in pool.languages:
+            setting = Setting(lang, None if target == POOL else target)
+            queries = members.get(setting)
             if queries is None:
                 continue
             _jsonl(
@@ -69,12 +67,10 @@ def write_beir(pool: Pool, out: Path) -> dict:
             (folder / f"{lang}-qrels").mkdir()
             lines = ["query-id\tcorpus-id\tscore"]
             for q in queries:
-                rel = pool.relevant(q)
-                if y >= 0:
-                    rel = rel[pool.cand_lang[rel] == y]
+                rel = relevant_in(pool, q, setting)
                 lines += [f"{pool.query_ids[q]}\t{pool.cand_ids[c]}\t1" for c in rel]
             (folder / f"{lang}-qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            settings[f"{lang}-{target}"] = {"folder": target, "prefix": lang, "queries": len(queries)}
+            settings[setting.key] = {"folder": target, "prefix": lang, "queries": len(queries)}
     return settings
 
 

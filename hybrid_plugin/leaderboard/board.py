@@ -16,6 +16,7 @@ from pathlib import Path
 from hybrid_plugin.atomic import write_bytes
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.results import per_query_path
 from hybrid_plugin.leaderboard.csvfile import CsvTable, read_csv, write_csv
 from hybrid_plugin.leaderboard.rows import build_cells, derived_cells, load_results, sha256_bytes
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, RowBase, header, parse_row, row_key
@@ -117,6 +118,7 @@ def check_csv(path: Path, check_results: bool = True) -> Checked:
     for record in table.records:
         if sha_column < len(record.values):
             names.add(_results_name(record.values[sha_column]))
+            names.add(per_query_relpath(_results_name(record.values[sha_column])))
         if len(record.values) != len(expected):
             count = f"{len(record.values)} cells, expected {len(expected)} (one per column)"
             problems.append(Problem(path, count, record.line))
@@ -153,6 +155,11 @@ def _results_name(sha256: str) -> str:
     return f"{sha256[:CHECKSUM_PREFIX]}.json"
 
 
+def per_query_relpath(results_rel: str) -> str:
+    """The committed per-query file of a committed results file (``<sha256[:16]>.queries.parquet``)."""
+    return results_rel.removesuffix(".json") + ".queries.parquet"
+
+
 def _check_results_files(path: Path, task: str, rows: list[Row], referenced: set[str]) -> list[Problem]:
     """Each row's committed results file exists, has the row's checksum and gives the row's cells."""
     problems = []
@@ -172,6 +179,15 @@ def _check_results_files(path: Path, task: str, rows: list[Row], referenced: set
         except UserError as err:
             problems.append(Problem(path, str(err), row.line, "results_sha256"))
             continue
+        if results.per_query is not None and per_query_path(file, results) is None:
+            problems.append(
+                Problem(
+                    path,
+                    f"no committed per-query file {per_query_relpath(rel)} with the sha256 {rel} records",
+                    row.line,
+                    "results_sha256",
+                )
+            )
         for column, value in derived_cells(results, row.model.results_sha256).items():
             if row.cells.get(column) != value:
                 problems.append(
@@ -240,6 +256,12 @@ def submit(
         raise UserError(f"{results_file}: cannot read ({err.strerror or err})") from None
     results = load_results(raw, str(results_file))
     sha = sha256_bytes(raw)
+    per_query = per_query_path(results_file, results)
+    if results.per_query is not None and per_query is None:
+        raise UserError(
+            f"{results_file}: its per-query file {results.per_query.file} is missing beside it or has "
+            "another sha256"
+        )
     cells = build_cells(results, sha, name=name, submitter=submitter or default_submitter(), notes=notes)
     row, problems = parse_row(results.task, cells)
     if problems or row is None:
@@ -267,19 +289,24 @@ def submit(
     rows = sorted([*kept, Row(row, cells)], key=lambda r: sort_key(r.model))
     copy = board / results_relpath(spec.name, sha)
     new_copy = not copy.is_file() or sha256_bytes(copy.read_bytes()) != sha
+    per_query_copy = board / per_query_relpath(results_relpath(spec.name, sha))
     if new_copy:
         write_bytes(copy, raw)
+        if per_query is not None:
+            write_bytes(per_query_copy, per_query.read_bytes())
     try:
         write_csv(target, header(spec.name), (r.cells for r in rows))
     except BaseException:
         if new_copy:  # the CSV is unchanged: leave no results file without a row
             copy.unlink(missing_ok=True)
+            per_query_copy.unlink(missing_ok=True)
         raise
     still_used = {results_relpath(spec.name, r.model.results_sha256) for r in rows}
     for old in same:
         rel = results_relpath(spec.name, old.model.results_sha256)
         if rel not in still_used:
             (board / rel).unlink(missing_ok=True)
+            (board / per_query_relpath(rel)).unlink(missing_ok=True)
     position = next(i for i, r in enumerate(rows, 1) if r.model is row)
     return Submitted(target, copy, row, position, bool(same), len(rows))
 

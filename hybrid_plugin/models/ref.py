@@ -5,12 +5,17 @@ Nothing here loads the network weights: a fully cached evaluation never touches 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_plugin.atomic import write_text
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.models.record import training_summary
+from hybrid_plugin.paths import cache_root
 
 # files that describe a model but do not change what it computes
 _NOT_FINGERPRINTED = {"README.md", "model_card.md", ".gitattributes"}
@@ -56,56 +61,49 @@ class ModelRef:
         }
 
 
-def training_summary(path: Path) -> dict | None:
-    """What the folder's ``training.json`` (written by ``hybrid-plugin train``) says; None for other models.
-
-    Carried in every results JSON so a leaderboard row can state strategy, alpha, batch size and data.
-    """
-    from hybrid_plugin.training.card import RECORD_FILE
-
-    record_file = Path(path) / RECORD_FILE
-    if not record_file.is_file():
-        return None
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{record_file}: not a readable training record ({err})".splitlines()[0]) from None
-    cfg = record.get("config") or {}
-    data = record.get("data") or {}
-    return {
-        "strategy": cfg.get("strategy"),
-        "alpha": (record.get("sampler") or {}).get("alpha"),
-        "batch_size": cfg.get("batch_size"),
-        "loss": record.get("loss"),
-        "steps": record.get("steps"),
-        "seed": cfg.get("seed"),
-        "base_model": record.get("base_model"),
-        "data": {
-            "sources": [
-                {"format": s.get("format"), "path": s.get("path"), "files": s.get("files")}
-                for s in data.get("sources") or []
-            ],
-            "languages": data.get("languages"),
-            "passage_unit": data.get("passage_unit"),
-            "pairs": data.get("pairs"),
-        },
-    }
-
-
-def fingerprint_folder(path: Path) -> str:
-    """sha256 over every file's relative path and bytes (model cards excluded), in sorted order."""
-    digest = hashlib.sha256()
+def _fingerprinted_files(path: Path) -> list[Path]:
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _NOT_FINGERPRINTED)
+    return [f for f in files if not any(part.startswith(".") for part in f.relative_to(path).parts)]
+
+
+def _hash_files(path: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
     for f in files:
-        rel = f.relative_to(path).as_posix()
-        if any(part.startswith(".") for part in rel.split("/")):
-            continue
-        digest.update(rel.encode() + b"\0")
+        digest.update(f.relative_to(path).as_posix().encode() + b"\0")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 22), b""):
                 digest.update(block)
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def fingerprint_folder(path: Path) -> str:
+    """sha256 over every file's relative path and bytes (model cards excluded), in sorted order.
+
+    Hashing a 470 MB model takes about a second, so the digest is remembered in the user cache under
+    the folder's path together with every file's size, mtime and inode: any change to a file (a new
+    save, a copy, an edit) invalidates it and the folder is hashed again.
+    """
+    path = Path(path)
+    files = _fingerprinted_files(path)
+    stats = [
+        [f.relative_to(path).as_posix(), s.st_size, s.st_mtime_ns, s.st_ino] for f in files if (s := f.stat())
+    ]
+    memo_file = (
+        cache_root()
+        / "fingerprints"
+        / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".json")
+    )
+    try:
+        memo = json.loads(memo_file.read_text(encoding="utf-8"))
+        if memo.get("files") == stats and re.fullmatch(r"[0-9a-f]{64}", str(memo.get("sha256"))):
+            return memo["sha256"]
+    except (OSError, ValueError):
+        pass
+    digest = _hash_files(path, files)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the next run the hashing
+        write_text(memo_file, json.dumps({"path": str(path.resolve()), "files": stats, "sha256": digest}))
+    return digest
 
 
 def _prompts(path: Path) -> tuple[dict[str, str], str]:

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
+from hybrid_plugin.models.record import RECORD_FILE, RECORD_FORMAT  # noqa: F401 (re-exported)
 
-RECORD_FILE = "training.json"
 CARD_FILE = "README.md"
-RECORD_FORMAT = 1
 
 _CARD = """\
 ---

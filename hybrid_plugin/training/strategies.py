@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.models.record import STRATEGIES
 
-STRATEGIES: dict[str, str] = {
-    "hybrid": "monolingual batch with probability alpha (one language per batch), else cross-lingual",
-    "mono": "X-X-mono: every batch monolingual, one language per batch (alpha = 1)",
-    "cross": "X-Y: every pair cross-lingual, languages vary from pair to pair (alpha = 0)",
-    "mixed": "X-X (LAReQA): every pair monolingual, languages mixed inside a batch",
-    "english": "En-En: every batch English question / English passage",
-}
 ALIASES = {"same-language": "mixed", "x-x-mono": "mono", "x-y": "cross", "x-x": "mixed", "en-en": "english"}
 FIXED_ALPHA = {"mono": 1.0, "cross": 0.0, "english": 1.0}
 DEFAULT_ALPHA = 0.5

@@ -1,0 +1,58 @@
+"""What a model trained by ``hybrid-plugin train`` carries about its training (``training.json``).
+
+Read by the evaluator (results' ``model.training``) and the leaderboard; written by ``training/``. Kept
+here, below both, so neither the models nor the leaderboard import the trainer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hybrid_plugin.errors import UserError
+
+RECORD_FILE = "training.json"
+RECORD_FORMAT = 1
+
+# the batch strategies by name (training/strategies.py resolves aliases and alpha)
+STRATEGIES: dict[str, str] = {
+    "hybrid": "monolingual batch with probability alpha (one language per batch), else cross-lingual",
+    "mono": "X-X-mono: every batch monolingual, one language per batch (alpha = 1)",
+    "cross": "X-Y: every pair cross-lingual, languages vary from pair to pair (alpha = 0)",
+    "mixed": "X-X (LAReQA): every pair monolingual, languages mixed inside a batch",
+    "english": "En-En: every batch English question / English passage",
+}
+
+
+def training_summary(path: Path) -> dict | None:
+    """What the folder's ``training.json`` (written by ``hybrid-plugin train``) says; None for other models.
+
+    Carried in every results JSON so a leaderboard row can state strategy, alpha, batch size and data.
+    """
+    record_file = Path(path) / RECORD_FILE
+    if not record_file.is_file():
+        return None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{record_file}: not a readable training record ({err})".splitlines()[0]) from None
+    cfg = record.get("config") or {}
+    data = record.get("data") or {}
+    return {
+        "strategy": cfg.get("strategy"),
+        "alpha": (record.get("sampler") or {}).get("alpha"),
+        "batch_size": cfg.get("batch_size"),
+        "loss": record.get("loss"),
+        "steps": record.get("steps"),
+        "seed": cfg.get("seed"),
+        "base_model": record.get("base_model"),
+        "data": {
+            "sources": [
+                {"format": s.get("format"), "path": s.get("path"), "files": s.get("files")}
+                for s in data.get("sources") or []
+            ],
+            "languages": data.get("languages"),
+            "passage_unit": data.get("passage_unit"),
+            "pairs": data.get("pairs"),
+        },
+    }

@@ -1,0 +1,123 @@
+"""The trainer's options (``hybrid-plugin train``): one validated object, recorded in ``training.json``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.training.data import (
+    PASSAGE_UNITS,
+)
+from hybrid_plugin.training.strategies import MONO_WEIGHTS, canonical_strategy, resolve_alpha
+
+LIBRARIES = ("torch", "sentence-transformers", "transformers", "accelerate", "datasets")
+LOSSES = ("mnrl", "cached-mnrl")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of ``hybrid-plugin train`` (recorded in the model's ``training.json``)."""
+
+    train_data: list[str]
+    output: str
+    base_model: str | None = "default"
+    strategy: str = "hybrid"
+    alpha: float | None = None  # hybrid only; default 0.5
+    mono_weights: str = "uniform"  # language of a monolingual batch: uniform, or by number of items
+    languages: list[str] | None = None  # restrict questions and passages to these
+    passage_unit: str = "auto"
+    batch_size: int = 100  # the paper's
+    mini_batch_size: int | None = None  # set → CachedMultipleNegativesRankingLoss (GradCache)
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    scale: float = 20.0  # inverse temperature of the InfoNCE softmax
+    max_seq_length: int | None = 256  # training only; the saved model keeps the base's
+    freeze_embeddings: bool = False  # keep the word-embedding matrix fixed (far faster steps on CPU)
+    merge_with_base: float | None = None  # save λ·trained + (1 − λ)·base instead of the trained weights
+    dev_fraction: float = 0.0  # hold out this share of items (whole conflict groups) for a dev loss
+    dev_steps: int = 50  # dev loss every N steps (and at the end)
+    seed: int = 0
+    logging_steps: int = 10
+    save_steps: int = 0  # > 0: checkpoints in OUTPUT.checkpoints/, deleted once the model is saved
+    resume: bool = False
+    eval_tasks: list[str] = field(default_factory=list)
+    eval_languages: str | None = None
+    data_dir: str | None = None
+    eval_out: str | None = None  # default: OUTPUT-eval beside the model
+    progress: bool = True
+
+    def validate(self, check_output: bool = True) -> None:
+        """UserError on the first bad option (``check_output=False``: the output folder is not used)."""
+        if not self.train_data:
+            raise UserError("--train-data is required (FORMAT:PATH, e.g. mlqa:datasets/train/mlqa-test)")
+        self.strategy = canonical_strategy(self.strategy)
+        resolve_alpha(self.strategy, self.alpha)
+        if self.mono_weights not in MONO_WEIGHTS:
+            choices = ", ".join(MONO_WEIGHTS)
+            raise UserError(f"--mono-weights {self.mono_weights!r}: expected one of {choices}")
+        if self.merge_with_base is not None and not 0.0 <= self.merge_with_base <= 1.0:
+            raise UserError(
+                f"--merge-with-base must be in [0, 1] (1 = the trained weights), got {self.merge_with_base}"
+            )
+        if not 0.0 <= self.dev_fraction < 0.5:
+            raise UserError(f"--dev-fraction must be in [0, 0.5), got {self.dev_fraction}")
+        if self.passage_unit not in PASSAGE_UNITS:
+            units = ", ".join(PASSAGE_UNITS)
+            raise UserError(f"--passage-unit {self.passage_unit!r}: expected one of {units}")
+        positive = {
+            "--batch-size": self.batch_size,
+            "--logging-steps": self.logging_steps,
+            "--dev-steps": self.dev_steps,
+        }
+        if self.mini_batch_size is not None:
+            positive["--mini-batch-size"] = self.mini_batch_size
+        if self.max_steps is not None:
+            positive["--max-steps"] = self.max_steps
+        if self.max_seq_length is not None:
+            positive["--max-seq-length"] = self.max_seq_length
+        for flag, value in positive.items():
+            if value < 1:
+                raise UserError(f"{flag} must be ≥ 1, got {value}")
+        if self.batch_size < 2:
+            raise UserError(f"--batch-size must be ≥ 2 for in-batch negatives, got {self.batch_size}")
+        for flag, value, low in (
+            ("--epochs", self.epochs, 0.0),
+            ("--learning-rate", self.learning_rate, 0.0),
+            ("--scale", self.scale, 0.0),
+        ):
+            if not value > low or not math.isfinite(value):
+                raise UserError(f"{flag} must be > {low:g}, got {value}")
+        if self.weight_decay < 0 or not 0 <= self.warmup_ratio < 1:
+            raise UserError("--weight-decay must be ≥ 0 and --warmup-ratio in [0, 1)")
+        if self.save_steps < 0:
+            raise UserError(f"--save-steps must be ≥ 0, got {self.save_steps}")
+        if not check_output:
+            return
+        out = Path(self.output)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UserError(f"--output {out} exists and is not an empty folder; choose a new one")
+        if self.resume and not self.checkpoint_dir.is_dir():
+            raise UserError(f"--resume: no checkpoints at {self.checkpoint_dir}")
+        if not self.resume and any(self.checkpoint_dir.glob("checkpoint-*")):
+            raise UserError(
+                f"{self.checkpoint_dir} holds checkpoints of an unfinished run: add --resume, or delete it"
+            )
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        out = Path(self.output)
+        return out.parent / f"{out.name}.checkpoints"
+
+    @property
+    def eval_dir(self) -> Path:
+        out = Path(self.output)
+        return Path(self.eval_out) if self.eval_out else out.parent / f"{out.name}-eval"
+
+    @property
+    def loss_name(self) -> str:
+        return "cached-mnrl" if self.mini_batch_size else "mnrl"
