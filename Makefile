@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make evaluate   # set up .venv, then evaluate the offline default model on XQuAD-R (all 132 settings)
 #   make test       # set up .venv + the BM25 stack + Debian's chromium (for the page test), run the tests
+#   make test-fast  # only the tests that need neither the datasets nor the real model (seconds)
 # The BM25 baseline alone (hybrid-plugin evaluate --model bm25):
 #   make bm25       # Java 17 from Debian if `java` is missing, then pyserini 0.22.1 (--no-deps) + pyjnius
 PYTHON ?= python3
@@ -46,7 +47,11 @@ evaluate: $(VENV)/.installed
 test: $(VENV)/.installed $(VENV)/.bm25 browser
 	HYBRID_PLUGIN_DATA=$(DATA) $(BIN)/python -m pytest -q
 
+# the fast tier: tests that need neither the datasets nor the real default model
+test-fast: $(VENV)/.installed
+	HYBRID_PLUGIN_DATA=/nonexistent $(BIN)/python -m pytest -q -m "not data and not slow and not external"
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-.PHONY: setup bm25 browser evaluate test lint
+.PHONY: setup bm25 browser evaluate test test-fast lint

@@ -17,14 +17,16 @@ def data_dir() -> Path:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that read the datasets (through the ``datasets`` fixture, directly or via another fixture)
-    are marked ``data``, those using the real default model ``slow``; the fast tier is
-    ``pytest -m "not data and not slow"``."""
+    are marked ``data``, those using the real default model ``slow``, those needing the BM25 stack or
+    chromium ``external``; the fast tier is ``pytest -m "not data and not slow and not external"``."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "datasets" in fixtures:
             item.add_marker(pytest.mark.data)
         if "default_de_en" in fixtures:  # the real default model
             item.add_marker(pytest.mark.slow)
+        if {"stack", "browser"} & set(fixtures):  # Java + pyserini (make bm25), chromium (make browser)
+            item.add_marker(pytest.mark.external)
 
 
 @pytest.fixture(scope="session")

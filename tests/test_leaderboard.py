@@ -165,7 +165,7 @@ def test_submit_refuses_unreadable_results(tmp_path, capsys) -> None:
     for name, data, fragment in [
         ("broken.json", b'{"format": 1,', "malformed json at line 1"),
         ("latin1.json", '{"name": "M\u00fcller"}'.encode("latin-1"), "not UTF-8 text"),
-        ("other.json", b'{"a": 1}', "field format: Field required"),
+        ("other.json", b'{"a": 1}', "field format: None is not a results format"),
     ]:
         (tmp_path / name).write_bytes(data)
         code, _, err = run_cli(capsys, "leaderboard", "submit", tmp_path / name, "--dir", tmp_path / "lb")

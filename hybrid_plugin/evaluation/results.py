@@ -151,7 +151,10 @@ class Results(_Model):
         """Read format 1 or 2; raises ``ValueError`` (pydantic's) on anything else."""
         fmt = data.get("format") if isinstance(data, dict) else None
         if fmt not in READABLE_FORMATS:
-            raise ValueError(f"results format {fmt!r} is not one of {READABLE_FORMATS}")
+            raise ValueError(
+                f"field format: {fmt!r} is not a results format this version reads "
+                f"({', '.join(map(str, READABLE_FORMATS))}; is this a hybrid-plugin results JSON?)"
+            )
         return cls.model_validate(data)
 
     @classmethod

@@ -80,8 +80,10 @@ def results_problem(r: Results) -> str | None:
         return f"languages {','.join(r.languages)}: expected distinct languages of {spec.name} in its order"
     if len(r.languages) < 2:
         return "a leaderboard row needs at least two languages (the multilingual pool)"
-    if not re.fullmatch(HEX64, str(r.model.get("fingerprint") or "")) or not r.model.get("name"):
-        return "model: a name and a 64-hex-digit fingerprint are required"
+    if not re.fullmatch(HEX64, str(r.model.get("fingerprint") or "")):
+        return "field model.fingerprint: expected 64 hex digits (the model's sha256)"
+    if not r.model.get("name"):
+        return "field model.name: a model name is required"
     if not re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", str(r.provenance.get("started") or "")):
         return "provenance.started: expected an ISO date"
     if r.provenance.get("data_verified") is not True:
