@@ -185,7 +185,7 @@ def _languages(task_name: str, languages: Sequence[str] | None) -> list[str] | N
     if task_name not in TASK_NAMES.values():
         return list(languages)
     from hybrid_plugin.data.spec import get_spec
-    from hybrid_plugin.integrations.mteb_tasks import iso3
+    from hybrid_plugin.integrations.mteb_metadata import iso3
 
     spec = get_spec(next(k for k, v in TASK_NAMES.items() if v == task_name))
     known = {iso3(lang): iso3(lang) for lang in spec.languages} | {
@@ -230,12 +230,15 @@ def summarize(task_result: Any) -> dict[str, float]:
     """Macro scores like ``hybrid-plugin evaluate`` (mean per query language, then over languages)."""
     import numpy as np
 
+    from hybrid_plugin.integrations.mteb_metadata import subsets
+
+    spec_name = next(k for k, v in TASK_NAMES.items() if v == task_result.task_name)
+    settings = subsets(spec_name)
     per_kind: dict[str, dict[str, list[float]]] = {"mono": {}, "cross": {}, "multi": {}}
     for split_scores in task_result.scores.values():
         for entry in split_scores:
-            x, _, y = entry["hf_subset"].partition("-")
-            kind = "multi" if y == "pool" else ("mono" if x == y else "cross")
-            per_kind[kind].setdefault(x, []).append(entry["main_score"])
+            setting = settings[entry["hf_subset"]]
+            per_kind[setting.kind].setdefault(setting.query_lang, []).append(entry["main_score"])
     return {
         f"{kind}_map": float(np.mean([np.mean(v) for v in by_lang.values()]))
         for kind, by_lang in per_kind.items()
