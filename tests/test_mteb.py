@@ -462,3 +462,22 @@ def test_pth_costs_nothing_at_interpreter_start(tmp_path):
             [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, check=True
         ).stdout
         assert out.strip() == f"[] {armed}"
+
+
+@pytest.mark.parametrize("first", ["mteb_metadata", "mteb_encoder", "mteb_tasks"])
+def test_importing_a_plugin_module_first_still_registers(tmp_path, first):
+    """A plugin module importing mteb runs the .pth hook mid-import: registration waits for it, silently."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / PTH.name).write_text(PTH.read_text())
+    probe = (
+        "import site, sys; site.addsitedir(sys.argv[1]); "
+        f"import hybrid_plugin.integrations.{first}; import mteb; "
+        "print(mteb.get_task('XQuADR').metadata.name, mteb.get_task('MLQAR').metadata.name)"
+    )
+    env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "XQuADR MLQAR" and "hybrid-plugin" not in proc.stderr

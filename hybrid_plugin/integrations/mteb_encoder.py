@@ -200,3 +200,13 @@ class MTEBEncoder:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _finish_import() -> None:
+    """The tasks' registration the mteb import hook put off while this module was importing mteb."""
+    from hybrid_plugin.integrations.mteb import register_deferred
+
+    register_deferred()
+
+
+_finish_import()

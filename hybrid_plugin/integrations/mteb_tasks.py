@@ -442,3 +442,13 @@ def write_descriptive_stats(name: str, data_dir: str | None = None) -> Path:
     STATS_DIR.mkdir(parents=True, exist_ok=True)
     task.calculate_descriptive_statistics(overwrite_results=True)
     return task.metadata.descriptive_stat_path
+
+
+def _finish_import() -> None:
+    """The tasks' registration the mteb import hook put off while this module was importing mteb."""
+    from hybrid_plugin.integrations.mteb import register_deferred
+
+    register_deferred()
+
+
+_finish_import()
