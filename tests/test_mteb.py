@@ -12,10 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hybrid_plugin.data.spec import get_spec
+from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.store import count_stored
 
 pytest.importorskip("mteb")
 pytest.importorskip("wrapt")
+
+from hybrid_plugin.integrations.mteb_metadata import iso3, subset_setting  # noqa: E402 - needs mteb
 
 REPO = Path(__file__).resolve().parents[1]
 PTH = REPO / "hybrid_plugin_mteb.pth"
@@ -65,6 +69,169 @@ def registered() -> tuple[str, ...]:
     from hybrid_plugin.integrations.mteb import register
 
     return register()
+
+
+def test_subsets_are_settings_both_ways():
+    """Every subset names one Setting and back; the metadata lists them in the same order."""
+    from hybrid_plugin.data.settings import Setting
+    from hybrid_plugin.integrations.mteb_metadata import eval_langs, spec_settings, subset_of, subsets
+
+    for name in ("xquad-r", "mlqa-r"):
+        spec = get_spec(name)
+        table = subsets(name)
+        assert list(table) == list(eval_langs(spec)) == [subset_of(s) for s in spec_settings(spec)]
+        assert all(subset_setting(spec, subset_of(s)) == s for s in spec_settings(spec))
+    assert subset_setting(get_spec("xquad-r"), "deu-pool") == Setting("de", None)
+    assert subset_setting(get_spec("xquad-r"), "zho-eng") == Setting("zh", "en")
+    with pytest.raises(KeyError):
+        subset_setting(get_spec("mlqa-r"), "tha-tha")
+
+
+class HashModel:
+    """An MTEB-style model without metadata: embeddings from the texts' bytes (no weights, no identity)."""
+
+    def __init__(self, meta=None, dim: int = 16) -> None:
+        self.mteb_model_meta = meta  # None: unidentifiable (MTEB's search protocol still wants the name)
+        self.dim = dim
+        self.calls: list[tuple[str, int]] = []
+
+    def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type, **kwargs):
+        texts = [t for batch in inputs for t in batch["text"]]
+        self.calls.append((prompt_type.value, len(texts)))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.float32)
+            out[i, : min(self.dim, raw.size)] = raw[: self.dim] / 255.0
+            out[i, -1] += len(text) % 7  # some ties, some order
+        return out
+
+
+def parallel_pool(seed: int = 0):
+    """de/en/zh candidates, partly parallel questions: a pool with every setting kind, no files."""
+    from hybrid_plugin.data.pool import LanguageFile, pool_from_files
+
+    rng = np.random.default_rng(seed)
+    files = []
+    for lang, n_cand in (("de", 30), ("en", 25), ("zh", 20)):
+        n_q = 12
+        files.append(
+            LanguageFile(
+                lang,
+                cand_ids=[f"{lang}-a000-p00-s{i:03d}" for i in range(n_cand)],
+                sentences=[f"{lang} sentence {i % 9}" for i in range(n_cand)],  # repeated texts
+                contexts=[""] * n_cand,
+                question_ids=[f"g{i}" for i in rng.choice(16, n_q, replace=False)],
+                questions=[f"{lang} question {i}?" for i in range(n_q)],
+                answer_cand=list(rng.integers(0, n_cand, n_q)),
+            )
+        )
+    return pool_from_files("xquad-r", ("de", "en", "zh"), files, "sentence")
+
+
+def test_unidentified_model_is_encoded_once_without_the_store(tmp_path):
+    """No metadata: no fingerprint, so nothing is written to the store; each unique text is encoded once."""
+    from hybrid_plugin.data.pool import unique_texts
+    from hybrid_plugin.integrations.mteb_encoder import MTEBEncoder
+    from hybrid_plugin.integrations.mteb_tasks import XQuADR
+    from hybrid_plugin.retrievers.dense import DenseRetriever, Encoder
+
+    pool = parallel_pool()
+    model = HashModel()
+    encoder = MTEBEncoder(model, XQuADR.metadata, "test", "deu-pool", {"batch_size": 8})
+    assert isinstance(encoder, Encoder) and encoder.fingerprint is None and encoder.name == "HashModel"
+    assert encoder.prompt("query") == "<mteb XQuADR query>" != encoder.prompt("document")
+    DenseRetriever(encoder, batch_size=encoder.batch_size, cache_root=tmp_path).score(pool)
+    assert model.calls == [
+        ("query", len(unique_texts(pool.query_text)[0])),
+        ("document", len(unique_texts(pool.cand_text)[0])),
+    ]
+    assert not any(tmp_path.iterdir())
+
+
+def test_identified_model_uses_the_store(tmp_path):
+    """name@revision identifies a hub model: embeddings are stored, and a second scoring encodes nothing."""
+    import types
+
+    from hybrid_plugin.integrations.mteb_encoder import MTEBEncoder
+    from hybrid_plugin.integrations.mteb_tasks import XQuADR
+    from hybrid_plugin.retrievers.dense import DenseRetriever
+
+    meta = types.SimpleNamespace(name="org/model", revision="abc123", similarity_fn_name="cosine")
+    model = HashModel(meta)
+    for _ in range(2):
+        encoder = MTEBEncoder(model, XQuADR.metadata, "test", "deu-pool", {})
+        scored = DenseRetriever(encoder, batch_size=encoder.batch_size, cache_root=tmp_path).score(
+            parallel_pool()
+        )
+    assert encoder.fingerprint and len(model.calls) == 2 and scored.counts["texts_encoded"] == 0
+    assert count_stored(tmp_path) == scored.counts["unique_texts"]
+
+
+def test_task_scores_are_the_engines(tmp_path, monkeypatch):
+    """A task's subsets through MTEB's own retrieval scoring: every engine value, read from typed results."""
+    from mteb.timing import TimingStack
+
+    from hybrid_plugin.evaluation.engine import TaskContext
+    from hybrid_plugin.integrations.mteb_tasks import XQuADR, keep_queries_of
+
+    monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path))
+    wanted = ["deu-deu", "deu-eng", "zho-deu", "deu-pool", "eng-pool"]
+    task = XQuADR().filter_languages(None, hf_subsets=wanted)
+    pool = parallel_pool()
+    task._pool = keep_queries_of(pool, ("de", "en", "zh"))
+    assert task._pool is pool  # every language has queries: nothing dropped
+    task._context = TaskContext("xquad-r", "toy")
+    task.dataset = task._subsets(pool)
+    task.data_loaded = True
+    model = HashModel()
+    entries = {}
+    for subset in wanted:
+        entries[subset] = task._evaluate_subset(
+            model,
+            task.dataset[subset]["test"],
+            encode_kwargs={"batch_size": 8},
+            hf_split="test",
+            hf_subset=subset,
+            timer=TimingStack(),
+        )
+    assert len(model.calls) == 2  # queries and candidates encoded once for all subsets
+    typed = next(iter(task._scored.values())).evaluation.results
+    for subset, entry in entries.items():
+        setting = subset_setting(task.spec, subset)
+        result = typed.setting(setting)
+        assert entry["map"] == result.map and entry["n_queries"] == result.queries
+        assert entry["n_candidates"] == result.candidates
+        assert {name: entry[name] for name in DEFAULT_MEASURES} == result.measures
+        assert abs(entry["ndcg_at_10"] - result.measures["nDCG@10"]) <= 5e-6  # MTEB rounds to 5 decimals
+        if setting.is_pool:
+            lang = typed.per_language[setting.query_lang]
+            assert entry["max_rank_distance"] == lang.max_rank_distance
+            assert {k: v for k, v in entry.items() if k.startswith("mean_rank_")} == {
+                f"mean_rank_{iso3(y)}": v for y, v in typed.mean_rank[setting.query_lang].items()
+            }
+        else:
+            assert "max_rank_distance" not in entry and "mean_rank_deu" not in entry
+
+
+def test_dropping_other_queries_moves_no_number():
+    """A pool subset loads every language but only its queries: the kept queries' values are unchanged."""
+    from hybrid_plugin.integrations.mteb_tasks import keep_queries_of
+    from tests.conftest import MatrixScorer, engine_run
+
+    pool = parallel_pool(seed=3)
+    rng = np.random.default_rng(3)
+    matrix = rng.integers(0, 5, (len(pool.query_ids), len(pool.cand_ids))).astype(np.float32)  # ties
+    kept = keep_queries_of(pool, ("en",))
+    rows = [pool.query_ids.index(q) for q in kept.query_ids]
+    assert 0 < len(rows) < len(pool.query_ids)
+    full = engine_run(pool, MatrixScorer(pool, matrix)).results
+    part = engine_run(kept, MatrixScorer(kept, matrix[rows])).results
+    assert set(part.settings) == {k for k in full.settings if k.startswith("en-")}
+    for key, entry in part.settings.items():
+        assert entry == full.settings[key], key
+    assert part.per_language["en"] == full.per_language["en"]
+    assert part.mean_rank["en"] == full.mean_rank["en"]
+    assert part.per_language["de"].multi_map is None
 
 
 def test_task_metadata_and_subsets(registered):
@@ -132,28 +299,26 @@ def test_mteb_run_cli_matches_evaluator(tiny_model, datasets, tmp_path, monkeypa
 
     # the evaluator on the same data reuses those embeddings (same keys: fingerprint, prompts, texts)
     ours = evaluate(EvalConfig(task="mlqa-r", model=str(tiny_model), data_dir=str(datasets), run_depth=0))
-    assert ours["counts"]["texts_encoded"] == 0
+    assert ours.counts["texts_encoded"] == 0
     for subset, entry in by_subset.items():
-        x, _, y = subset.partition("-")
-        key = f"{_iso1(x)}-{'pool' if y == 'pool' else _iso1(y)}"
-        setting = ours["settings"][key]
-        assert abs(entry["main_score"] - setting["map"]) <= 1e-6, subset  # mteb writes 6 decimals
+        setting = subset_setting(get_spec("mlqa-r"), subset)
+        result = ours.setting(setting)
+        assert abs(entry["main_score"] - result.map) <= 1e-6, subset  # mteb writes 6 decimals
         assert entry["map"] == entry["main_score"]
-        assert (entry["n_queries"], entry["n_candidates"]) == (setting["queries"], setting["candidates"])
+        assert (entry["n_queries"], entry["n_candidates"]) == (result.queries, result.candidates)
         assert 0.0 <= entry["ndcg_at_10"] <= 1.0 and "recall_at_100" in entry
-        if y == "pool":
-            lang = ours["per_language"][_iso1(x)]
-            assert abs(entry["max_rank_distance"] - lang["max_rank_distance"]) <= 1e-6
-            assert abs(entry["same_language_top_share"] - lang["same_language_top_share"]) <= 1e-6
+        assert set(result.measures) == set(DEFAULT_MEASURES)  # every engine measure, under its own name
+        for name, value in result.measures.items():
+            assert abs(entry[name] - value) <= 1e-6, (subset, name)
+        if setting.is_pool:
+            lang = ours.per_language[setting.query_lang]
+            assert abs(entry["max_rank_distance"] - lang.max_rank_distance) <= 1e-6
+            assert abs(entry["same_language_top_share"] - lang.same_language_top_share) <= 1e-6
+            for y, rank in ours.mean_rank[setting.query_lang].items():
+                assert abs(entry[f"mean_rank_{iso3(y)}"] - rank) <= 1e-6
     # MLQA-R is 2-4-way parallel: X→Y counts only the questions answered in Y
     assert by_subset["deu-deu"]["n_queries"] == 512 and by_subset["deu-ara"]["n_queries"] < 512
     assert by_subset["deu-pool"]["n_candidates"] == 20534
-
-
-def _iso1(code: str) -> str:
-    from hybrid_plugin.integrations.mteb_tasks import LANGUAGE_SCRIPTS
-
-    return next(k for k, v in LANGUAGE_SCRIPTS.items() if v.startswith(code + "-"))
 
 
 def test_python_api_encodes_once_then_reads_the_cache(
@@ -187,9 +352,9 @@ def test_python_api_encodes_once_then_reads_the_cache(
         assert sum(encoded) == unique_de_en  # the second run reads the embedding cache
     assert scores[0] == scores[1]
     ours = evaluate(EvalConfig(task="xquad-r", model=str(tiny_model), languages="de,en", run_depth=0))
-    assert ours["counts"]["texts_encoded"] == 0
+    assert ours.counts["texts_encoded"] == 0
     for subset, value in scores[0].items():
-        assert abs(value - ours["settings"][subset.replace("deu", "de").replace("eng", "en")]["map"]) <= 1e-6
+        assert abs(value - ours.setting(subset_setting(get_spec("xquad-r"), subset)).map) <= 1e-6
 
 
 def test_mteb_encoding_is_bit_identical_to_the_evaluator(registered, tiny_model, datasets):
@@ -297,3 +462,22 @@ def test_pth_costs_nothing_at_interpreter_start(tmp_path):
             [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, check=True
         ).stdout
         assert out.strip() == f"[] {armed}"
+
+
+@pytest.mark.parametrize("first", ["mteb_metadata", "mteb_encoder", "mteb_tasks"])
+def test_importing_a_plugin_module_first_still_registers(tmp_path, first):
+    """A plugin module importing mteb runs the .pth hook mid-import: registration waits for it, silently."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / PTH.name).write_text(PTH.read_text())
+    probe = (
+        "import site, sys; site.addsitedir(sys.argv[1]); "
+        f"import hybrid_plugin.integrations.{first}; import mteb; "
+        "print(mteb.get_task('XQuADR').metadata.name, mteb.get_task('MLQAR').metadata.name)"
+    )
+    env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "XQuADR MLQAR" and "hybrid-plugin" not in proc.stderr

@@ -28,8 +28,27 @@ SUPPORTED_MTEB = ">=2.26,<3"  # the registry layout relied on; tested with 2.26.
 REGISTERED_FLAG = "_hybrid_plugin_local_folders"
 
 
+PLUGIN_MODULES = tuple(
+    f"hybrid_plugin.integrations.{m}" for m in ("mteb_metadata", "mteb_encoder", "mteb_tasks")
+)
+
+
 class IncompatibleMTEB(UserError):
     """mteb's task or model registry is not laid out as the supported versions lay it out."""
+
+
+class _PluginImporting(Exception):
+    """The hook fired inside the import of one of :data:`PLUGIN_MODULES` (it imported mteb first)."""
+
+
+_deferred: list[ModuleType] = []  # task lookups whose registration waits for a plugin module to finish
+
+
+def _plugin_module_importing() -> bool:
+    return any(
+        getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False)
+        for name in PLUGIN_MODULES
+    )
 
 
 def _mteb_version() -> str:
@@ -62,6 +81,8 @@ def register_tasks(task_lookup: ModuleType) -> tuple[str, ...]:
     try:
         from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES, compatibility_problems
     except ImportError as err:
+        if _plugin_module_importing():  # a circular import, not a broken install: retried at its end
+            raise _PluginImporting from None
         raise _incompatible(f"cannot import {err.name or err}") from None
     except Exception as err:  # noqa: BLE001 - e.g. a TaskMetadata field mteb no longer accepts
         raise _incompatible(f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
@@ -140,8 +161,22 @@ def on_task_lookup_imported(task_lookup: ModuleType) -> None:
     """wrapt post-import hook for ``mteb.get_tasks``."""
     try:
         register_tasks(task_lookup)
+    except _PluginImporting:
+        _deferred.append(task_lookup)
     except Exception as err:  # noqa: BLE001
         _report(err)
+
+
+def register_deferred() -> None:
+    """Called at the end of each plugin MTEB module: the registration its own ``import mteb`` put off.
+
+    Importing e.g. ``mteb_tasks`` before mteb runs the hook while ``mteb_tasks`` has no names yet;
+    the last of the plugin modules to finish importing registers the tasks.
+    """
+    pending = list(_deferred)
+    _deferred.clear()
+    for task_lookup in pending:
+        on_task_lookup_imported(task_lookup)
 
 
 def on_model_lookup_imported(model_lookup: ModuleType) -> None:
@@ -185,7 +220,7 @@ def _languages(task_name: str, languages: Sequence[str] | None) -> list[str] | N
     if task_name not in TASK_NAMES.values():
         return list(languages)
     from hybrid_plugin.data.spec import get_spec
-    from hybrid_plugin.integrations.mteb_tasks import iso3
+    from hybrid_plugin.integrations.mteb_metadata import iso3
 
     spec = get_spec(next(k for k, v in TASK_NAMES.items() if v == task_name))
     known = {iso3(lang): iso3(lang) for lang in spec.languages} | {
@@ -230,12 +265,15 @@ def summarize(task_result: Any) -> dict[str, float]:
     """Macro scores like ``hybrid-plugin evaluate`` (mean per query language, then over languages)."""
     import numpy as np
 
+    from hybrid_plugin.integrations.mteb_metadata import subsets
+
+    spec_name = next(k for k, v in TASK_NAMES.items() if v == task_result.task_name)
+    settings = subsets(spec_name)
     per_kind: dict[str, dict[str, list[float]]] = {"mono": {}, "cross": {}, "multi": {}}
     for split_scores in task_result.scores.values():
         for entry in split_scores:
-            x, _, y = entry["hf_subset"].partition("-")
-            kind = "multi" if y == "pool" else ("mono" if x == y else "cross")
-            per_kind[kind].setdefault(x, []).append(entry["main_score"])
+            setting = settings[entry["hf_subset"]]
+            per_kind[setting.kind].setdefault(setting.query_lang, []).append(entry["main_score"])
     return {
         f"{kind}_map": float(np.mean([np.mean(v) for v in by_lang.values()]))
         for kind, by_lang in per_kind.items()

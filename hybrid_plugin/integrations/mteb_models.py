@@ -26,7 +26,7 @@ def local_model_meta(name: str) -> Any:
     from mteb.models import ModelMeta
     from mteb.models.model_meta import ScoringFunction
 
-    from hybrid_plugin.integrations.mteb_tasks import folder_fingerprint
+    from hybrid_plugin.integrations.mteb_encoder import folder_fingerprint
     from hybrid_plugin.models.ref import resolve_model
 
     ref = resolve_model(str(Path(name).expanduser()))

@@ -1,0 +1,180 @@
+"""What MTEB needs to know about the LAReQA tasks before any data is loaded (imports mteb).
+
+Language codes as MTEB writes them (ISO 639-3 + ISO 15924 script), the subset names of the settings
+and back, the tasks' :class:`TaskMetadata`, and where their descriptive statistics ship. A subset is
+the MTEB name of a :class:`~hybrid_plugin.data.settings.Setting`: ``deu-deu`` (X→X), ``deu-eng``
+(X→Y), ``deu-pool`` (X→pool of all the task's languages). Both directions of that mapping live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from mteb.abstasks.task_metadata import TaskMetadata
+
+from hybrid_plugin.data.settings import POOL, Setting
+from hybrid_plugin.data.spec import TaskSpec, get_spec
+
+SPLIT = "test"
+STATS_DIR = Path(__file__).resolve().parent / "mteb_stats"
+
+# ISO 639-1 (the specs' codes) -> ISO 639-3 + ISO 15924 script, as MTEB writes languages
+LANGUAGE_SCRIPTS = {
+    "ar": "ara-Arab",
+    "de": "deu-Latn",
+    "el": "ell-Grek",
+    "en": "eng-Latn",
+    "es": "spa-Latn",
+    "hi": "hin-Deva",
+    "ru": "rus-Cyrl",
+    "th": "tha-Thai",
+    "tr": "tur-Latn",
+    "vi": "vie-Latn",
+    "zh": "zho-Hans",
+}
+
+
+@dataclass(frozen=True)
+class MTEBTaskInfo:
+    """What MTEB's metadata needs beyond the task spec (dates, provenance categories)."""
+
+    spec: str
+    name: str
+    date: tuple[str, str]
+    sample_creation: str
+    adapted_from: tuple[str, ...]
+
+
+TASKS = (
+    # dates and source tasks as mteb records them for XQuADRetrieval / MLQARetrieval
+    MTEBTaskInfo("xquad-r", "XQuADR", ("2019-05-21", "2019-11-21"), "human-translated", ("XQuADRetrieval",)),
+    MTEBTaskInfo("mlqa-r", "MLQAR", ("2019-01-01", "2020-12-31"), "found", ("MLQARetrieval",)),
+)
+
+
+def language_script(lang: str) -> str:
+    """``de`` -> ``deu-Latn``."""
+    if lang not in LANGUAGE_SCRIPTS:
+        raise ValueError(f"no ISO 639-3/script code known for language {lang!r}; add it to LANGUAGE_SCRIPTS")
+    return LANGUAGE_SCRIPTS[lang]
+
+
+def iso3(lang: str) -> str:
+    """``de`` -> ``deu``."""
+    return language_script(lang).split("-")[0]
+
+
+def iso1(code: str) -> str:
+    """``deu`` -> ``de`` (inverse of :func:`iso3`)."""
+    for lang in LANGUAGE_SCRIPTS:
+        if iso3(lang) == code:
+            return lang
+    raise ValueError(f"no ISO 639-1 code known for {code!r}; add it to LANGUAGE_SCRIPTS")
+
+
+def subset_of(setting: Setting) -> str:
+    """The MTEB subset of a setting: ``deu-eng``, ``deu-pool``."""
+    return f"{iso3(setting.query_lang)}-{POOL if setting.is_pool else iso3(setting.target)}"
+
+
+def subset_name(x: str, y: str | None) -> str:
+    """Subset of setting X→Y (``y=None``: X→pool), e.g. ``deu-eng``, ``deu-pool``."""
+    return subset_of(Setting(x, y))
+
+
+def spec_settings(spec: TaskSpec) -> list[Setting]:
+    """Every setting a task offers as a subset, in MTEB's listing order: X→each Y, then X→pool."""
+    return [
+        setting
+        for x in spec.languages
+        for setting in (*(Setting(x, y) for y in spec.languages), Setting(x, None))
+    ]
+
+
+@cache
+def subsets(spec_name: str) -> dict[str, Setting]:
+    """Subset name -> setting, for every subset of a task."""
+    return {subset_of(s): s for s in spec_settings(get_spec(spec_name))}
+
+
+def subset_setting(spec: TaskSpec, subset: str) -> Setting:
+    """Inverse of :func:`subset_of`: ``deu-pool`` -> Setting("de", None); ``KeyError`` if unknown."""
+    return subsets(spec.name)[subset]
+
+
+def eval_langs(spec: TaskSpec) -> dict[str, list[str]]:
+    """Subset -> languages in it: X→Y has X and Y; X→pool has X first, then every other language."""
+    out: dict[str, list[str]] = {}
+    for setting in spec_settings(spec):
+        x = setting.query_lang
+        if setting.is_pool:
+            others = [y for y in spec.languages if y != x]
+        else:
+            others = [] if setting.kind == "mono" else [setting.target]
+        out[subset_of(setting)] = [language_script(lang) for lang in (x, *others)]
+    return out
+
+
+def mteb_license(license: str) -> str:
+    """``CC BY-SA 4.0`` -> ``cc-by-sa-4.0`` (MTEB's spelling)."""
+    return license.strip().lower().replace(" ", "-")
+
+
+class LAReQATaskMetadata(TaskMetadata):
+    """TaskMetadata whose descriptive statistics ship with hybrid_plugin (mteb looks in its own folder)."""
+
+    @property
+    def descriptive_stat_path(self) -> Path:
+        return STATS_DIR / f"{self.name}.json"
+
+
+def build_metadata(info: MTEBTaskInfo) -> LAReQATaskMetadata:
+    """MTEB metadata from the task spec (languages, license, citation, reference) plus ``info``."""
+    spec = get_spec(info.spec)
+    n = len(spec.languages)
+    description = (
+        f"{spec.description} Sentence-level answer retrieval from LAReQA (Roy et al. 2020), "
+        f"one subset per setting: '{{x}}-{{x}}' monolingual, '{{x}}-{{y}}' cross-lingual (queries with an "
+        f"answer in y), '{{x}}-pool' multilingual (queries in x against the candidates of all {n} "
+        f"languages; every parallel answer is relevant). Main score: exact full-rank MAP. Every subset "
+        f"also reports exact standard measures under their ir-measures names (nDCG@10, R@100, RR, ...); "
+        f"pools also report language-bias values (max_rank_distance, same_language_top_share, "
+        f"mean_rank_<lang>)."
+    )
+    return LAReQATaskMetadata(
+        name=info.name,
+        description=description,
+        reference=spec.reference,
+        dataset={
+            "path": f"{spec.reference}/tree/{spec.origin_commit}/{spec.folder}",
+            "revision": spec.origin_commit,
+        },
+        type="Retrieval",
+        category="t2t",
+        modalities=["text"],
+        eval_splits=[SPLIT],
+        eval_langs=eval_langs(spec),
+        main_score="map",
+        date=info.date,
+        domains=["Encyclopaedic", "Written"],
+        task_subtypes=["Question answering"],
+        license=mteb_license(spec.license),
+        annotations_creators="human-annotated",
+        dialect=[],
+        sample_creation=info.sample_creation,
+        bibtex_citation=spec.citation,
+        adapted_from=list(info.adapted_from),
+        prompt={"query": "Given a question, retrieve the sentence that answers it, in any language"},
+    )
+
+
+def _finish_import() -> None:
+    """The tasks' registration the mteb import hook put off while this module was importing mteb."""
+    from hybrid_plugin.integrations.mteb import register_deferred
+
+    register_deferred()
+
+
+_finish_import()
