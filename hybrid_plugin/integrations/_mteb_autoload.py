@@ -64,3 +64,24 @@ def install() -> None:
         arm()
         return
     sys.meta_path.insert(0, MTEBImportWatcher())
+
+
+_deferred: list = []  # registrations put off while a plugin MTEB module was still importing
+
+
+def defer(registration) -> None:
+    """Keep a registration for when the plugin module that (indirectly) imported mteb has finished."""
+    _deferred.append(registration)
+
+
+def register_deferred() -> None:
+    """Called at the end of each plugin MTEB module: the registration its own ``import mteb`` put off.
+
+    Importing e.g. ``mteb_tasks`` before mteb runs the hook while ``mteb_tasks`` has no names yet;
+    the last of the plugin modules to finish importing registers the tasks. Lives here, in the module
+    that imports nothing of the package, so the MTEB modules call it without an import cycle.
+    """
+    pending = list(_deferred)
+    _deferred.clear()
+    for registration in pending:
+        registration()

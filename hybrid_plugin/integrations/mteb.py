@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.integrations import _mteb_autoload
 
 TASK_NAMES = {"xquad-r": "XQuADR", "mlqa-r": "MLQAR"}  # spec name -> MTEB task name
 SUPPORTED_MTEB = ">=2.26,<3"  # the registry layout relied on; tested with 2.26.24
@@ -39,9 +40,6 @@ class IncompatibleMTEB(UserError):
 
 class _PluginImporting(Exception):
     """The hook fired inside the import of one of :data:`PLUGIN_MODULES` (it imported mteb first)."""
-
-
-_deferred: list[ModuleType] = []  # task lookups whose registration waits for a plugin module to finish
 
 
 def _plugin_module_importing() -> bool:
@@ -161,22 +159,10 @@ def on_task_lookup_imported(task_lookup: ModuleType) -> None:
     """wrapt post-import hook for ``mteb.get_tasks``."""
     try:
         register_tasks(task_lookup)
-    except _PluginImporting:
-        _deferred.append(task_lookup)
+    except _PluginImporting:  # retried by _mteb_autoload.register_deferred() when the module is imported
+        _mteb_autoload.defer(lambda: on_task_lookup_imported(task_lookup))
     except Exception as err:  # noqa: BLE001
         _report(err)
-
-
-def register_deferred() -> None:
-    """Called at the end of each plugin MTEB module: the registration its own ``import mteb`` put off.
-
-    Importing e.g. ``mteb_tasks`` before mteb runs the hook while ``mteb_tasks`` has no names yet;
-    the last of the plugin modules to finish importing registers the tasks.
-    """
-    pending = list(_deferred)
-    _deferred.clear()
-    for task_lookup in pending:
-        on_task_lookup_imported(task_lookup)
 
 
 def on_model_lookup_imported(model_lookup: ModuleType) -> None:

@@ -446,7 +446,7 @@ def write_descriptive_stats(name: str, data_dir: str | None = None) -> Path:
 
 def _finish_import() -> None:
     """The tasks' registration the mteb import hook put off while this module was importing mteb."""
-    from hybrid_plugin.integrations.mteb import register_deferred
+    from hybrid_plugin.integrations._mteb_autoload import register_deferred
 
     register_deferred()
 
