@@ -65,11 +65,28 @@ def test_export_refuses_non_empty_folder(capsys, datasets, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and "not empty; pass --force" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    # --force replaces only a previous export of ours, never a folder of the user's
     code = main(
         ["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x"), "--force"]
     )
-    assert code == 0 and (tmp_path / "x" / "manifest.json").is_file()
-    assert not (tmp_path / "x" / "keep.txt").exists()
+    err = capsys.readouterr().err
+    assert code == 2 and "other than an export of ours" in err
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    for _ in range(2):
+        code = main(
+            [
+                "export",
+                "beir",
+                "--task",
+                "mlqa-r",
+                "--languages",
+                "de",
+                "--out",
+                str(tmp_path / "y"),
+                "--force",
+            ]
+        )
+        assert code == 0 and (tmp_path / "y" / "manifest.json").is_file()
 
 
 def test_trec_files_reproduce_our_ap(datasets, tiny_model, tmp_path):
