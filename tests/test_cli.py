@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -45,8 +46,12 @@ def test_evaluate_tiny_model_writes_results_and_plots(capsys, datasets, tiny_mod
     assert code == 0, err
     assert "macro" in out and "rank dist" in out
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 3 and any(f.endswith("__cross_map.png") for f in files)
+    assert len(files) == 4 and any(f.endswith("__cross_map.png") for f in files)
     res = json.loads(next(tmp_path.glob("*.json")).read_text())
+    per_query = tmp_path / res["per_query"]["file"]  # beside the JSON, named in it with its sha256
+    assert hashlib.sha256(per_query.read_bytes()).hexdigest() == res["per_query"]["sha256"]
+    assert res["format"] == 2
+    assert res["per_query"]["rows"] == sum(e["queries"] for e in res["settings"].values())
     assert res["counts"]["settings"] == {"mono": 2, "cross": 2, "multi": 2}
     assert set(res["settings"]) == {"de-de", "de-th", "th-de", "th-th", "de-pool", "th-pool"}
     assert res["settings"]["de-th"]["queries"] == 1190
@@ -54,7 +59,8 @@ def test_evaluate_tiny_model_writes_results_and_plots(capsys, datasets, tiny_mod
     assert len(res["model"]["fingerprint"]) == 64
     assert res["candidate_format"] == "sentence"
     assert res["provenance"]["versions"]["hybrid-plugin"]
-    assert res["standard_measures"]["run_depth"] == 20
+    assert res["standard_measures"]["native"] == ["nDCG@10", "R@100", "RR", "P@1", "AP@20"]
+    assert res["standard_measures"]["run_depth"] is None  # all native: no runs needed
     for key in ("mono_map", "cross_map", "multi_map", "max_rank_distance", "same_language_top_share"):
         assert res["scores"][key] is not None
     assert 0 < res["scores"]["multi_map"] < 1

@@ -35,14 +35,14 @@ def test_second_evaluation_encodes_nothing(datasets, tiny_model, tmp_path):
     first = evaluate(cfg, model=first_model)
     # each unique text exactly once per prompt, whatever the number of settings
     encoded = first_model._model.texts
-    assert len(encoded) == len(set(encoded)) == first["counts"]["unique_texts"]
+    assert len(encoded) == len(set(encoded)) == first.counts["unique_texts"]
     assert {p for p, _ in encoded} == {"query: ", "passage: "}
-    assert first["counts"]["texts_encoded"] == first["counts"]["unique_texts"]
+    assert first.counts["texts_encoded"] == first.counts["unique_texts"]
     second_model = counted(tiny_model)
     second = evaluate(cfg, model=second_model)
     assert second_model._model.texts == []
-    assert second["counts"]["texts_encoded"] == 0
-    assert second["scores"] == first["scores"]
+    assert second.counts["texts_encoded"] == 0
+    assert second.scores == first.scores
 
 
 def test_interrupted_encoding_leaves_a_usable_cache(tmp_path):
