@@ -1,8 +1,11 @@
-"""Portable artifacts: recorded paths are relative to the working directory or start with ``~``."""
+"""Portable artifacts: recorded paths are relative to the working directory or start with ``~``, and no
+committed text file carries an absolute path of the machine that made it."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,10 @@ from hybrid_plugin.provenance import portable_command, portable_path
 from hybrid_plugin.training.card import portable_record, write_record
 
 REPO = Path(__file__).resolve().parents[1]
+# absolute home, scratch and workspace folders of the machines these files were made on (Linux, macOS)
+MACHINE_PATH = re.compile(
+    r"(?<![\w.~-])/(?:root|tmp|work|var/folders)/|(?<![\w.~-])/(?:home|Users)/[A-Za-z0-9_.-]+/"
+)
 
 
 @pytest.fixture
@@ -134,3 +141,41 @@ def test_model_label_never_shows_a_machine_path() -> None:
     assert model_label({"name": "~/models/me5", "fingerprint": fp}) == f"models/me5 · {fp[:12]}"
     assert model_label({"name": "intfloat/multilingual-e5-small"}) == "intfloat/multilingual-e5-small"
     assert model_label({"name": "bm25", "fingerprint": fp}) == f"bm25 · {fp[:12]}"
+
+
+def _committed_text_files() -> list[Path]:
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=60
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("not a git checkout")
+    files = []
+    for name in out.decode("utf-8").split("\0"):
+        path = REPO / name
+        if not name or not path.is_file() or path == Path(__file__).resolve():  # its own examples
+            continue
+        head = path.read_bytes()[:8192]
+        if b"\0" not in head:  # text, not PNG / Parquet
+            files.append(path)
+    return files
+
+
+def test_no_committed_file_holds_a_machine_path() -> None:
+    """Results, records, docs and code carry paths relative to the repo or ``~``, never the machine's."""
+    offenders = []
+    for path in _committed_text_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for match in MACHINE_PATH.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            start = max(0, match.start() - 30)
+            offenders.append(f"{path.relative_to(REPO)}:{line}: …{text[start : match.end() + 40]!r}")
+            break
+    assert not offenders, "absolute machine paths in committed files:\n" + "\n".join(offenders[:20])
+
+
+def test_machine_path_pattern_catches_and_spares() -> None:
+    caught = ["/root/.cache/x", '"/tmp/mt/model"', "at /home/alice/data", "/work/shared/d", "/Users/bob/x"]
+    spared = ["~/.cache/x", "../shared/datasets", "https://example.org/work/x", "models/tmp/x", "/usr/lib"]
+    assert all(MACHINE_PATH.search(t) for t in caught)
+    assert not any(MACHINE_PATH.search(t) for t in spared)
