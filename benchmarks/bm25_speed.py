@@ -32,6 +32,7 @@ from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.pool import unique_texts
 from hybrid_plugin.data.spec import get_spec, select_languages
+from hybrid_plugin.provenance import portable_command
 
 
 def one_round(pool, params: BM25Params, tmp: Path) -> dict[str, dict]:
@@ -84,7 +85,7 @@ def main() -> None:
         for _ in range(args.rounds):
             rounds.append(one_round(pool, params, Path(tmp)))
     record = {
-        "command": "python " + " ".join(sys.argv),
+        "command": "python " + portable_command(sys.argv),
         "task": args.task,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

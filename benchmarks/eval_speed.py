@@ -34,6 +34,7 @@ from hybrid_plugin.atomic import write_text
 from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
 from hybrid_plugin.evaluation.perquery import to_arrow, write_parquet
 from hybrid_plugin.evaluation.results import Results
+from hybrid_plugin.provenance import portable_command
 
 
 def numbers(results: Results) -> dict[str, float]:
@@ -138,7 +139,7 @@ def main() -> None:
         parquet_bytes = (Path(tmp) / "q.parquet").stat().st_size
         commands = [run_command(args.task, args.data_dir, Path(tmp) / f"run{i}") for i in range(args.repeats)]
     record = {
-        "command": "python " + " ".join(sys.argv),
+        "command": "python " + portable_command(sys.argv),
         "task": args.task,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {

@@ -31,6 +31,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from hybrid_plugin.provenance import portable_command, portable_path
+
 REPO = Path(__file__).resolve().parents[1]
 PTH = REPO / "hybrid_plugin_mteb.pth"
 MTEB_SHIM = (
@@ -288,8 +290,9 @@ def main() -> None:
         "mteb_evaluation_time_s": result.evaluation_time,
         "mteb_phases_s": phase_totals(result),
         "mteb_route": route,
-        "evaluate_command": shlex.join(eval_cmd),
-        "mteb_command": shlex.join(["mteb", *mteb_args, "--output-folder", "OUT", "-v", "1"]),
+        # recorded without this machine's paths: the work folder is WORK, the script its name
+        "evaluate_command": portable_command(["hybrid-plugin", *eval_cmd[len(hp) : -1], "WORK/evaluate"]),
+        "mteb_command": portable_command(["mteb", *mteb_args, "--output-folder", "OUT", "-v", "1"]),
     }
     log(
         f"evaluate {eval_s:.1f} s, mteb {mteb_s:.1f} s (ratio {mteb_s / eval_s:.3f}); "
@@ -322,10 +325,10 @@ def main() -> None:
     import torch
 
     report = {
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": portable_command([Path(sys.executable).name, *sys.argv]),
         "started": started,
         "model": {
-            "path": model_path,
+            "path": portable_path(model_path),
             "fingerprint": ref.fingerprint,
             "prompts": [ref.query_prompt, ref.document_prompt],
         },

@@ -41,7 +41,7 @@ import numpy as np
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.results import Results
-from hybrid_plugin.provenance import library_versions
+from hybrid_plugin.provenance import library_versions, portable_command, portable_path
 
 TRAIN_DATA_DEFAULT = "train/mlqa-test"
 #: languages present in the offline training data (questions or passages)
@@ -255,8 +255,10 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on {path.stem}")
     print(f"[study] evaluating {run.name} on {path.stem}", flush=True)
-    model_arg = (
-        str(model) if model is not None else (None if args.base_model == "default" else args.base_model)
+    model_arg = (  # recorded in the results: relative to the working directory, never the machine's path
+        portable_path(model)
+        if model is not None
+        else (None if args.base_model == "default" else args.base_model)
     )
     results = evaluate(
         EvalConfig(
@@ -809,7 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         for task in args.tasks or sorted({t for tasks in runs.values() for t in tasks}):
             get_spec(task)
         rows, missing = collect(runs, args)
-        command = "python benchmarks/study.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python benchmarks/study.py " + portable_command(argv if argv is not None else sys.argv[1:])
         report = write_report(rows, args, command, missing)
         submitted = submit_to_leaderboard(rows, args) if args.leaderboard else []
     except UserError as err:

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import numpy as np
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.models.ref import resolve_model
+from hybrid_plugin.provenance import portable_command
 from hybrid_plugin.training.build import StepTimer, TrainingData, build_trainer, load_training_data
 from hybrid_plugin.training.config import TrainConfig
 
@@ -192,11 +192,11 @@ def main() -> None:
     sampler_share = (per_batch["hybrid"] - per_batch["default"]) / base
     import torch
 
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
+    command = "python " + portable_command([sys.argv[0], *sys.argv[1:]])
     record = {
         "command": command,
         "model": resolve_model(args.model).name,
-        "train_data": args.train_data,
+        "train_data": [portable_command([s]) for s in args.train_data],
         "pairs": len(data.pairs),
         "pairs_note": "only pairs whose query and passage both fill max_seq_length (equal batch shapes)",
         "freeze_embeddings": args.freeze_embeddings,

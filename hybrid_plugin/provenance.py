@@ -1,9 +1,12 @@
-"""What produced a result: library versions, recorded in every results and training file."""
+"""What produced a result: library versions and portable paths, recorded in results and training files."""
 
 from __future__ import annotations
 
+import os
 import platform
+from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 from hybrid_plugin import __version__
 
@@ -17,3 +20,39 @@ def library_versions(libraries: tuple[str, ...]) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[lib] = None
     return out
+
+
+def portable_path(path: str | os.PathLike[str]) -> str:
+    """A path as a results or training file should record it: never the machine's absolute layout.
+
+    Inside the working directory: relative to it (``models/me5``); else under the home folder:
+    ``~/...``; else unchanged. A relative path is returned as given. Committed artifacts stay free
+    of machine paths this way, and a recorded path still resolves from the same working directory.
+    """
+    text = os.fspath(path)
+    if not text or not os.path.isabs(os.path.expanduser(text)) or text.startswith("~"):
+        return text
+    target = Path(os.path.normpath(text))
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if base == Path(base.anchor):  # "/" as cwd or home would make every path "relative"
+            continue
+        for root in dict.fromkeys((base, base.resolve())):
+            if target == root:
+                return "." if not prefix else "~"
+            if target.is_relative_to(root):
+                return prefix + target.relative_to(root).as_posix()
+    return text
+
+
+def portable_command(argv: Sequence[str]) -> str:
+    """A command line for a record: absolute paths in it (``--opt PATH``, ``--opt=PATH``,
+    ``FORMAT:PATH``) go through :func:`portable_path`."""
+
+    def one(arg: str) -> str:
+        for sep in ("=", ":"):
+            head, found, tail = arg.partition(sep)
+            if found and head and not head.startswith(("/", "~")) and os.path.isabs(tail):
+                return head + sep + portable_path(tail)
+        return portable_path(arg) if os.path.isabs(arg) else arg
+
+    return " ".join(one(a) for a in argv)

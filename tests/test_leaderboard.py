@@ -463,6 +463,57 @@ def test_render_plots_draw_hostile_names_literally(board: Path, tmp_path: Path) 
     assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "b.png").stat().st_size > 0
 
 
+def _number_boxes(fig) -> list[tuple[str, object]]:
+    """(number, display box) of every numbered point label in the plot axes (the key is the last axes)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()  # annotations take their final place when drawn
+    renderer = fig.canvas.get_renderer()
+    plot = fig.axes[0]
+    return [
+        (t.get_text(), Text.get_window_extent(t, renderer))  # the text itself, not its leader line
+        for ax in [plot, *plot.child_axes]  # the inset, where there is one
+        for t in ax.texts
+        if t.get_text().isdigit()
+    ]
+
+
+def _assert_readable(fig, n: int) -> None:
+    boxes = _number_boxes(fig)
+    assert sorted(int(text) for text, _ in boxes) == list(range(1, n + 1))  # every row numbered once
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            assert not box_a.overlaps(box_b), f"labels {a} and {b} overlap"
+
+
+def test_scatter_numbers_never_overlap_and_bm25_gets_a_log_axis() -> None:
+    import matplotlib.pyplot as plt
+
+    from hybrid_plugin.leaderboard.render import scatter_figure, split_rows
+
+    rows = split_rows("xquad-r", read_board(REPO / "leaderboards")["xquad-r"])[0]
+    assert any(r.model_id == "bm25" for r in rows)
+    fig = scatter_figure("xquad-r", rows)
+    assert fig.axes[0].get_xscale() == "log"  # BM25's ~11,000 next to a few hundred
+    _assert_readable(fig, len(rows))
+    key = [t.get_text() for t in fig.axes[1].texts]
+    assert all(r.name in key for r in rows)  # full names in the key, never on the data
+    plt.close(fig)
+
+    # fifteen rows within a few pixels of each other: magnified in an inset, still apart
+    dense = [r for r in rows if r.model_id != "bm25"][:1] * 15
+    crowd = [
+        r.model_copy(
+            update={"max_rank_distance": 350 + 0.7 * i, "multi_map": 0.55 - 0.001 * i, "name": f"m{i}"}
+        )
+        for i, r in enumerate(dense)
+    ]
+    fig = scatter_figure("xquad-r", crowd)
+    assert fig.axes[0].get_xscale() == "linear" and len(fig.axes[0].child_axes) == 1  # the inset
+    _assert_readable(fig, len(crowd))
+    plt.close(fig)
+
+
 # --- a trained model: training columns and the in-domain flag -------------------------------------
 
 

@@ -26,7 +26,7 @@ import torch
 from hybrid_plugin.baselines import lucene
 from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.evaluation.ranking import id_tie_rank
-from hybrid_plugin.provenance import library_versions
+from hybrid_plugin.provenance import library_versions, portable_path
 from hybrid_plugin.retrievers.base import Scored
 
 MODEL_NAME = "bm25"
@@ -139,6 +139,17 @@ def score_pool(pool: Pool, params: BM25Params) -> BM25Scored:
     )
 
 
+def jar_label(jar: Path | None) -> str:
+    """Where the Anserini jar came from, without the machine's layout: ``pyserini/resources/jars/<jar>``
+    for the jar inside the installed pyserini package, else a portable path."""
+    if jar is None:
+        return ""
+    package = lucene.jar_dir()
+    if package is not None and jar.parent == package:
+        return f"pyserini/resources/jars/{jar.name}"
+    return portable_path(jar)
+
+
 def model_provenance(params: BM25Params, languages: tuple[str, ...]) -> dict:
     """The results' ``model`` entry: name ``bm25`` and a fingerprint of everything that fixes the scores.
 
@@ -161,7 +172,7 @@ def model_provenance(params: BM25Params, languages: tuple[str, ...]) -> dict:
     digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
     return {
         "name": MODEL_NAME,
-        "path": str(lucene.anserini_jar()),
+        "path": jar_label(lucene.anserini_jar()),
         "fingerprint": digest,
         "query_prompt": "",
         "document_prompt": "",

@@ -53,7 +53,7 @@ SUPPORTED = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 _LOG4J_CONFIG = Path(__file__).with_name("log4j2.xml")  # Anserini's own logs DEBUG lines to stdout
 
 
-def _jar_dir() -> Path | None:
+def jar_dir() -> Path | None:
     spec = find_spec("pyserini")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -62,7 +62,7 @@ def _jar_dir() -> Path | None:
 
 def anserini_jar() -> Path | None:
     """The Anserini fat jar shipped inside the installed pyserini wheel (or ``$ANSERINI_CLASSPATH``)."""
-    folder = Path(os.environ["ANSERINI_CLASSPATH"]) if os.environ.get("ANSERINI_CLASSPATH") else _jar_dir()
+    folder = Path(os.environ["ANSERINI_CLASSPATH"]) if os.environ.get("ANSERINI_CLASSPATH") else jar_dir()
     if folder is None:
         return None
     jars = sorted(folder.glob("anserini-*-fatjar.jar"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePath
 from typing import Any
 
 from hybrid_plugin.atomic import write_text, write_with
@@ -114,6 +115,19 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[-80:] or "model"
 
 
+def model_label(model: Mapping[str, Any]) -> str:
+    """A model as a plot title names it: hub id or the last two folders of its path, and a short fingerprint.
+
+    Never the machine's absolute path: titles end up in committed PNGs.
+    """
+    name = str(model.get("name") or "model").replace("\\", "/")
+    if name.startswith(("/", "~", ".")) or name.count("/") > 1:
+        parts = [p for p in PurePath(name).parts if p not in ("/", "~", ".", "..")]
+        name = "/".join(parts[-2:]) or "model"
+    fingerprint = str(model.get("fingerprint") or "")[:12]
+    return f"{name} · {fingerprint}" if fingerprint else name
+
+
 def result_stem(results: Results) -> str:
     fmt = results.candidate_format.replace("+", "-")
     return f"{results.task}__{slug(results.model['name'])}__{fmt}"
@@ -146,7 +160,7 @@ def plot_cross_heatmap(results: Results, path: Path) -> None:
             if not np.isnan(grid[i, j]):
                 color = "black" if grid[i, j] > 0.6 else "white"
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
-    ax.set_title(f"{results.task_title} X→Y mAP\n{results.model['name']}", fontsize=9)
+    ax.set_title(f"{results.task_title} X→Y mAP\n{model_label(results.model)}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
@@ -170,7 +184,7 @@ def plot_rank_distance(results: Results, path: Path) -> None:
         ax.legend(fontsize=8)
     ax.set_ylabel("max rank distance (lower = less biased)")
     ax.set_xlabel("query language")
-    ax.set_title(f"{results.task_title} language bias\n{results.model['name']}", fontsize=9)
+    ax.set_title(f"{results.task_title} language bias\n{model_label(results.model)}", fontsize=9)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
     plt.close(fig)
@@ -200,7 +214,7 @@ def plot_mono(results: Results, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.set_xlabel("language (queries and candidates)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a bar
-    ax.set_title(f"{results.task_title} monolingual X→X\n{results.model['name']}", fontsize=9)
+    ax.set_title(f"{results.task_title} monolingual X→X\n{model_label(results.model)}", fontsize=9)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
     plt.close(fig)

@@ -376,58 +376,246 @@ def render_html(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> st
 
 
 # --- plots ----------------------------------------------------------------------------------------
+#
+# Both plots number each row by its place in the table (#) and list the numbers with the full names in
+# a key beside the axes: names never sit on the data, so they cannot overlap. The scatter places each
+# number where it overlaps no other number, marker or the axes' edge (a thin leader line where it had
+# to move away), and switches to a log axis when one row's rank distance is ten times another's (BM25:
+# ~11,000 against a few hundred), so the dense models stay apart.
+
+PLOT_DPI = 110
+KEY_NAME_MAX = 80
+KINDS = {  # how a row was made -> (legend text, colour)
+    "trained": ("trained (hybrid-plugin train)", "#4c72b0"),
+    "zero-shot": ("zero-shot dense model", "#dd8452"),
+    "lexical": ("lexical (BM25)", "#55a868"),
+}
+LOG_RATIO = 10.0
 
 
-def _label(row: RowBase) -> str:
-    return row.name if len(row.name) <= 40 else row.name[:39] + "…"
+def row_kind(row: RowBase) -> str:
+    if row.model_id == "bm25":
+        return "lexical"
+    return "zero-shot" if row.training_strategy == "zero-shot" else "trained"
 
 
-def _save(fig, path: Path) -> None:
+def _key_name(row: RowBase) -> str:
+    return row.name if len(row.name) <= KEY_NAME_MAX else row.name[: KEY_NAME_MAX - 1] + "…"
+
+
+def _figure(rows: list[RowBase], kinds: bool = True):
+    """A figure with the plot axes on the left and the numbered key of the rows on the right
+    (``kinds``: numbers coloured by how the row was made, with a legend of those colours)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png", metadata={"Software": None}), ".png")
+    shown_kinds = [k for k in KINDS if kinds and any(row_kind(r) == k for r in rows)]
+    height = max(4.2, 1.4 + 0.24 * (len(rows) + len(shown_kinds)))
+    fig = plt.figure(figsize=(11.0, height), dpi=PLOT_DPI)
+    ax = fig.add_axes((0.075, 0.6 / height + 0.05, 0.44, 1 - (0.6 / height + 0.05) - 0.5 / height))
+    key = fig.add_axes((0.56, 0.03, 0.43, 0.94))
+    key.axis("off")
+    step = min(0.075, 0.95 / max(len(rows) + 2, 1))
+    y = 0.97
+    for n, row in enumerate(rows, 1):
+        color = KINDS[row_kind(row)][1] if kinds else "black"
+        key.text(0.0, y, str(n), fontsize=8, fontweight="bold", color=color, va="top", parse_math=False)
+        key.text(0.055, y, _key_name(row), fontsize=8, va="top", parse_math=False)
+        y -= step
+    y -= step / 2
+    for kind in shown_kinds:
+        text, color = KINDS[kind]
+        key.text(0.0, y, "●", fontsize=8, color=color, va="top")
+        key.text(0.055, y, text, fontsize=7.5, color="0.35", va="top", parse_math=False)
+        y -= step * 0.85
+    return fig, ax
+
+
+def _save_figure(fig, path: Path) -> None:
+    """Save as laid out (no tight bbox: the scatter's label positions were checked in this layout)."""
+    import matplotlib.pyplot as plt
+
+    write_with(
+        path,
+        lambda tmp: fig.savefig(tmp, dpi=PLOT_DPI, format="png", metadata={"Software": None}),
+        ".png",
+    )
     plt.close(fig)
 
 
-def plot_map_vs_bias(task: str, rows: list[RowBase], path: Path) -> None:
-    """Multi mAP against max rank distance, one labelled point per row."""
-    import matplotlib
+def place_numbers(
+    ax,
+    xs: list[float],
+    ys: list[float],
+    labels: list[str | None],
+    colors: list[str],
+    avoid: list | None = None,
+) -> list:
+    """Put each label near its point where it overlaps no other label, no marker and nothing in ``avoid``
+    (display boxes) and stays inside the axes; tries growing rings of 8 directions and adds a leader
+    line when it had to move away. A ``None`` label is not drawn (its marker is still avoided)."""
+    import math
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.transforms import Bbox
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.scatter([r.max_rank_distance for r in rows], [r.multi_map for r in rows], color="#4c72b0", zorder=3)
-    for r in rows:
-        ax.annotate(
-            _label(r),
-            (r.max_rank_distance, r.multi_map),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=7,
-            parse_math=False,
+    renderer = ax.figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    centres = ax.transData.transform(list(zip(xs, ys)))
+    half = 4.5 * ax.figure.dpi / 72  # half a marker, in pixels
+    taken = [Bbox.from_extents(cx - half, cy - half, cx + half, cy + half) for cx, cy in centres]
+    taken += list(avoid or [])
+    style = {"ha": "center", "va": "center", "fontsize": 8, "fontweight": "bold", "parse_math": False}
+    placed = []
+    for x, y, label, color in zip(xs, ys, labels, colors):
+        if label is None:
+            continue
+        chosen = None
+        for radius in (8, 12, 17, 23, 30, 38, 48, 60, 75):
+            for angle in (45, 135, -45, -135, 0, 180, 90, -90):
+                offset = (radius * math.cos(math.radians(angle)), radius * math.sin(math.radians(angle)))
+                text = ax.annotate(
+                    label, (x, y), xytext=offset, textcoords="offset points", color=color, **style
+                )
+                box = text.get_window_extent(renderer).padded(1.5)
+                fits = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+                text.remove()
+                if fits and not any(box.overlaps(t) for t in taken):
+                    chosen = (offset, box, radius)
+                    break
+            if chosen:
+                break
+        if chosen is None:  # nowhere free (hundreds of rows): on the point rather than dropped
+            chosen = ((0.0, 0.0), Bbox.null(), 0)
+        offset, box, radius = chosen
+        arrow = {"arrowstyle": "-", "lw": 0.5, "color": "0.55", "shrinkA": 0, "shrinkB": 3}
+        placed.append(
+            ax.annotate(
+                label,
+                (x, y),
+                xytext=offset,
+                textcoords="offset points",
+                color=color,
+                arrowprops=arrow if radius > 12 else None,
+                **style,
+            )  # fmt: skip
         )
-    ax.set_xlabel("max rank distance (language bias; lower is better)")
-    ax.set_ylabel("multilingual mAP")
-    ax.set_xlim(0, 1.35 * max([r.max_rank_distance for r in rows] + [1.0]))  # room for the labels
+        taken.append(box)
+    return placed
+
+
+def crowded(ax, xs: list[float], ys: list[float], within_px: float = 18.0) -> list[int]:
+    """The largest group of points chained closer than ``within_px`` on screen (empty below 3 points)."""
+    import numpy as np
+
+    pts = ax.transData.transform(list(zip(xs, ys)))
+    group_of = list(range(len(pts)))
+
+    def root(i: int) -> int:
+        while group_of[i] != i:
+            i = group_of[i]
+        return i
+
+    for i in range(len(pts)):
+        for j in range(i + 1, len(pts)):
+            if np.hypot(*(pts[i] - pts[j])) < within_px:
+                group_of[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(pts)):
+        groups.setdefault(root(i), []).append(i)
+    best = max(groups.values(), key=len, default=[])
+    return best if len(best) >= 3 else []
+
+
+def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
+    """An inset magnifying ``members`` in a corner of ``ax`` that holds no point; None if none is free."""
+    fig = ax.figure
+    to_axes = ax.transAxes.inverted()
+    frac = to_axes.transform(ax.transData.transform(list(zip(xs, ys))))
+    # in axes fractions; room is left inside the plot for the inset's own tick labels (left, below)
+    corners = (
+        (0.46, 0.56, 0.51, 0.41),
+        (0.13, 0.56, 0.51, 0.41),
+        (0.46, 0.13, 0.51, 0.4),
+        (0.13, 0.13, 0.51, 0.4),
+    )
+    for x0, y0, w, h in corners:
+        if any(x0 - 0.02 <= fx <= x0 + w + 0.02 and y0 - 0.02 <= fy <= y0 + h + 0.02 for fx, fy in frac):
+            continue
+        inset = ax.inset_axes((x0, y0, w, h))
+        mx, my = [xs[i] for i in members], [ys[i] for i in members]
+        span_x = max(max(mx) - min(mx), 1e-9)
+        span_y = max(max(my) - min(my), 1e-4)
+        inset.set_xlim(min(mx) - 0.35 * span_x, max(mx) + 0.35 * span_x)
+        inset.set_ylim(min(my) - 0.45 * span_y, max(my) + 0.45 * span_y)
+        inset.tick_params(labelsize=6.5)
+        inset.grid(alpha=0.3)
+        inset.set_facecolor("#fbfbfb")
+        ax.indicate_inset_zoom(inset, edgecolor="0.45", alpha=0.8)
+        fig.canvas.draw()  # tick labels sized before the labels are placed
+        return inset
+    return None
+
+
+def scatter_figure(task: str, rows: list[RowBase]):
+    """Multi mAP against max rank distance: one numbered point per row (the number is its place).
+
+    Points crowded on screen (trained variants of one model often lie within a few pixels) are
+    magnified in an inset placed in a corner without points, and numbered there.
+    """
+    fig, ax = _figure(rows)
+    xs = [max(r.max_rank_distance, 1e-3) for r in rows]
+    ys = [r.multi_map for r in rows]
+    colors = [KINDS[row_kind(r)][1] for r in rows]
+    log = len(xs) > 1 and max(xs) / min(xs) >= LOG_RATIO
+    ax.scatter(xs, ys, c=colors, s=28, zorder=3, edgecolors="white", linewidths=0.6)
+    if log:
+        import math
+
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(10 ** (math.log10(min(xs)) - 0.15), 10 ** (math.log10(max(xs)) + 0.15))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xlabel("max rank distance, log scale (language bias; lower is better)")
+    else:
+        ax.set_xlim(0, 1.12 * max(xs + [1.0]))
+        ax.set_xlabel("max rank distance (language bias; lower is better)")
     ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
+    ax.set_ylabel("multilingual mAP")
+    ax.grid(alpha=0.3, which="both" if log else "major")
     ax.set_title(f"{get_spec(task).title}: multilingual mAP vs language bias", fontsize=10)
-    _save(fig, path)
+    fig.canvas.draw()
+    numbers: list[str | None] = [str(n) for n in range(1, len(rows) + 1)]
+    members = crowded(ax, xs, ys)
+    inset = _zoom_inset(ax, xs, ys, members) if members else None
+    avoid = []
+    if inset is not None:
+        inset.scatter([xs[i] for i in members], [ys[i] for i in members], c=[colors[i] for i in members],
+                      s=28, zorder=3, edgecolors="white", linewidths=0.6)  # fmt: skip
+        place_numbers(inset, [xs[i] for i in members], [ys[i] for i in members],
+                      [numbers[i] for i in members], [colors[i] for i in members])  # fmt: skip
+        avoid.append(inset.get_tightbbox(fig.canvas.get_renderer()).padded(2))
+        numbers = [None if i in members else n for i, n in enumerate(numbers)]
+    place_numbers(ax, xs, ys, numbers, colors, avoid=avoid)
+    return fig
+
+
+def plot_map_vs_bias(task: str, rows: list[RowBase], path: Path) -> None:
+    """The scatter, written to ``path``."""
+    _save_figure(scatter_figure(task, rows), path)
 
 
 def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
-    """Mono / cross / multi mAP bars per row, best multi first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Mono / cross / multi mAP bars per row (numbered as in the table and the key), best multi first."""
     import numpy as np
 
+    fig, ax = _figure(rows, kinds=False)
     x = np.arange(len(rows))
     width = 0.27
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 1.3 * len(rows)), 4.0))
     ax.set_xlim(-0.6, len(rows) - 0.4)
     for i, (key, color) in enumerate(
         (("mono_map", "#4c72b0"), ("cross_map", "#55a868"), ("multi_map", "#dd8452"))
@@ -435,13 +623,15 @@ def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
         ax.bar(
             x + (i - 1) * width, [getattr(r, key) for r in rows], width, label=key.split("_")[0], color=color
         )
-    ax.set_xticks(x, [_label(r) for r in rows], fontsize=7, rotation=15, ha="right", parse_math=False)
-    ax.set_ylim(0, 1)
+    ax.set_xticks(x, [str(n) for n in range(1, len(rows) + 1)], fontsize=8)
+    ax.set_xlabel("row (see the key)")
+    ax.set_ylim(0, 1.12)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("mAP")
-    ax.legend(fontsize=8, ncols=3, loc="upper right")
+    ax.legend(fontsize=8, ncols=3, loc="upper right", frameon=False)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(f"{get_spec(task).title}: mono / cross / multi mAP", fontsize=10)
-    _save(fig, path)
+    _save_figure(fig, path)
 
 
 def planned_plots(boards: dict[str, list[Row]]) -> dict[str, list[tuple[str, str]]]:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.provenance import portable_path
 
 RECORD_FILE = "training.json"
 RECORD_FORMAT = 1
@@ -38,6 +39,10 @@ def training_summary(path: Path) -> dict | None:
         raise UserError(f"{record_file}: not a readable training record ({err})".splitlines()[0]) from None
     cfg = record.get("config") or {}
     data = record.get("data") or {}
+    base = dict(record.get("base_model") or {})
+    for key in ("name", "path"):  # records written before paths were made portable
+        if isinstance(base.get(key), str):
+            base[key] = portable_path(base[key])
     return {
         "strategy": cfg.get("strategy"),
         "alpha": (record.get("sampler") or {}).get("alpha"),
@@ -45,10 +50,14 @@ def training_summary(path: Path) -> dict | None:
         "loss": record.get("loss"),
         "steps": record.get("steps"),
         "seed": cfg.get("seed"),
-        "base_model": record.get("base_model"),
+        "base_model": base or None,
         "data": {
             "sources": [
-                {"format": s.get("format"), "path": s.get("path"), "files": s.get("files")}
+                {
+                    "format": s.get("format"),
+                    "path": portable_path(s["path"]) if s.get("path") else s.get("path"),
+                    "files": s.get("files"),
+                }
                 for s in data.get("sources") or []
             ],
             "languages": data.get("languages"),

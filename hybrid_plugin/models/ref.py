@@ -16,6 +16,7 @@ from hybrid_plugin.atomic import write_text
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.record import training_summary
 from hybrid_plugin.paths import cache_root
+from hybrid_plugin.provenance import portable_path
 
 # files that describe a model but do not change what it computes
 _NOT_FINGERPRINTED = {"README.md", "model_card.md", ".gitattributes"}
@@ -50,9 +51,10 @@ class ModelRef:
         return self._model
 
     def provenance(self) -> dict:
+        """The results' ``model`` entry; the path is portable (relative or ``~``), never the machine's."""
         return {
             "name": self.name,
-            "path": str(self.path),
+            "path": portable_path(self.path),
             "fingerprint": self.fingerprint,
             "query_prompt": self.query_prompt,
             "document_prompt": self.document_prompt,
@@ -142,7 +144,7 @@ def resolve_model(model: str | None) -> ModelRef:
                 (local / "modules.json").is_file() or (local / "config.json").is_file()
             ):
                 raise UserError(f"--model {model}: not a SentenceTransformer or transformers model folder")
-            path, name = local.resolve(), str(model)
+            path, name = local.resolve(), portable_path(model)  # as typed, minus the machine's layout
         elif model.startswith((".", "/", "~")) or model.count("/") > 1:
             raise UserError(f"--model {model}: no such folder")
         else:

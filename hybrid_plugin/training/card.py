@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.models.record import RECORD_FILE, RECORD_FORMAT  # noqa: F401 (re-exported)
+from hybrid_plugin.provenance import portable_path
 
 CARD_FILE = "README.md"
 
@@ -137,12 +139,47 @@ def render_card(record: dict, name: str) -> str:
     )
 
 
+def portable_record(record: dict) -> dict:
+    """A copy of a training record whose paths (output, data, base model, merge source) are portable.
+
+    ``training.json`` travels with the model (and into committed study records): it must not carry the
+    training machine's absolute paths. See :func:`hybrid_plugin.provenance.portable_path`.
+    """
+    out = copy.deepcopy(record)
+
+    def fix(holder: dict | None, key: str) -> None:
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            holder[key] = portable_path(holder[key])
+
+    cfg = out.get("config")
+    for key in ("output", "data_dir", "eval_out", "base_model"):
+        fix(cfg, key)
+    if isinstance(cfg, dict) and isinstance(cfg.get("train_data"), list):
+        cfg["train_data"] = [_portable_source(s) if isinstance(s, str) else s for s in cfg["train_data"]]
+    fix(out.get("base_model"), "path")
+    fix(out.get("base_model"), "name")
+    fix(out.get("merge_with_base"), "merged_from")
+    for source in (out.get("data") or {}).get("sources") or []:
+        fix(source, "path")
+    return out
+
+
+def _portable_source(spec: str) -> str:
+    """``FORMAT:PATH`` (``mlqa:/data/mlqa``, ``squad[de]:...``) with its path made portable."""
+    fmt, sep, path = spec.partition(":")
+    return f"{fmt}{sep}{portable_path(path)}" if sep and fmt and path else portable_path(spec)
+
+
 def write_record(folder: Path, record: dict, name: str) -> None:
-    """``training.json`` and ``README.md`` (titled ``name``) into the model folder, atomically."""
+    """``training.json`` and ``README.md`` (titled ``name``) into the model folder, atomically.
+
+    Paths are recorded portably (:func:`portable_record`).
+    """
     folder = Path(folder)
+    record = portable_record(record)
     write_text(folder / RECORD_FILE, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     write_card(folder, record, name)
 
 
 def write_card(folder: Path, record: dict, name: str) -> None:
-    write_text(Path(folder) / CARD_FILE, render_card(record, name))
+    write_text(Path(folder) / CARD_FILE, render_card(portable_record(record), name))
