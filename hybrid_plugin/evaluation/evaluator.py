@@ -21,6 +21,7 @@ from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_po
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.paths import cache_root
+from hybrid_plugin.provenance import portable_path
 from hybrid_plugin.retrievers.resolve import resolve_retriever
 
 
@@ -59,6 +60,9 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
     if not pool.query_ids or not pool.cand_ids:
         raise UserError(f"empty selection: no queries or candidates for {spec.name} {','.join(languages)}")
     config = {k: v for k, v in asdict(cfg).items() if k != "extra"} | cfg.extra
+    for key in ("data_dir", "cache_dir", "trec_out", "model"):  # recorded without the machine's layout
+        if isinstance(config.get(key), str) and config[key]:
+            config[key] = portable_path(config[key])
     context = TaskContext(
         task=spec.name,
         title=spec.title,
