@@ -464,6 +464,7 @@ def test_pth_costs_nothing_at_interpreter_start(tmp_path):
         assert out.strip() == f"[] {armed}"
 
 
+@pytest.mark.slow  # three fresh interpreters importing mteb: seconds each
 @pytest.mark.parametrize("first", ["mteb_metadata", "mteb_encoder", "mteb_tasks"])
 def test_importing_a_plugin_module_first_still_registers(tmp_path, first):
     """A plugin module importing mteb runs the .pth hook mid-import: registration waits for it, silently."""

@@ -76,6 +76,7 @@ def engine():
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 @pytest.mark.parametrize("prompt_name", ["query", "document"])
 def test_matches_the_c_engine(st_model, engine, prompt_name: str) -> None:
     ours = st_model.encode(TEXTS, prompt_name=prompt_name, convert_to_numpy=True)
@@ -87,6 +88,7 @@ def test_matches_the_c_engine(st_model, engine, prompt_name: str) -> None:
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 @pytest.mark.parametrize("is_query", [1, 0])
 def test_token_counts_match_the_c_engine(tokenizer, engine, is_query: int) -> None:
     prefix = "query: " if is_query else "passage: "
@@ -97,6 +99,7 @@ def test_token_counts_match_the_c_engine(tokenizer, engine, is_query: int) -> No
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 def test_tokenizer_is_the_shipped_tokenizer_json(model_dir: Path, tokenizer) -> None:
     from tokenizers import Tokenizer
 
@@ -117,12 +120,14 @@ def test_tokenizer_is_the_shipped_tokenizer_json(model_dir: Path, tokenizer) -> 
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 def test_parallel_sentences_are_closer_than_unrelated(st_model) -> None:
     en, de, unrelated = st_model.encode([TEXTS[0], TEXTS[1], TEXTS[-1]], prompt_name="query")
     assert float(en @ de) > float(en @ unrelated) + 0.05
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 def test_long_input_is_truncated_not_rejected(st_model) -> None:
     assert st_model.max_seq_length == conv.MAX_SEQ_LENGTH
     vec = st_model.encode(["word " * 2000], prompt_name="document")
@@ -130,6 +135,7 @@ def test_long_input_is_truncated_not_rejected(st_model) -> None:
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 def test_folder_layout(model_dir: Path, st_model) -> None:
     from safetensors import safe_open
 
@@ -172,6 +178,7 @@ def test_folder_layout(model_dir: Path, st_model) -> None:
 
 
 @needs_sources
+@pytest.mark.slow  # converts the real default model
 def test_second_call_reuses_the_conversion(cache_dir: Path, model_dir: Path, monkeypatch) -> None:
     weights = model_dir / "model.safetensors"
     before = weights.stat().st_mtime_ns
