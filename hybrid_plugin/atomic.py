@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,3 +64,43 @@ def write_with(target: Path, writer: Callable[[Path], None], suffix: str = "") -
     """Call ``writer(tmp_path)`` and atomically move the result to ``target``."""
     with atomic_path(target, suffix=suffix) as tmp:
         writer(tmp)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2``); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # filesystem without RENAME_EXCHANGE: the caller falls back to two renames
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def swap_in_dir(staged: Path, target: Path, old: Path) -> None:
+    """Put the finished folder ``staged`` at ``target`` so a reader (or a kill) sees the old or the new.
+
+    A missing or empty ``target`` is replaced by one rename. A non-empty one is exchanged with
+    ``staged`` in one step where the system can (Linux); elsewhere it is first renamed to ``old`` (a
+    sibling the caller can recognise and restore after a crash). The old tree is removed last.
+    """
+    staged, target, old = Path(staged), Path(target), Path(old)
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        os.replace(staged, target)
+        return
+    if _rename_exchange(staged, target):
+        os.replace(staged, old)  # staged now holds the old tree: give it the recognisable name first
+    else:
+        os.replace(target, old)
+        os.replace(staged, target)
+    shutil.rmtree(old)

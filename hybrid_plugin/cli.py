@@ -160,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     formats = p.add_subparsers(dest="format", required=True, parser_class=_Parser)
     b = formats.add_parser("beir", help="BEIR folders (corpus.jsonl, queries, qrels) per setting")
     _add_data_options(b)
-    b.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
-    b.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    b.add_argument(
+        "--out", required=True, help="new or empty output folder (or, with --force, a previous export)"
+    )
+    b.add_argument("--force", action="store_true", help="replace a previous export of ours at --out")
     b.set_defaults(func=_cmd_export_beir)
 
     add_mteb_parser(sub)

@@ -65,13 +65,23 @@ def test_export_refuses_non_empty_folder(capsys, datasets, tmp_path):
     (tmp_path / "x" / "keep.txt").write_text("mine")
     code = main(["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
-    assert code == 2 and "not empty; pass --force" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "is not empty" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    # --force replaces only a previous export of ours: a user's folder is never emptied
+    code = main(
+        ["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x"), "--force"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "not a previous BEIR export" in err
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    (tmp_path / "x" / "keep.txt").unlink()
+    assert (
+        main(["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x")]) == 0
+    )
     code = main(
         ["export", "beir", "--task", "mlqa-r", "--languages", "de", "--out", str(tmp_path / "x"), "--force"]
     )
     assert code == 0 and (tmp_path / "x" / "manifest.json").is_file()
-    assert not (tmp_path / "x" / "keep.txt").exists()
 
 
 def test_trec_files_reproduce_our_ap(datasets, tiny_model, tmp_path):
