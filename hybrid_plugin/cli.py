@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from hybrid_plugin import __version__
 from hybrid_plugin.data.pool import CANDIDATE_FORMATS
 from hybrid_plugin.errors import Interrupted, UserError
+from hybrid_plugin.evaluation.cache_cli import add_cache_parser
 from hybrid_plugin.integrations.mteb import add_mteb_parser
 from hybrid_plugin.leaderboard.cli import add_leaderboard_parser
 from hybrid_plugin.training.cli import add_train_parser
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_mteb_parser(sub)
     add_train_parser(sub)
     add_leaderboard_parser(sub)
+    add_cache_parser(sub)
     return parser
 
 

@@ -7,13 +7,16 @@ or file ``write`` raising OSError with the errno a full or read-only disk gives)
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hybrid_plugin.cli import main
@@ -41,6 +44,11 @@ def run_python(code: str, *args: str, timeout: float = 300) -> subprocess.Comple
         timeout=timeout,
         cwd=REPO,
     )
+
+
+def warnings_in(err: str) -> list[str]:
+    """The warning lines of a stderr capture (progress bars may surround them)."""
+    return [line for line in err.splitlines() if "hybrid-plugin: warning:" in line]
 
 
 def cli_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
@@ -198,3 +206,409 @@ def test_export_restores_old_export_after_kill_between_renames(tmp_path, beir_re
     assert any("restored the previous export" in line for line in err[:-1])
     assert tree(out) == beir_refs["old"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. A self-healing embedding cache
+
+
+def fake_vectors(texts: list[str], dim: int = 8) -> np.ndarray:
+    """Deterministic per-text embeddings (independent of batching), for store-level tests."""
+    rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[: 4 * dim], dtype=np.uint32) for t in texts]
+    return (np.stack(rows) / 2**32).astype(np.float32)
+
+
+class CountingEncoder:
+    """Records every batch it encodes."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def __call__(self, batch: list[str]) -> np.ndarray:
+        self.batches.append(list(batch))
+        return fake_vectors(batch)
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for b in self.batches for t in b]
+
+
+TEXTS = [f"text number {i} " + "x" * (i % 13) for i in range(25)]
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _corrupt(shard: Path, how: str) -> None:
+    """Damage one shard the way disks, copies and hand edits do."""
+    with np.load(shard) as data:
+        keys, emb = data["keys"], data["emb"]
+    if how == "truncated":
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    elif how == "zero-length":
+        shard.write_bytes(b"")
+    elif how == "garbage":
+        shard.write_bytes(b"not a zip file at all")
+    elif how == "wrong-dim":
+        _save_npz(shard, keys=keys, emb=np.ones((len(keys), 5), np.float32))
+    elif how == "count-mismatch":
+        _save_npz(shard, keys=keys, emb=emb[:-1])
+    elif how == "nan-rows":
+        emb = emb.copy()
+        emb[1] = np.nan
+        _save_npz(shard, keys=keys, emb=emb)
+    elif how == "inf-rows":
+        emb = emb.copy()
+        emb[0, 0] = np.inf
+        _save_npz(shard, keys=keys, emb=emb)
+    elif how == "float64":
+        _save_npz(shard, keys=keys, emb=emb.astype(np.float64))
+    elif how == "one-dimensional":
+        _save_npz(shard, keys=keys, emb=emb.ravel())
+    elif how == "missing-array":
+        _save_npz(shard, keys=keys)
+    elif how == "pickled":
+        _save_npz(shard, keys=keys, emb=np.array([{"a": 1}] * len(keys), dtype=object))
+    else:
+        raise AssertionError(how)
+
+
+CORRUPTIONS = [
+    "truncated",
+    "zero-length",
+    "garbage",
+    "wrong-dim",
+    "count-mismatch",
+    "nan-rows",
+    "inf-rows",
+    "float64",
+    "one-dimensional",
+    "missing-array",
+    "pickled",
+]
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_bad_shard_is_quarantined_and_reencoded(how, tmp_path, capsys):
+    """Each kind of bad shard: one warning line, the file moved to quarantine/, only its texts encoded
+    again, and every embedding equal to a clean run's."""
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path, "c" * 64, "query: ")
+    first = CountingEncoder()
+    assert store.ensure(TEXTS, first, shard_size=10) == 25
+    shards = sorted(store.folder.glob("*.npz"))
+    assert len(shards) == 3
+    victim = shards[1]
+    with np.load(victim) as data:
+        victim_keys = {k.tobytes() for k in data["keys"]}
+    _corrupt(victim, how)
+    capsys.readouterr()
+
+    again = EmbeddingStore(tmp_path, "c" * 64, "query: ")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hybrid-plugin: warning: 1 bad embedding cache shard"), err
+    assert victim.name in err[0]
+    assert not victim.exists() and (store.folder / "quarantine" / victim.name).is_file()
+    second = CountingEncoder()
+    assert again.ensure(TEXTS, second, shard_size=10) == len(victim_keys)
+    from hybrid_plugin.evaluation.store import text_hash
+
+    assert {text_hash(t) for t in second.texts} == victim_keys
+    np.testing.assert_array_equal(again.get(TEXTS), fake_vectors(TEXTS))
+    capsys.readouterr()
+    third = CountingEncoder()  # healed: a third run reads everything, warns nothing
+    assert EmbeddingStore(tmp_path, "c" * 64, "query: ").ensure(TEXTS, third) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_wrong_dimension_of_the_only_shard_is_caught_by_the_model(tmp_path, capsys):
+    """A cache from before dimensions were recorded, whose only shard has a wrong dimension: the
+    model's first embeddings reveal it; it is quarantined and everything is encoded again."""
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path, "d" * 64, "")
+    store.ensure(TEXTS[:10], CountingEncoder())
+    (shard,) = store.folder.glob("*.npz")
+    _corrupt(shard, "wrong-dim")
+    (store.folder / "meta.json").write_text("{}")  # old cache: no recorded dimension
+    again = EmbeddingStore(tmp_path, "d" * 64, "")
+    assert again.dim == 5 and len(again) == 10  # the majority (the only shard) looked fine
+    enc = CountingEncoder()
+    assert again.ensure(TEXTS, enc, shard_size=100) == 25
+    assert sorted(enc.texts) == sorted(TEXTS)
+    np.testing.assert_array_equal(again.get(TEXTS), fake_vectors(TEXTS))
+    assert "dimension 5, but the model gives 8" in capsys.readouterr().err
+    assert (store.folder / "quarantine" / shard.name).is_file()
+
+
+def test_progress_moves_per_batch_and_shards_stay_whole(tmp_path, monkeypatch):
+    """batch_size: the encoder sees batches, the bar advances per batch, a shard is still one file."""
+    from hybrid_plugin.evaluation import store as store_mod
+
+    updates: list[int] = []
+
+    class Bar:
+        def __init__(self, total, **kw):
+            self.total = total
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n):
+            updates.append(n)
+
+        def refresh(self):
+            pass
+
+    monkeypatch.setattr(store_mod, "tqdm", Bar)
+    store = store_mod.EmbeddingStore(tmp_path, "e" * 64, "")
+    enc = CountingEncoder()
+    assert store.ensure(TEXTS, enc, shard_size=10, batch_size=4) == 25
+    assert [len(b) for b in enc.batches] == [4, 4, 2, 4, 4, 2, 4, 1]
+    assert updates == [4, 4, 2, 4, 4, 2, 4, 1]
+    assert len(list(store.folder.glob("*.npz"))) == 3
+    # batches are consecutive slices of the longest-first order: the same embeddings as whole shards
+    whole = CountingEncoder()
+    other = store_mod.EmbeddingStore(tmp_path / "whole", "e" * 64, "")
+    other.ensure(TEXTS, whole, shard_size=10)
+    assert enc.texts == whole.texts
+    np.testing.assert_array_equal(store.get(TEXTS), other.get(TEXTS))
+
+
+def test_nan_embeddings_from_the_model_are_one_line_and_never_cached(tmp_path):
+    from hybrid_plugin.errors import UserError
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path, "f" * 64, "")
+
+    def diverged(batch):
+        out = fake_vectors(batch)
+        out[0] = np.nan
+        return out
+
+    with pytest.raises(UserError, match="NaN or infinite embeddings for 1 of"):
+        store.ensure(TEXTS, diverged)
+    assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def _fail_with(code: int, after: int = 0):
+    """An ``os.replace`` stand-in that raises OSError(code) (after ``after`` successful calls)."""
+    real, calls = os.replace, []
+
+    def replace(src, dst, *a, **kw):
+        calls.append(dst)
+        if len(calls) > after:
+            raise OSError(code, os.strerror(code), str(dst))
+        return real(src, dst, *a, **kw)
+
+    return replace
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
+def test_unwritable_cache_degrades_to_no_cache(code, tmp_path, monkeypatch, capsys):
+    """A read-only, full or forbidden cache: one warning, correct embeddings, no temp file left."""
+    from hybrid_plugin.evaluation import store as store_mod
+
+    monkeypatch.setattr(store_mod.os, "replace", _fail_with(code))
+    monkeypatch.setattr("hybrid_plugin.atomic.os.replace", _fail_with(code))
+    store = store_mod.EmbeddingStore(tmp_path, "0" * 64, "")
+    assert store.ensure(TEXTS, CountingEncoder(), shard_size=10) == 25
+    np.testing.assert_array_equal(store.get(TEXTS), fake_vectors(TEXTS))
+    err = warnings_in(capsys.readouterr().err)
+    assert len(err) == 1 and "continuing without caching" in err[0] and os.strerror(code) in err[0], err
+    assert not store.writable
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "meta.json"]
+
+
+def test_disk_full_midway_through_a_shard_write(tmp_path, monkeypatch, capsys):
+    """ENOSPC while the bytes of the second shard are written: the first shard is kept whole, the
+    half-written temp file is removed, the run finishes from memory."""
+    from hybrid_plugin.evaluation import store as store_mod
+
+    real_savez, calls = np.savez, []
+
+    def savez(fh, **arrays):
+        calls.append(1)
+        if len(calls) == 2:
+            fh.write(b"PK\x03\x04 half a shard")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_savez(fh, **arrays)
+
+    monkeypatch.setattr(store_mod.np, "savez", savez)
+    store = store_mod.EmbeddingStore(tmp_path, "1" * 64, "")
+    assert store.ensure(TEXTS, CountingEncoder(), shard_size=10) == 25
+    np.testing.assert_array_equal(store.get(TEXTS), fake_vectors(TEXTS))
+    assert "No space left on device" in capsys.readouterr().err
+    monkeypatch.setattr(store_mod.np, "savez", real_savez)
+    assert sorted(p.suffix for p in store.folder.iterdir()) == [".json", ".npz"]
+    assert len(store_mod.EmbeddingStore(tmp_path, "1" * 64, "")) == 10
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; see the patched tests")
+def test_chmod_read_only_cache_degrades(tmp_path, capsys):
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    EmbeddingStore(tmp_path, "2" * 64, "").ensure(TEXTS[:5], CountingEncoder())
+    for p in [tmp_path, *tmp_path.rglob("*")]:
+        if p.is_dir():
+            p.chmod(0o555)
+    try:
+        store = EmbeddingStore(tmp_path, "2" * 64, "")
+        assert store.ensure(TEXTS, CountingEncoder()) == 20
+        assert "continuing without caching" in capsys.readouterr().err
+    finally:
+        for p in [tmp_path, *tmp_path.rglob("*")]:
+            if p.is_dir():
+                p.chmod(0o755)
+
+
+def _evaluate_tiny(tiny_model: Path, cache: Path) -> dict:
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        task="xquad-r", model=str(tiny_model), languages="de,en", cache_dir=str(cache), run_depth=0
+    )
+    return evaluate(cfg)
+
+
+@pytest.fixture(scope="module")
+def clean_run(
+    tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, datasets: Path
+) -> tuple[dict, Path]:
+    """The tiny model on XQuAD-R de+en with a fresh cache: (results, cache folder)."""
+    cache = tmp_path_factory.mktemp("clean-cache")
+    with pytest.MonkeyPatch.context() as mp:  # as hermetic as the per-test fixture
+        mp.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path_factory.getbasetemp() / "hp-cache"))
+        mp.setenv("HYBRID_PLUGIN_DATA", str(datasets))
+        return _evaluate_tiny(tiny_model, cache), cache
+
+
+def test_evaluation_heals_a_corrupt_cache_with_identical_results(clean_run, tiny_model, tmp_path, capsys):
+    """A NaN shard and a truncated shard in the cache of a real evaluation: one warning per store,
+    only their texts are encoded again, and every number equals the clean run's exactly."""
+    import shutil
+
+    clean, clean_cache = clean_run
+    cache = tmp_path / "cache"
+    shutil.copytree(clean_cache, cache)
+    folders = sorted({p.parent for p in cache.rglob("*.npz")})
+    assert len(folders) == 2 and sum(len(list(f.glob("*.npz"))) for f in folders) >= 3
+    bad = {sorted(folders[0].glob("*.npz"))[0]: "nan-rows", sorted(folders[1].glob("*.npz"))[-1]: "truncated"}
+    rows = 0
+    for shard, how in bad.items():
+        with np.load(shard) as data:
+            rows += len(data["keys"])
+        _corrupt(shard, how)
+    capsys.readouterr()
+    healed = _evaluate_tiny(tiny_model, cache)
+    assert len(warnings_in(capsys.readouterr().err)) == 2
+    assert healed["counts"]["texts_encoded"] == rows
+    assert healed["scores"] == clean["scores"]
+    assert healed["settings"] == clean["settings"]
+    assert sorted(p.name for p in cache.rglob("quarantine/*")) == sorted(p.name for p in bad)
+
+
+CONCURRENT_EVAL = """
+    import json, sys
+    from functools import partialmethod
+    from hybrid_plugin.evaluation import store
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+
+    model, cache, out = sys.argv[1:4]
+    # small shards (a multiple of the batch size 64), so the two runs interleave shard by shard
+    store.EmbeddingStore.ensure = partialmethod(store.EmbeddingStore.ensure, shard_size=256)
+    cfg = EvalConfig(task="xquad-r", model=model, languages="de,en", cache_dir=cache, run_depth=0)
+    results = evaluate(cfg)
+    open(out, "w").write(json.dumps({"scores": results["scores"], "counts": results["counts"]}))
+"""
+
+
+def test_two_concurrent_evaluations_share_a_cache(clean_run, tiny_model, tmp_path):
+    """Two processes encode into one empty cache at once: both get exactly the results of a run with
+    a private cache, and the shared cache holds only good shards and no temp files."""
+    from hybrid_plugin.evaluation.store import check_folder, store_folders
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    cache = tmp_path / "shared"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(CONCURRENT_EVAL),
+                str(tiny_model),
+                str(cache),
+                str(tmp_path / f"{i}.json"),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, err[-2000:]
+    clean, _ = clean_run
+    for i in range(2):
+        got = json.loads((tmp_path / f"{i}.json").read_text())
+        assert got["scores"] == json.loads(json.dumps(clean["scores"]))
+    folders = store_folders(cache)
+    assert len(folders) == 2
+    for folder in folders:
+        shards, _ = check_folder(folder)
+        assert len(shards) >= 2 and all(s.problem is None for s in shards)
+    assert not list(cache.rglob("*.tmp")) and not list(cache.rglob("quarantine"))
+
+
+def test_cache_commands(tmp_path, capsys):
+    """info lists sizes and problems; verify names each bad shard (exit 2); prune removes bad and
+    quarantined shards and stale temp files only; clear removes one model's folders or all."""
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    a = EmbeddingStore(tmp_path, "a" * 64, "query: ", "model-a")
+    a.ensure(TEXTS, CountingEncoder(), shard_size=10)
+    b = EmbeddingStore(tmp_path, "b" * 64, "", "model-b")
+    b.ensure(TEXTS, CountingEncoder(), shard_size=10)
+    bad = sorted(a.folder.glob("*.npz"))[0]
+    _corrupt(bad, "nan-rows")
+    (a.folder / "quarantine").mkdir()
+    (a.folder / "quarantine" / "old.npz").write_bytes(b"x")
+    stale = a.folder / ".0123abcd.npz.tmp"
+    stale.write_bytes(b"half")
+    os.utime(stale, (1, 1))
+    fresh = b.folder / ".4567.npz.tmp"  # a run writing right now: not stale
+    fresh.write_bytes(b"in progress")
+    cache = ["--cache-dir", str(tmp_path)]
+
+    capsys.readouterr()
+    assert main(["cache", "info", *cache]) == 0
+    out = capsys.readouterr().out
+    line_a = next(line for line in out.splitlines() if line.startswith("model-a"))
+    assert "1 bad, 1 quarantined, 1 stale temp" in line_a and " 3 " in line_a
+    line_b = next(line for line in out.splitlines() if line.startswith("model-b"))
+    assert line_b.split()[3] == "25" and line_b.endswith("-")
+
+    assert main(["cache", "verify", *cache]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{bad}: NaN or infinite values" and err[1].startswith("1 bad shard(s) of 6")
+
+    assert main(["cache", "prune", *cache]) == 0
+    assert not bad.exists() and not stale.exists() and not (a.folder / "quarantine").exists()
+    assert fresh.exists() and len(list(a.folder.glob("*.npz"))) == 2
+    assert main(["cache", "verify", *cache]) == 0
+
+    err = cli_error(capsys, ["cache", "clear", *cache, "--model", "model-c"])
+    assert "no embeddings of model 'model-c'" in err
+    assert main(["cache", "clear", *cache, "--model", "model-a"]) == 0
+    assert not a.folder.parent.exists() and b.folder.is_dir()
+    (tmp_path / "unrelated.txt").write_text("not ours")
+    assert main(["cache", "clear", *cache]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unrelated.txt"]

@@ -107,7 +107,7 @@ def encode_pool(pool: Pool, model: ModelRef, batch_size: int, store_root: Path |
     for texts, prompt, kind in jobs:
         if store_root is not None:
             store = EmbeddingStore(store_root, model.fingerprint, prompt, model.name)
-            encoded += store.ensure(texts, encoder(prompt), desc=f"encoding {kind}")
+            encoded += store.ensure(texts, encoder(prompt), desc=f"encoding {kind}", batch_size=batch_size)
             embeddings.append(store.get(texts))
         else:
             embeddings.append(encoder(prompt)(texts))
