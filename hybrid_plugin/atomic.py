@@ -1,4 +1,9 @@
-"""Atomic writes: a temp file beside the target, then one rename, so readers never see half a file."""
+"""Atomic writes: a temp file beside the target, then one rename, so readers never see half a file.
+
+Every writer here turns the OSErrors of a disk that refuses the write (read-only, full, forbidden)
+into a :class:`~hybrid_plugin.errors.WriteError` naming the target: one line at the CLI, exit 2,
+and the temp file is gone. :func:`check_writable` fails before a long run instead of after it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hybrid_plugin.errors import UserError, WriteError
+
+#: errnos of a write the system refuses; other OSErrors are not about the target and pass unchanged
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EFBIG", "EIO", "ENAMETOOLONG", "ENOTDIR")
+    if hasattr(errno, name)
+)
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -20,20 +34,61 @@ def _umask() -> int:
 
 
 @contextmanager
+def writing_to(target: Path) -> Iterator[None]:
+    """Turn a refused write inside the block into a :class:`WriteError` that names ``target``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as err:
+        if err.errno in WRITE_ERRNOS:
+            raise WriteError(target, err) from None
+        raise
+
+
+def _remove_quietly(path: Path) -> None:
+    """Remove a temp file or folder; a failure here must not hide the error that got us here."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """UserError now if nothing can be created in ``folder`` (or the nearest folder above it that
+    exists), rather than after a long run; creates and removes one hidden probe file there."""
+    folder = Path(folder)
+    probe = folder.absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{what} {folder}: {probe} is not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".hybrid-plugin-probe.", suffix=".tmp", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise UserError(f"{what} {folder}: cannot write into {probe} ({err.strerror or err})") from None
+
+
+@contextmanager
 def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path next to ``target``; on success rename it over ``target``."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result gets normal permissions
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with writing_to(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result gets normal permissions
+            yield tmp_path
+            os.replace(tmp_path, target)
+        finally:
+            _remove_quietly(tmp_path)
 
 
 def write_bytes(target: Path, data: bytes) -> None:
@@ -49,15 +104,15 @@ def write_text(target: Path, text: str) -> None:
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temp folder next to ``target``; on success rename it to ``target`` (must not exist)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with writing_to(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            _remove_quietly(tmp)
 
 
 def write_with(target: Path, writer: Callable[[Path], None], suffix: str = "") -> None:

@@ -60,12 +60,16 @@ def _run_depth(value: str) -> int | None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from hybrid_plugin.atomic import check_writable
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
     from hybrid_plugin.evaluation.report import console_table, write_results
 
     depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
+    check_writable(Path(args.out), "--out")  # before the encoding, not after it
+    if args.trec_out:
+        check_writable(Path(args.trec_out), "--trec-out")
     cfg = EvalConfig(
         task=args.task,
         model=args.model,
@@ -182,6 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except UserError as err:
         print(f"hybrid-plugin: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a disk or permission failure our writers did not name: still one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"hybrid-plugin: error: {where}{err.strerror or ' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except Interrupted as err:
         print(f"hybrid-plugin: interrupted: {err}", file=sys.stderr)

@@ -52,14 +52,16 @@ def warnings_in(err: str) -> list[str]:
 
 
 def cli_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
-    """Run the CLI; assert exit code 2 and exactly one stderr line (no traceback); return that line."""
+    """Run the CLI; assert exit code 2, no traceback and exactly one error line (last, after any
+    progress bar output); return that line."""
     capsys.readouterr()
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("hybrid-plugin: error: "), err
-    assert "Traceback" not in err
-    return err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if "hybrid-plugin: error: " in line]
+    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+    return errors[0][errors[0].index("hybrid-plugin: error: ") :]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,3 +614,184 @@ def test_cache_commands(tmp_path, capsys):
     (tmp_path / "unrelated.txt").write_text("not ours")
     assert main(["cache", "clear", *cache]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unrelated.txt"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Writers that fail cleanly: one line naming the path and the cause, nothing half-written
+
+
+class FillingFile:
+    """A file whose disk fills after ``room`` bytes: writes past that raise ENOSPC."""
+
+    def __init__(self, fh, room: int, name: str) -> None:
+        self._fh, self._room, self._name = fh, room, name
+
+    def write(self, data):
+        if len(data) > self._room:
+            self._fh.write(data[: self._room])
+            self._room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self._name)
+        self._room -= len(data)
+        return self._fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __iter__(self):
+        return iter(self._fh)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+        return False
+
+
+def refuse_writes(monkeypatch: pytest.MonkeyPatch, root: Path, code: int, room: int | None = None) -> None:
+    """Every write under ``root`` fails with ``code`` the way the system fails it: at open, mkdir
+    and rename (read-only, forbidden), or, with ``room``, once a file holds ``room`` bytes (full)."""
+    import builtins
+    import io
+
+    prefix = str(root.resolve())
+
+    def under(path) -> bool:
+        try:
+            return os.path.abspath(os.fspath(path)).startswith(prefix)
+        except TypeError:
+            return False  # a file descriptor
+
+    def fail(path):
+        raise OSError(code, os.strerror(code), os.fspath(path))
+
+    real_open, real_os_open = builtins.open, os.open
+    real_mkdir, real_replace, real_rename = os.mkdir, os.replace, os.rename
+
+    def file_open(file, mode="r", *args, **kwargs):
+        writing = any(c in mode for c in "wax+")
+        if writing and under(file):
+            if room is None:
+                fail(file)
+            return FillingFile(real_open(file, mode, *args, **kwargs), room, os.fspath(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        if room is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and under(path):
+            fail(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def guard(real):
+        def call(src, *args, **kwargs):
+            dst = args[0] if args and real is not real_mkdir else src
+            if room is None and under(dst):
+                fail(dst)
+            return real(src, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(builtins, "open", file_open)
+    monkeypatch.setattr(io, "open", file_open)
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(os, "mkdir", guard(real_mkdir))
+    monkeypatch.setattr(os, "replace", guard(real_replace))
+    monkeypatch.setattr(os, "rename", guard(real_rename))
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("flag", ["--out", "--trec-out"])
+def test_evaluate_refuses_unwritable_output_before_encoding(flag, code, tmp_path, monkeypatch, capsys):
+    """--out / --trec-out in a read-only or forbidden folder: one line before any encoding."""
+    import hybrid_plugin.evaluation.evaluator as evaluator
+
+    monkeypatch.setattr(evaluator, "evaluate", lambda cfg: pytest.fail("evaluated before the check"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    refuse_writes(monkeypatch, ro, code)
+    argv = ["evaluate", "--task", "xquad-r", "--out", str(tmp_path / "ok"), flag, str(ro / "new" / "dir")]
+    err = cli_error(capsys, argv)
+    assert f"{flag} {ro}/new/dir: cannot write into {ro} ({os.strerror(code)})" in err
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("code, room", [(errno.ENOSPC, 2000), (errno.EROFS, None), (errno.EACCES, None)])
+def test_results_writer_fails_cleanly(code, room, clean_run, tmp_path, monkeypatch, capsys):
+    """The disk fills (or turns read-only) while the results JSON is written: one line naming the
+    results file and the cause, exit 2, and no partial or temp file left."""
+    import hybrid_plugin.atomic as atomic
+    import hybrid_plugin.evaluation.evaluator as evaluator
+
+    clean, _ = clean_run
+    monkeypatch.setattr(evaluator, "evaluate", lambda cfg: clean)
+    monkeypatch.setattr(atomic, "check_writable", lambda folder, what: None)  # fail while writing
+    out = tmp_path / "results"
+    out.mkdir()
+    refuse_writes(monkeypatch, out, code, room)
+    err = cli_error(capsys, ["evaluate", "--task", "xquad-r", "--out", str(out)])
+    assert err.startswith(f"hybrid-plugin: error: cannot write {out}/xquad-r__") and ".json: " in err
+    assert os.strerror(code) in err
+    assert files_under(out) == []
+
+
+def test_trec_writer_fails_cleanly(tmp_path, monkeypatch):
+    """A full disk while TREC files are written: a WriteError naming the file; only whole files remain."""
+    from hybrid_plugin.data.files import resolve_files
+    from hybrid_plugin.data.lareqa import build_pool
+    from hybrid_plugin.data.spec import get_spec
+    from hybrid_plugin.errors import WriteError
+    from hybrid_plugin.evaluation.runs import SettingRun
+    from hybrid_plugin.integrations.trec import write_trec
+
+    spec = get_spec("mlqa-r")
+    pool = build_pool(spec, resolve_files(spec, ("de",)).paths, "sentence")
+    queries = np.arange(len(pool.query_ids))
+    docs = np.tile(np.arange(len(pool.cand_ids)), (len(queries), 1))
+    scores = -np.tile(np.arange(len(pool.cand_ids), dtype=np.float32), (len(queries), 1))
+    runs = [SettingRun("de-de", queries, docs, scores)]
+    refuse_writes(monkeypatch, tmp_path, errno.ENOSPC, room=10_000)
+    with pytest.raises(WriteError, match=r"cannot write .*de-de\.(qrels|run): No space left on device"):
+        write_trec(pool, runs, tmp_path / "trec")
+    assert [f for f in files_under(tmp_path) if not f.endswith(".qrels")] == []  # the qrels fit; no .tmp
+
+
+def test_train_refuses_unwritable_output_up_front(tmp_path, monkeypatch, capsys):
+    import hybrid_plugin.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "train", lambda cfg: pytest.fail("trained before the check"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    refuse_writes(monkeypatch, ro, errno.EROFS)
+    err = cli_error(capsys, ["train", "--train-data", "jsonl:x.jsonl", "--output", str(ro / "model")])
+    assert f"--output {ro}: cannot write into {ro} (Read-only file system)" in err
+
+
+def test_export_fails_cleanly_on_a_full_disk(tmp_path, monkeypatch, capsys, beir_refs):
+    """ENOSPC while a replacing export is written: one line, the old export untouched, no staging."""
+    out = tmp_path / "export"
+    assert main(_export(out, "de")) == 0
+    refuse_writes(monkeypatch, tmp_path, errno.ENOSPC, room=50_000)
+    err = cli_error(capsys, _export(out, "de,zh", "--force"))
+    assert f"cannot write {out}: No space left on device" in err
+    monkeypatch.undo()
+    assert tree(out) == beir_refs["old"] and sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_unreadable_input_is_one_line(tmp_path, monkeypatch, capsys, datasets):
+    """An OSError nobody named (here: a data file that cannot be read) still gives one line."""
+    import builtins
+
+    real_open = builtins.open
+    target = str(datasets / "mlqa-r" / "de.json")
+
+    def no_read(file, *args, **kwargs):
+        if os.fspath(file) == target:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), target)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_read)
+    err = cli_error(capsys, _export(tmp_path / "x", "de", "--data-dir", str(datasets)))
+    assert err == f"hybrid-plugin: error: {target}: Permission denied"

@@ -27,11 +27,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hybrid_plugin import __version__
-from hybrid_plugin.atomic import swap_in_dir
+from hybrid_plugin.atomic import check_writable, swap_in_dir, writing_to
 from hybrid_plugin.data.files import DATA_ENV, ResolvedFiles, resolve_files
 from hybrid_plugin.data.lareqa import build_pool
 from hybrid_plugin.data.pool import Pool
-from hybrid_plugin.data.spec import get_spec, select_languages
+from hybrid_plugin.data.spec import TaskSpec, get_spec, select_languages
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.runs import setting_queries
 from hybrid_plugin.paths import cache_root
@@ -214,29 +214,45 @@ def export_beir(
     candidate_format = spec.candidate_format(candidate_format)
     files = resolve_files(spec, langs, data_dir)
     _check_out(out, files, data_dir, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for note in clean_stale_staging(out):
-        print(f"hybrid-plugin: {note}", file=sys.stderr)
+    check_writable(out.parent, "--out")
+    with writing_to(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for note in clean_stale_staging(out):
+            print(f"hybrid-plugin: {note}", file=sys.stderr)
     _check_out(out, files, data_dir, force)  # a restored export is checked like any other
     pool = build_pool(spec, files.paths, candidate_format)
     staging, old = _staging_names(out)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     try:
-        settings = write_beir(pool, staging)
-        manifest = {
-            "task": spec.name,
-            "languages": list(langs),
-            "candidate_format": candidate_format,
-            "data_sha256": files.sha256,
-            "origin_commit": spec.origin_commit,
-            "license": spec.license,
-            "hybrid_plugin": __version__,
-            "load": "GenericDataLoader(OUT / setting.folder, prefix=setting.prefix).load(split='test')",
-            "settings": settings,
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        swap_in_dir(staging, out, old)
+        with writing_to(out):
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            manifest = _write_export(pool, spec, langs, candidate_format, files, staging)
+            swap_in_dir(staging, out, old)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _write_export(
+    pool: Pool,
+    spec: TaskSpec,
+    langs: tuple[str, ...],
+    candidate_format: str,
+    files: ResolvedFiles,
+    staging: Path,
+) -> dict:
+    """Every setting, then the manifest last (a staging folder without one is incomplete)."""
+    settings = write_beir(pool, staging)
+    manifest = {
+        "task": spec.name,
+        "languages": list(langs),
+        "candidate_format": candidate_format,
+        "data_sha256": files.sha256,
+        "origin_commit": spec.origin_commit,
+        "license": spec.license,
+        "hybrid_plugin": __version__,
+        "load": "GenericDataLoader(OUT / setting.folder, prefix=setting.prefix).load(split='test')",
+        "settings": settings,
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest
