@@ -795,3 +795,90 @@ def test_unreadable_input_is_one_line(tmp_path, monkeypatch, capsys, datasets):
     monkeypatch.setattr(builtins, "open", no_read)
     err = cli_error(capsys, _export(tmp_path / "x", "de", "--data-dir", str(datasets)))
     assert err == f"hybrid-plugin: error: {target}: Permission denied"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Concurrent leaderboard submits keep every row
+
+SUBMIT = """
+    import sys
+    from hybrid_plugin.cli import main
+    sys.exit(main(["leaderboard", "submit", sys.argv[1], "--dir", sys.argv[2], "--submitter", "test"]))
+"""
+
+
+def test_concurrent_submits_keep_every_row(tmp_path):
+    """Eight processes submit eight different rows to one new board at once: all eight rows, each
+    with its results copy, and the board validates."""
+    from hybrid_plugin.leaderboard.board import validate
+
+    sources = sorted((REPO / "leaderboards" / "results" / "xquad-r").glob("*.json"))[:8]
+    assert len(sources) == 8
+    board = tmp_path / "board"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(SUBMIT), str(src), str(board)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for src in sources
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    checked, problems = validate([board / "xquad-r.csv"])
+    assert problems == []
+    assert len(checked[0].rows) == 8
+    assert sorted(r.model.results_sha256[:16] for r in checked[0].rows) == sorted(p.stem for p in sources)
+
+
+def test_submit_to_an_unwritable_board_is_one_line(tmp_path, monkeypatch, capsys):
+    src = sorted((REPO / "leaderboards" / "results" / "xquad-r").glob("*.json"))[0]
+    board = tmp_path / "board"
+    board.mkdir()
+    refuse_writes(monkeypatch, board, errno.EROFS)
+    err = cli_error(capsys, ["leaderboard", "submit", str(src), "--dir", str(board), "--submitter", "t"])
+    assert f"--dir {board}: cannot write into {board} (Read-only file system)" in err
+    monkeypatch.undo()
+    assert files_under(board) == []
+
+
+def test_submit_on_a_full_disk_leaves_the_board_as_it_was(tmp_path, monkeypatch, capsys):
+    """ENOSPC while the CSV is rewritten: one line, the CSV unchanged, no orphan results copy."""
+    sources = sorted((REPO / "leaderboards" / "results" / "xquad-r").glob("*.json"))[:2]
+    board = tmp_path / "board"
+    assert main(["leaderboard", "submit", str(sources[0]), "--dir", str(board), "--submitter", "t"]) == 0
+    before = tree(board)
+    refuse_writes(monkeypatch, board, errno.ENOSPC, room=3000)
+    err = cli_error(
+        capsys, ["leaderboard", "submit", str(sources[1]), "--dir", str(board), "--submitter", "t"]
+    )
+    assert f"cannot write {board}/" in err and "No space left on device" in err
+    monkeypatch.undo()
+    assert tree(board) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Input hardening: size limits on files read whole
+
+
+def test_oversized_results_and_csv_are_refused_without_reading_them(tmp_path, capsys, monkeypatch):
+    """A 30 MiB 'results JSON' and a 6 MiB CSV: one line each, and the file is never read whole."""
+    big = tmp_path / "huge.json"
+    with open(big, "wb") as fh:
+        fh.truncate(30 * 2**20)  # sparse: costs no disk
+    reads: list[int] = []
+    real_read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(1) or real_read_bytes(self))
+    err = cli_error(capsys, ["leaderboard", "submit", str(big), "--dir", str(tmp_path / "lb")])
+    assert f"{big}: 30 MiB, larger than the 20 MiB a results JSON may be" in err
+    csv_file = tmp_path / "xquad-r.csv"
+    with open(csv_file, "wb") as fh:
+        fh.truncate(6 * 2**20)
+    capsys.readouterr()
+    assert main(["leaderboard", "validate", str(csv_file)]) == 2
+    assert "larger than 5 MiB" in capsys.readouterr().err
+    assert reads == []
