@@ -882,3 +882,134 @@ def test_oversized_results_and_csv_are_refused_without_reading_them(tmp_path, ca
     assert main(["leaderboard", "validate", str(csv_file)]) == 2
     assert "larger than 5 MiB" in capsys.readouterr().err
     assert reads == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Checkpoints you can always resume
+
+
+def _train_options(train_jsonl: Path, tiny_model: Path, output: Path) -> dict:
+    return dict(
+        train_data=[f"jsonl:{train_jsonl}"],
+        output=str(output),
+        base_model=str(tiny_model),
+        batch_size=8,
+        max_steps=4,
+        save_steps=2,
+        max_seq_length=32,
+        learning_rate=1e-3,
+        progress=False,
+    )
+
+
+def _weights(folder: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    (path,) = folder.rglob("model.safetensors")
+    return load_file(str(path))
+
+
+@pytest.fixture(scope="module")
+def checkpointed_run(tmp_path_factory, tiny_model: Path, train_jsonl: Path, datasets: Path) -> Path:
+    """Four steps with checkpoints at 2 and 4, kept (as if the run died after them): the folder
+    holding ``model`` (the finished weights, the reference) and ``model.checkpoints``."""
+    pytest.importorskip("accelerate", reason="training needs the train extra")
+    from hybrid_plugin.training import trainer as trainer_module
+
+    base = tmp_path_factory.mktemp("checkpointed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path_factory.getbasetemp() / "hp-cache"))
+        mp.setenv("HYBRID_PLUGIN_DATA", str(datasets))
+        mp.setattr(trainer_module.shutil, "rmtree", lambda *a, **kw: None)  # keep the checkpoints
+        trainer_module.train(**_train_options(train_jsonl, tiny_model, base / "model"))
+    names = sorted(p.name for p in (base / "model.checkpoints").glob("checkpoint-*"))
+    assert names == ["checkpoint-2", "checkpoint-4"]
+    return base
+
+
+def _kill_during_save(folder: Path, how: str) -> None:
+    """What a kill at some moment of saving ``folder`` leaves behind."""
+    from hybrid_plugin.training.checkpoints import MARKER
+
+    weights = next(folder.rglob("model.safetensors"))
+    if how == "half-written-weights":  # killed while the weights were written: nothing after them
+        for p in folder.iterdir():
+            if p.is_file() and p.name not in ("config.json",):
+                p.unlink()
+        weights.write_bytes(b"\0" * 100)
+    elif how == "no-trainer-state":  # killed before transformers wrote its state (saved last)
+        (folder / "trainer_state.json").unlink()
+        (folder / MARKER).unlink()
+    elif how == "truncated-optimizer":
+        data = (folder / "optimizer.pt").read_bytes()
+        (folder / "optimizer.pt").write_bytes(data[: len(data) // 2])
+        (folder / MARKER).unlink()
+    elif how == "weights-changed-after-marker":  # the marker does not match: a later partial save
+        weights.write_bytes(weights.read_bytes()[:-10])
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how, why",
+    [
+        ("half-written-weights", "no trainer_state.json"),
+        ("no-trainer-state", "no trainer_state.json"),
+        ("truncated-optimizer", "optimizer.pt is truncated"),
+        ("weights-changed-after-marker", "model.safetensors has"),
+    ],
+)
+def test_resume_skips_an_incomplete_newest_checkpoint(
+    how, why, checkpointed_run, tiny_model, train_jsonl, tmp_path, capsys
+):
+    """The newest checkpoint was killed mid-save: --resume says so, takes checkpoint-2 and ends
+    with the weights of the uninterrupted run."""
+    import shutil
+
+    from hybrid_plugin.training.trainer import train
+
+    shutil.copytree(checkpointed_run / "model.checkpoints", tmp_path / "model.checkpoints")
+    _kill_during_save(tmp_path / "model.checkpoints" / "checkpoint-4", how)
+    capsys.readouterr()
+    record = train(**_train_options(train_jsonl, tiny_model, tmp_path / "model"), resume=True)
+    out = capsys.readouterr().out
+    assert f"skipping incomplete checkpoint checkpoint-4 ({why}" in out
+    assert f"resuming from {tmp_path / 'model.checkpoints' / 'checkpoint-2'}" in out
+    assert record["steps"] == 4
+    resumed, reference = _weights(tmp_path / "model"), _weights(checkpointed_run / "model")
+    for key in _weights(tiny_model):  # (the unused pooler is initialised at random on each load)
+        np.testing.assert_allclose(resumed[key], reference[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+def test_checkpoints_are_marked_complete_and_checked(checkpointed_run):
+    """Each saved checkpoint carries the marker; a marker-less one (older version) is verified."""
+    import shutil
+
+    from hybrid_plugin.training.checkpoints import MARKER, checkpoint_problem
+
+    for name in ("checkpoint-2", "checkpoint-4"):
+        folder = checkpointed_run / "model.checkpoints" / name
+        assert (folder / MARKER).is_file() and checkpoint_problem(folder) is None
+    copy = checkpointed_run / "copy"
+    shutil.copytree(checkpointed_run / "model.checkpoints" / "checkpoint-2", copy)
+    (copy / MARKER).unlink()
+    assert checkpoint_problem(copy) is None  # complete files, no marker: accepted
+    shutil.rmtree(copy)
+
+
+def test_resume_with_no_complete_checkpoint_is_one_line(checkpointed_run, train_jsonl, tiny_model, tmp_path):
+    import shutil
+
+    from hybrid_plugin.errors import UserError
+    from hybrid_plugin.training.trainer import train
+
+    shutil.copytree(checkpointed_run / "model.checkpoints", tmp_path / "model.checkpoints")
+    _kill_during_save(tmp_path / "model.checkpoints" / "checkpoint-4", "no-trainer-state")
+    _kill_during_save(tmp_path / "model.checkpoints" / "checkpoint-2", "truncated-optimizer")
+    with pytest.raises(UserError) as err:
+        train(**_train_options(train_jsonl, tiny_model, tmp_path / "model"), resume=True)
+    assert str(err.value) == (
+        f"--resume: no complete checkpoint in {tmp_path / 'model.checkpoints'} (checkpoint-4: no "
+        "trainer_state.json (killed while saving); checkpoint-2: optimizer.pt is truncated)"
+    )
+    assert not (tmp_path / "model").exists()
