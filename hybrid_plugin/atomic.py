@@ -1,13 +1,30 @@
-"""Atomic writes: a temp file beside the target, then one rename, so readers never see half a file."""
+"""Atomic writes: a temp file beside the target, then one rename, so readers never see half a file.
+
+Every writer here turns the OSErrors of a disk that refuses the write (read-only, full, forbidden)
+into a :class:`~hybrid_plugin.errors.WriteError` naming the target: one line at the CLI, exit 2,
+and the temp file is gone. :func:`check_writable` fails before a long run instead of after it.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from hybrid_plugin.errors import UserError, WriteError
+
+#: errnos of a write the system refuses; other OSErrors are not about the target and pass unchanged
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EFBIG", "EIO", "ENAMETOOLONG", "ENOTDIR")
+    if hasattr(errno, name)
+)
 
 
 def _umask() -> int:
@@ -17,20 +34,61 @@ def _umask() -> int:
 
 
 @contextmanager
+def writing_to(target: Path) -> Iterator[None]:
+    """Turn a refused write inside the block into a :class:`WriteError` that names ``target``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as err:
+        if err.errno in WRITE_ERRNOS:
+            raise WriteError(target, err) from None
+        raise
+
+
+def _remove_quietly(path: Path) -> None:
+    """Remove a temp file or folder; a failure here must not hide the error that got us here."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """UserError now if nothing can be created in ``folder`` (or the nearest folder above it that
+    exists), rather than after a long run; creates and removes one hidden probe file there."""
+    folder = Path(folder)
+    probe = folder.absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{what} {folder}: {probe} is not a folder")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".hybrid-plugin-probe.", suffix=".tmp", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise UserError(f"{what} {folder}: cannot write into {probe} ({err.strerror or err})") from None
+
+
+@contextmanager
 def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path next to ``target``; on success rename it over ``target``."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result gets normal permissions
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with writing_to(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; the result gets normal permissions
+            yield tmp_path
+            os.replace(tmp_path, target)
+        finally:
+            _remove_quietly(tmp_path)
 
 
 def write_bytes(target: Path, data: bytes) -> None:
@@ -46,15 +104,15 @@ def write_text(target: Path, text: str) -> None:
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temp folder next to ``target``; on success rename it to ``target`` (must not exist)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with writing_to(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            os.chmod(tmp, 0o777 & ~_umask())
+            yield tmp
+            os.replace(tmp, target)
+        finally:
+            _remove_quietly(tmp)
 
 
 def write_with(target: Path, writer: Callable[[Path], None], suffix: str = "") -> None:
@@ -63,62 +121,41 @@ def write_with(target: Path, writer: Callable[[Path], None], suffix: str = "") -
         writer(tmp)
 
 
-STAGING = ".staging-"  # prefix of the folder a new tree is built in, beside its target
-RETIRED = ".retired-"  # prefix a replaced tree gets until it is deleted
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+def _rename_exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2``); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
         return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
-    errno = ctypes.get_errno()
-    if errno in (38, 22, 95):  # ENOSYS, EINVAL (file system without exchange), EOPNOTSUPP
-        return False
-    raise OSError(errno, os.strerror(errno), str(b))
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # filesystem without RENAME_EXCHANGE: the caller falls back to two renames
+    raise OSError(err, os.strerror(err), str(b))
 
 
-def stale_staging(target: Path) -> list[Path]:
-    """Folders a killed :func:`replace_tree` left beside ``target``."""
-    target = Path(target)
-    if not target.parent.is_dir():
-        return []
-    prefixes = (f"{STAGING}{target.name}.", f"{RETIRED}{target.name}.")
-    return sorted(p for p in target.parent.iterdir() if p.name.startswith(prefixes))
+def swap_in_dir(staged: Path, target: Path, old: Path) -> None:
+    """Put the finished folder ``staged`` at ``target`` so a reader (or a kill) sees the old or the new.
 
-
-@contextmanager
-def replace_tree(target: Path) -> Iterator[Path]:
-    """Yield a fresh folder beside ``target``; on success it takes ``target``'s place in one step.
-
-    The new tree is built next to the target (never inside it), then swapped in by one atomic rename
-    exchange where the system has it, so a kill at any moment leaves the old tree or the new one at
-    ``target``, never a mix; the old tree is deleted after the swap. Without an exchange the old tree is
-    first renamed aside (``.retired-<name>.*``), which a later call finds with :func:`stale_staging`.
+    A missing or empty ``target`` is replaced by one rename. A non-empty one is exchanged with
+    ``staged`` in one step where the system can (Linux); elsewhere it is first renamed to ``old`` (a
+    sibling the caller can recognise and restore after a crash). The old tree is removed last.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{target.name}.", dir=target.parent))
-    os.chmod(staging, 0o777 & ~_umask())
-    try:
-        yield staging
-        if not target.exists():
-            os.rename(staging, target)
-        elif _exchange(staging, target):
-            shutil.rmtree(staging)  # now holds the old tree
-        else:
-            retired = Path(tempfile.mkdtemp(prefix=f"{RETIRED}{target.name}.", dir=target.parent))
-            os.rename(target, retired / "tree")
-            os.rename(staging, target)
-            shutil.rmtree(retired)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    staged, target, old = Path(staged), Path(target), Path(old)
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        os.replace(staged, target)
+        return
+    if _rename_exchange(staged, target):
+        os.replace(staged, old)  # staged now holds the old tree: give it the recognisable name first
+    else:
+        os.replace(target, old)
+        os.replace(staged, target)
+    shutil.rmtree(old)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from hybrid_plugin import __version__
 from hybrid_plugin.data.pool import CANDIDATE_FORMATS
 from hybrid_plugin.errors import Interrupted, UserError
+from hybrid_plugin.evaluation.cache_cli import add_cache_parser
 from hybrid_plugin.integrations.mteb import add_mteb_parser
 from hybrid_plugin.leaderboard.cli import add_leaderboard_parser
 from hybrid_plugin.training.cli import add_train_parser
@@ -59,6 +60,7 @@ def _run_depth(value: str) -> int | None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from hybrid_plugin.atomic import check_writable
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
     from hybrid_plugin.evaluation.perquery import to_arrow
     from hybrid_plugin.evaluation.report import console_table, write_results
@@ -68,6 +70,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     if args.trec_out and depth == 0:
         raise UserError("--trec-out needs runs: give --run-depth N (or full), not 0")
+    check_writable(Path(args.out), "--out")  # before the encoding, not after it
+    if args.trec_out:
+        check_writable(Path(args.trec_out), "--trec-out")
     cfg = EvalConfig(
         task=args.task,
         model=args.model,
@@ -185,13 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     formats = p.add_subparsers(dest="format", required=True, parser_class=_Parser)
     b = formats.add_parser("beir", help="BEIR folders (corpus.jsonl, queries, qrels) per setting")
     _add_data_options(b)
-    b.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
-    b.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    b.add_argument(
+        "--out", required=True, help="new or empty output folder (or, with --force, a previous export)"
+    )
+    b.add_argument("--force", action="store_true", help="replace a previous export of ours at --out")
     b.set_defaults(func=_cmd_export_beir)
 
     add_mteb_parser(sub)
     add_train_parser(sub)
     add_leaderboard_parser(sub)
+    add_cache_parser(sub)
     return parser
 
 
@@ -203,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except UserError as err:
         print(f"hybrid-plugin: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a disk or permission failure our writers did not name: still one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"hybrid-plugin: error: {where}{err.strerror or ' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except Interrupted as err:
         print(f"hybrid-plugin: interrupted: {err}", file=sys.stderr)

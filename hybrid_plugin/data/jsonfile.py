@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from hybrid_plugin.errors import UserError
+
+MiB = 2**20
+
+
+def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a file read whole, refused (before reading) when larger than ``limit``."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(limit + 1) if size <= limit else b""
+    if size > limit or len(data) > limit:  # (a file growing while read counts too)
+        raise UserError(
+            f"{path}: {max(size, len(data)) / MiB:.0f} MiB, "
+            f"larger than the {limit // MiB} MiB a {what} may be"
+        )
+    return data
 
 
 def load_json(path: Path) -> object:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.errors import UserError
 
 PAD_KEY = torch.iinfo(torch.int64).max
 
@@ -58,7 +59,10 @@ class Scorer:
         q = torch.from_numpy(np.ascontiguousarray(query_emb, dtype=np.float32))
         c = torch.from_numpy(np.ascontiguousarray(cand_emb, dtype=np.float32))
         if not (torch.isfinite(q).all() and torch.isfinite(c).all()):
-            raise ValueError("embeddings contain NaN or infinite values")
+            raise UserError(
+                "the model's embeddings contain NaN or infinite values, so nothing can be ranked "
+                "(did its training diverge?)"
+            )
         if normalize:
             q = torch.nn.functional.normalize(q, dim=1)
             c = torch.nn.functional.normalize(c, dim=1)

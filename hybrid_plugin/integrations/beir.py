@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,13 +27,17 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hybrid_plugin import __version__
-from hybrid_plugin.atomic import RETIRED, replace_tree, stale_staging
+from hybrid_plugin.atomic import check_writable, swap_in_dir, writing_to
 from hybrid_plugin.data.build import build_pool
-from hybrid_plugin.data.files import resolve_files
+from hybrid_plugin.data.files import DATA_ENV, ResolvedFiles, resolve_files
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import POOL, Setting, pool_settings, relevant_in
-from hybrid_plugin.data.spec import get_spec, select_languages
+from hybrid_plugin.data.spec import TaskSpec, get_spec, select_languages
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.paths import cache_root
+
+#: what a setting folder of an export holds
+EXPORT_ENTRY = re.compile(r"corpus\.jsonl|[a-z]{2,3}-queries\.jsonl|[a-z]{2,3}-qrels")
 
 
 def _jsonl(path: Path, rows: list[dict]) -> None:
@@ -79,66 +84,110 @@ def write_beir(pool: Pool, out: Path) -> dict:
 MANIFEST = "manifest.json"
 
 
-def is_our_export(folder: Path) -> bool:
-    """A folder this command wrote: its manifest names a task and the hybrid_plugin version."""
+def _is_export(folder: Path) -> bool:
+    """True if ``folder`` holds exactly a previous export of ours: its manifest and what it names."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(manifest, dict) and {"task", "hybrid_plugin", "settings"} <= manifest.keys()
+    settings = manifest.get("settings") if isinstance(manifest, dict) else None
+    if not isinstance(settings, dict) or not {"task", "hybrid_plugin"} <= manifest.keys():
+        return False
+    folders = {s.get("folder") for s in settings.values() if isinstance(s, dict)}
+    for entry in folder.iterdir():
+        if entry.name == "manifest.json":
+            continue
+        if entry.name not in folders or not entry.is_dir() or entry.is_symlink():
+            return False
+        if any(EXPORT_ENTRY.fullmatch(sub.name) is None for sub in entry.iterdir()):
+            return False
+    return True
 
 
-def protected_folders(data_dir: str | Path | None) -> dict[str, Path]:
-    """Folders an export must never replace, contain or (data, cache) write into."""
-    import os
+def _protected_places(files: ResolvedFiles, data_dir: str | Path | None) -> tuple[list, list]:
+    """(places an export may not be or contain, places it may not lie inside), as (name, path)."""
+    import hybrid_plugin
 
-    from hybrid_plugin.paths import cache_root
-
-    places = {
-        "the current directory": Path.cwd(),
-        "the home folder": Path.home(),
-        "the embedding and data cache": cache_root(),
-        "the hybrid_plugin installation": Path(__file__).resolve().parents[2],
-    }
-    data = data_dir or os.environ.get("HYBRID_PLUGIN_DATA")
-    if data:
-        places["the data folder"] = Path(data)
-    return {what: path.expanduser().resolve() for what, path in places.items()}
+    task_dirs = [("the data folder", p) for p in sorted({f.parent for f in files.paths.values()})]
+    package = Path(hybrid_plugin.__file__).parent
+    inside = [*task_dirs, ("the hybrid-plugin cache", cache_root()), ("the hybrid_plugin package", package)]
+    given = [Path(d) for d in (data_dir, os.environ.get(DATA_ENV)) if d]
+    whole = [("the current directory", Path.cwd()), *inside, *(("the data folder", d) for d in given)]
+    if (package.parent / "pyproject.toml").is_file():
+        whole.append(("the hybrid_plugin repository", package.parent))
+    return whole, inside
 
 
-def check_export_target(out: Path, data_dir: str | Path | None, force: bool) -> None:
-    """Refuse an ``--out`` whose replacement could destroy what the user did not ask to replace."""
-    if not str(out).strip():
-        raise UserError("--out is empty: name a new folder for the export")
-    target = out.expanduser().resolve()
-    if target == Path(target.anchor):
-        raise UserError(f"--out {out}: the file system root; name a new folder for the export")
-    for what, place in protected_folders(data_dir).items():
-        if target == place or target in place.parents:
-            raise UserError(f"--out {out} is or contains {what} ({place}); name a new folder for the export")
-        if what in ("the data folder", "the embedding and data cache") and place in target.parents:
-            raise UserError(f"--out {out} lies inside {what} ({place}); write the export elsewhere")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force:
-            raise UserError(f"{out} exists and is not empty; pass --force to replace it")
-        if not out.is_dir() or not is_our_export(out):
-            raise UserError(
-                f"--out {out} holds something other than an export of ours (no hybrid-plugin {MANIFEST}); "
-                "refusing to replace it even with --force"
-            )
+def _check_out(out: Path, files: ResolvedFiles, data_dir: str | Path | None, force: bool) -> None:
+    """Refuse an ``out`` whose replacement could destroy something that is not a previous export."""
+    target = out.resolve()
+    whole, inside = _protected_places(files, data_dir)
+    for relation, hit in (("is", lambda p: target == p), ("contains", lambda p: target in p.parents)):
+        for what, place in whole:
+            if hit(place.resolve()):
+                raise UserError(
+                    f"--out {out} {relation} {what} ({place.resolve()}); choose a new folder for the export"
+                )
+    for what, place in inside:
+        if place.resolve() in target.parents:
+            raise UserError(f"--out {out} lies inside {what} ({place.resolve()}); choose a folder elsewhere")
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder; choose a new folder for the export")
+    if not any(out.iterdir()):
+        return
+    if not _is_export(out):
+        raise UserError(
+            f"--out {out} is not empty and is not a previous BEIR export of hybrid-plugin (no matching "
+            "manifest.json); nothing was changed: choose a new folder or empty it yourself"
+        )
+    if not force:
+        raise UserError(f"--out {out} holds a previous export and is not empty; pass --force to replace it")
 
 
-def recover_interrupted(out: Path) -> list[str]:
-    """Clean what a killed export left beside ``out``; put back an old export left aside. Returns notes."""
+def _staging_names(out: Path) -> tuple[Path, Path]:
+    """This process's staging and old-tree folders: hidden siblings of ``out`` (never inside it)."""
+    pid = os.getpid()
+    return out.parent / f".{out.name}.staging-{pid}", out.parent / f".{out.name}.old-{pid}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_staging(out: Path) -> list[str]:
+    """Remove staging folders that killed exports left beside ``out``; returns one note per action.
+
+    If ``out`` itself is missing (a kill between the two renames where the system cannot swap in
+    one step), the previous export kept as ``.OUT.old-PID`` is put back first.
+    """
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(staging|old)-(\d+)")
     notes = []
-    for stale in stale_staging(out):
-        old_tree = stale / "tree"
-        if stale.name.startswith(RETIRED) and old_tree.is_dir() and not out.exists():
-            os.rename(old_tree, out)
-            notes.append(f"restored the previous export {out} from {stale.name} (an export was interrupted)")
-        else:
-            notes.append(f"removed {stale.name}, left by an interrupted export")
-        shutil.rmtree(stale, ignore_errors=True)
+    if not out.parent.is_dir():
+        return notes
+    stale = []
+    for entry in sorted(out.parent.iterdir()):
+        m = pattern.fullmatch(entry.name)
+        if m is not None and entry.is_dir() and not _pid_alive(int(m[2])):
+            stale.append((m[1], entry))
+    for kind, entry in stale:
+        if kind == "old" and not out.exists() and _is_export(entry):
+            os.replace(entry, out)
+            notes.append(f"restored the previous export {out} from {entry.name} (an export was killed)")
+    for _, entry in stale:
+        if entry.exists():
+            shutil.rmtree(entry)
+            notes.append(f"removed {entry}, left behind by a killed export")
+    legacy = out.parent / f"{out.name}.new"
+    if legacy.is_dir():
+        notes.append(f"{legacy} looks like a killed export's staging folder; delete it if it is not yours")
     return notes
 
 
@@ -150,31 +199,60 @@ def export_beir(
     data_dir: str | None = None,
     force: bool = False,
 ) -> dict:
-    """Export ``task`` into ``out``: a new folder, or (``force``) a previous export of ours, replaced in
-    one step (a kill at any moment leaves the old export or the new one, never a mix)."""
+    """Export ``task`` into ``out``; returns the manifest.
+
+    ``out`` must be new, empty, or (with ``force``) a previous export of ours; it may never be,
+    contain or lie inside the data, the cache or the package, nor be or contain the current
+    directory. The tree is staged beside ``out`` and swapped in by rename, so a kill at any moment
+    leaves the old export or the new one, never a mix.
+    """
+    if str(out).strip() == "":
+        raise UserError("--out is empty; name a new folder for the export")
     out = Path(out)
-    for note in recover_interrupted(out):
-        print(f"hybrid-plugin: {note}", file=sys.stderr)
-    check_export_target(out, data_dir, force)
     spec = get_spec(task)
     langs = select_languages(spec, languages)
     candidate_format = spec.candidate_format(candidate_format)
     files = resolve_files(spec, langs, data_dir)
-    task_folder = next(iter(files.paths.values())).parent
-    check_export_target(out, task_folder.parent, force)  # the data folder actually used, however found
+    _check_out(out, files, data_dir, force)
+    check_writable(out.parent, "--out")
+    with writing_to(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for note in clean_stale_staging(out):
+            print(f"hybrid-plugin: {note}", file=sys.stderr)
+    _check_out(out, files, data_dir, force)  # a restored export is checked like any other
     pool = build_pool(spec, files.paths, candidate_format)
-    with replace_tree(out) as tmp:
-        settings = write_beir(pool, tmp)
-        manifest = {
-            "task": spec.name,
-            "languages": list(langs),
-            "candidate_format": candidate_format,
-            "data_sha256": files.sha256,
-            "origin_commit": spec.origin_commit,
-            "license": spec.license,
-            "hybrid_plugin": __version__,
-            "load": "GenericDataLoader(OUT / setting.folder, prefix=setting.prefix).load(split='test')",
-            "settings": settings,
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    staging, old = _staging_names(out)
+    try:
+        with writing_to(out):
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            manifest = _write_export(pool, spec, langs, candidate_format, files, staging)
+            swap_in_dir(staging, out, old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _write_export(
+    pool: Pool,
+    spec: TaskSpec,
+    langs: tuple[str, ...],
+    candidate_format: str,
+    files: ResolvedFiles,
+    staging: Path,
+) -> dict:
+    """Every setting, then the manifest last (a staging folder without one is incomplete)."""
+    settings = write_beir(pool, staging)
+    manifest = {
+        "task": spec.name,
+        "languages": list(langs),
+        "candidate_format": candidate_format,
+        "data_sha256": files.sha256,
+        "origin_commit": spec.origin_commit,
+        "license": spec.license,
+        "hybrid_plugin": __version__,
+        "load": "GenericDataLoader(OUT / setting.folder, prefix=setting.prefix).load(split='test')",
+        "settings": settings,
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return manifest

@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from functools import wraps
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -275,6 +276,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be ≥ 1, got {args.batch_size}")
     subsets = _subsets(args.subsets)
+    from hybrid_plugin.atomic import check_writable
+
+    check_writable(Path(args.output_folder), "--output-folder")
+    if args.prediction_folder:
+        check_writable(Path(args.prediction_folder), "--prediction-folder")
     tasks = []
     for raw in args.tasks:
         name = _task_name(raw)

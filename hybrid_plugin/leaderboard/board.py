@@ -10,20 +10,49 @@ from __future__ import annotations
 
 import getpass
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hybrid_plugin.atomic import write_bytes
+from filelock import FileLock, Timeout
+
+from hybrid_plugin.atomic import check_writable, write_bytes, writing_to
+from hybrid_plugin.data.jsonfile import read_limited
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.results import per_query_path
 from hybrid_plugin.leaderboard.csvfile import CsvTable, read_csv, write_csv
-from hybrid_plugin.leaderboard.rows import build_cells, derived_cells, load_results, sha256_bytes
+from hybrid_plugin.leaderboard.rows import (
+    RESULTS_MAX_BYTES,
+    build_cells,
+    derived_cells,
+    load_results,
+    sha256_bytes,
+)
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, RowBase, header, parse_row, row_key
 from hybrid_plugin.leaderboard.tasks import ranked_specs
 
 RESULTS_DIR = "results"
 CHECKSUM_PREFIX = 16
+LOCK_FILE = ".leaderboard.lock"
+LOCK_TIMEOUT_S = 300
+
+
+@contextmanager
+def board_lock(board: Path) -> Iterator[None]:
+    """Hold the folder's lock file: one read–modify–write (submit, render) at a time, across processes."""
+    board = Path(board)
+    check_writable(board, "--dir")
+    with writing_to(board / LOCK_FILE):
+        board.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(board / LOCK_FILE, timeout=LOCK_TIMEOUT_S):
+            yield
+    except Timeout:
+        raise UserError(
+            f"{board / LOCK_FILE}: another submit or render has held it for {LOCK_TIMEOUT_S} s; try again"
+        ) from None
 
 
 def csv_path(board: Path, task: str) -> Path:
@@ -170,7 +199,11 @@ def _check_results_files(path: Path, task: str, rows: list[Row], referenced: set
         if not file.is_file():
             problems.append(Problem(path, f"no committed results file {rel}", row.line, "results_sha256"))
             continue
-        raw = file.read_bytes()
+        try:
+            raw = read_limited(file, RESULTS_MAX_BYTES, "results JSON")
+        except (UserError, OSError) as err:
+            problems.append(Problem(path, f"{rel}: {err}", row.line, "results_sha256"))
+            continue
         if sha256_bytes(raw) != row.model.results_sha256:
             problems.append(Problem(path, f"{rel} does not have this sha256", row.line, "results_sha256"))
             continue
@@ -251,7 +284,7 @@ def submit(
     """Add the row of ``results_file`` to ``board/<task>.csv``; a :class:`UserError` on anything wrong."""
     results_file, board = Path(results_file), Path(board)
     try:
-        raw = results_file.read_bytes()
+        raw = read_limited(results_file, RESULTS_MAX_BYTES, "results JSON")
     except OSError as err:
         raise UserError(f"{results_file}: cannot read ({err.strerror or err})") from None
     results = load_results(raw, str(results_file))
@@ -268,7 +301,15 @@ def submit(
         column, message = problems[0]
         where = f"--{column}" if column in FREE_TEXT else f"{results_file}: column {column}"
         raise UserError(f"{where}: {message}")
-    spec = get_spec(results.task)
+    with board_lock(board):  # concurrent submits: each reads the rows the one before wrote
+        return _submit_row(board, raw, sha, row, cells, replace, per_query)
+
+
+def _submit_row(
+    board: Path, raw: bytes, sha: str, row: RowBase, cells: dict, replace: bool, per_query: Path | None
+) -> Submitted:
+    """Read the CSV, add or replace the row, write the results copy and the CSV (under the lock)."""
+    spec = get_spec(row.task)
     target = csv_path(board, spec.name)
     existing: list[Row] = []
     if target.exists():

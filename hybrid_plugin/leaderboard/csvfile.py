@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TextIO
 
 from hybrid_plugin.atomic import write_with
+from hybrid_plugin.data.jsonfile import read_limited
+from hybrid_plugin.errors import UserError
 
 CSV_MAX_BYTES = 5 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
@@ -37,12 +39,12 @@ def read_csv(path: Path) -> CsvTable:
     """Read a leaderboard CSV without trusting it: size, encoding, BOM, quoting, cell counts."""
     table = CsvTable(Path(path))
     try:
-        raw = table.path.read_bytes()
+        raw = read_limited(table.path, CSV_MAX_BYTES, "leaderboard CSV")  # refused before it is read
+    except UserError:
+        table.problems.append((None, f"larger than {CSV_MAX_BYTES // 2**20} MiB"))
+        return table
     except OSError as err:
         table.problems.append((None, f"cannot read: {err.strerror or err}"))
-        return table
-    if len(raw) > CSV_MAX_BYTES:
-        table.problems.append((None, f"larger than {CSV_MAX_BYTES // 2**20} MiB"))
         return table
     if raw.startswith(BOM):
         table.problems.append((1, "starts with a UTF-8 byte-order mark: save as UTF-8 without BOM"))

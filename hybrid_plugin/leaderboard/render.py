@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.data.spec import get_spec
-from hybrid_plugin.leaderboard.board import Row, read_board, results_relpath
+from hybrid_plugin.leaderboard.board import Row, board_lock, read_board, results_relpath
 from hybrid_plugin.leaderboard.schema import RowBase, language_column, row_model
 from hybrid_plugin.leaderboard.tasks import ranked_specs
 
@@ -667,8 +667,8 @@ def write_plots(board: Path, boards: dict[str, list[Row]]) -> dict[str, list[tup
 def render(board: Path, check: bool = False) -> list[Path]:
     """Write README.md, index.html and the plots; with ``check``, return the files that are out of date."""
     board = Path(board)
-    boards = read_board(board)
     if check:
+        boards = read_board(board)
         plots = planned_plots(boards)
         expected = {
             board / "README.md": render_readme(boards, plots),
@@ -679,9 +679,11 @@ def render(board: Path, check: bool = False) -> list[Path]:
         ]
         stale += [board / src for refs in plots.values() for src, _ in refs if not (board / src).is_file()]
         return stale
-    plots = write_plots(board, boards)
-    write_text(board / "README.md", render_readme(boards, plots))
-    write_text(board / "index.html", render_html(boards, plots))
+    with board_lock(board):  # not while a submit rewrites a CSV
+        boards = read_board(board)
+        plots = write_plots(board, boards)
+        write_text(board / "README.md", render_readme(boards, plots))
+        write_text(board / "index.html", render_html(boards, plots))
     return [
         board / "README.md",
         board / "index.html",

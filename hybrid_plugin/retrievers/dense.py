@@ -104,7 +104,7 @@ class DenseRetriever:
         store = EmbeddingStore(
             self.cache_root, self.encoder.fingerprint, self.encoder.prompt(role), self.encoder.name
         )
-        encoded = store.ensure(texts, encode, desc=desc)
+        encoded = store.ensure(texts, encode, desc=desc, batch_size=self.batch_size)
         return store.get(texts), encoded
 
     def score(self, pool: Pool) -> Scored:

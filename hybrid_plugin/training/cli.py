@@ -56,6 +56,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         dry_run(cfg)
     else:
+        from pathlib import Path
+
+        from hybrid_plugin.atomic import check_writable
+
+        check_writable(Path(args.output).parent, "--output")  # model and checkpoints go beside it
+        if cfg.eval_tasks:
+            check_writable(cfg.eval_dir, "--eval-out")
         train(cfg)
     return 0
 

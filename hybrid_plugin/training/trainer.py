@@ -28,6 +28,7 @@ from hybrid_plugin.training.build import (
     process_rank,
 )
 from hybrid_plugin.training.card import RECORD_FORMAT, write_card, write_record
+from hybrid_plugin.training.checkpoints import completion_marker, resume_from
 from hybrid_plugin.training.config import LIBRARIES, TrainConfig
 from hybrid_plugin.training.merge import keep_base_files, merge_saved, merge_weights  # noqa: F401 (public)
 from hybrid_plugin.training.samplers import world_size
@@ -68,11 +69,12 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         if cfg.merge_with_base is not None:
             base_state = {k: v.detach().clone() for k, v in model_ref.load().state_dict().items()}
         trainer, model, samplers = build_trainer(
-            cfg, model_ref, data, work_dir, callbacks=[timer, stop, *callbacks]
+            cfg, model_ref, data, work_dir, callbacks=[timer, stop, completion_marker(), *callbacks]
         )
         train_max_len = model.max_seq_length
         t0 = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=True if cfg.resume else None)
+        resume = resume_from(work_dir, report=main_process) if cfg.resume else None  # complete ones only
+        result = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - t0
         if stop.stopped_at is not None:
             raise Interrupted(
