@@ -719,20 +719,24 @@ def test_evaluate_refuses_unwritable_output_before_encoding(flag, code, tmp_path
 
 
 @pytest.mark.parametrize("code, room", [(errno.ENOSPC, 2000), (errno.EROFS, None), (errno.EACCES, None)])
-def test_results_writer_fails_cleanly(code, room, clean_run, tmp_path, monkeypatch, capsys):
+def test_results_writer_fails_cleanly(code, room, clean_run, tiny_model, tmp_path, monkeypatch, capsys):
     """The disk fills (or turns read-only) while the results JSON is written: one line naming the
     results file and the cause, exit 2, and no partial or temp file left."""
     import hybrid_plugin.atomic as atomic
     import hybrid_plugin.evaluation.evaluator as evaluator
 
-    clean, _ = clean_run
-    monkeypatch.setattr(evaluator, "evaluate", lambda cfg: clean)
+    _, cache = clean_run
+    tiny = evaluator.run_evaluation(
+        evaluator.EvalConfig(task="xquad-r", model=str(tiny_model), languages="de,en", cache_dir=str(cache))
+    )
+    monkeypatch.setattr(evaluator, "run_evaluation", lambda cfg: tiny)
     monkeypatch.setattr(atomic, "check_writable", lambda folder, what: None)  # fail while writing
     out = tmp_path / "results"
     out.mkdir()
     refuse_writes(monkeypatch, out, code, room)
     err = cli_error(capsys, ["evaluate", "--task", "xquad-r", "--out", str(out)])
-    assert err.startswith(f"hybrid-plugin: error: cannot write {out}/xquad-r__") and ".json: " in err
+    assert err.startswith(f"hybrid-plugin: error: cannot write {out}/xquad-r__")
+    assert ".json: " in err or ".queries.parquet" in err  # the per-query file is written first
     assert os.strerror(code) in err
     assert files_under(out) == []
 

@@ -256,7 +256,12 @@ def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dic
             }
         )
     paths["results"] = out_dir / f"{stem}.json"
-    write_text(paths["results"], results.dumps())
+    try:
+        write_text(paths["results"], results.dumps())
+    except BaseException:  # no per-query file without the results that name it
+        if "per_query" in paths:
+            paths["per_query"].unlink(missing_ok=True)
+        raise
     if "cross" in kinds:
         paths["heatmap"] = out_dir / f"{stem}__cross_map.png"
         plot_cross_heatmap(results, paths["heatmap"])
