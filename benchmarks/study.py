@@ -642,7 +642,8 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
     lines += [
         "## Runs",
         "",
-        f"Each run's results JSONs and `training.json` are in [{assets.name}/runs/]({assets.name}/runs/) "
+        # a code span, not a link: a folder is no page, and the docs site builds with broken links failing
+        f"Each run's results JSONs and `training.json` are in `{portable_path(assets)}/runs/<run>/` "
         "(the models themselves are not committed).",
         "",
         "| run | strategy | α | batch | seed | merged λ | steps | s/step | evaluated on |",
