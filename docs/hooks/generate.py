@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-HELP_WIDTH = "100"  # argparse wraps help to $COLUMNS: fixed, so the page does not depend on the terminal
+HELP_WIDTH = "80"  # argparse wraps help to $COLUMNS: fixed, so the page does not depend on the terminal
 
 
 def on_config(config, **_):
