@@ -2,6 +2,7 @@
 #   make evaluate   # set up .venv, then evaluate the offline default model on XQuAD-R (all 132 settings)
 #   make test       # set up .venv + the BM25 stack + Debian's chromium (for the page test), run the tests
 #   make test-fast  # only the tests that need neither the datasets nor the real model (seconds)
+#   make docs       # the documentation site (MkDocs, strict: a broken link fails) into site/
 # The BM25 baseline alone (hybrid-plugin evaluate --model bm25):
 #   make bm25       # Java 17 from Debian if `java` is missing, then pyserini 0.22.1 (--no-deps) + pyjnius
 PYTHON ?= python3
@@ -51,7 +52,15 @@ test: $(VENV)/.installed $(VENV)/.bm25 browser
 test-fast: $(VENV)/.installed
 	HYBRID_PLUGIN_DATA=/nonexistent $(BIN)/python -m pytest -q -m "not data and not slow and not external"
 
+$(VENV)/.docs: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
+# the CLI reference and the measure table are generated from the code while building (docs/hooks/)
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-.PHONY: setup bm25 browser evaluate test test-fast lint
+.PHONY: setup bm25 browser evaluate test test-fast docs lint

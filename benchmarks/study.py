@@ -37,10 +37,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.results import Results
+from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import library_versions, portable_command, portable_path
 
 TRAIN_DATA_DEFAULT = "train/mlqa-test"
@@ -207,7 +209,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         raise Missing(f"{run.name}: not trained")
     if run.merge is not None:
         trained = ensure_trained(replace(run, merge=None), args)
-        print(f"[study] merging {run.name}", flush=True)
+        tqdm.write(f"[study] merging {run.name}")
         merge_saved(trained, run.merge, out, base_model=args.base_model)
         return out
     cfg = TrainConfig(
@@ -229,7 +231,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         progress=not args.no_progress,
     )
     cfg.resume = cfg.checkpoint_dir.is_dir() and any(cfg.checkpoint_dir.glob("checkpoint-*"))
-    print(f"[study] training {run.name}" + (" (resuming)" if cfg.resume else ""), flush=True)
+    tqdm.write(f"[study] training {run.name}" + (" (resuming)" if cfg.resume else ""))
     train(cfg)
     return out
 
@@ -254,7 +256,7 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         return Results.load(path)
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on {path.stem}")
-    print(f"[study] evaluating {run.name} on {path.stem}", flush=True)
+    tqdm.write(f"[study] evaluating {run.name} on {path.stem}")
     model_arg = (  # recorded in the results: relative to the working directory, never the machine's path
         portable_path(model)
         if model is not None
@@ -642,7 +644,8 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
     lines += [
         "## Runs",
         "",
-        f"Each run's results JSONs and `training.json` are in [{assets.name}/runs/]({assets.name}/runs/) "
+        # a code span, not a link: a folder is no page, and the docs site builds with broken links failing
+        f"Each run's results JSONs and `training.json` are in `{portable_path(assets)}/runs/<run>/` "
         "(the models themselves are not committed).",
         "",
         "| run | strategy | α | batch | seed | merged λ | steps | s/step | evaluated on |",
@@ -679,15 +682,51 @@ def copy_records(rows: list[dict], target: Path) -> None:
             write_text(target / row["name"] / name, source.read_text(encoding="utf-8"))
 
 
+def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[int, int]:
+    """(pieces in the plan, pieces already in the work folder): one training per trained run, one
+    evaluation per run and task. A merge counts as a training."""
+    total = done = 0
+    for run, plan_tasks in runs.items():
+        if run.strategy != "untrained":
+            total += 1
+            done += (Path(args.work) / run.name / "model" / "training.json").is_file()
+        for task in args.tasks or plan_tasks:
+            total += 1
+            done += eval_path(run, task, args.eval_languages.get(task), args.work).is_file()
+    return total, done
+
+
 def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[list[dict], list[str]]:
-    """Train and evaluate what is missing; one row per run, and what ``--report-only`` found missing."""
+    """Train and evaluate what is missing; one row per run, and what ``--report-only`` found missing.
+
+    A study bar counts the plan's trainings and evaluations (with the time per piece and an ETA);
+    training and encoding show their own bars below it. It is redrawn every few seconds.
+    """
+    total, done = study_pieces(runs, args)
+    bar = tqdm(
+        total=total,
+        initial=done,
+        desc="study",
+        unit="piece",
+        position=0,
+        disable=args.report_only or args.no_progress,
+    )
+    with bar, heartbeat(bar, every=5.0):
+        return _collect(runs, args, bar)
+
+
+def _collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar) -> tuple[list[dict], list[str]]:
     rows, missing = [], []
     for run, plan_tasks in runs.items():
+        bar.set_postfix_str(run.name)
+        trained_before = (Path(args.work) / run.name / "model" / "training.json").is_file()
         try:
             model = ensure_trained(run, args)
         except Missing as gap:
             missing.append(str(gap))
             continue
+        if run.strategy != "untrained" and not trained_before:
+            bar.update()
         label = run.label
         if run.strategy != "untrained" and run.batch_size != args.batch_size:
             label += f" (batch {run.batch_size})"
@@ -711,13 +750,18 @@ def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple
                 "base_fingerprint": record["base_model"]["fingerprint"][:12],
             }
         for task in args.tasks or plan_tasks:
+            path = eval_path(run, task, args.eval_languages.get(task), args.work)
+            evaluated_before = path.is_file()
+            bar.set_postfix_str(f"{run.name} on {task}")
             try:
                 results = ensure_evaluated(run, model, task, args)
             except Missing as gap:
                 missing.append(str(gap))
                 continue
+            if not evaluated_before:
+                bar.update()
             row["tasks"][task] = _summary(results)
-            row["results_path"][task] = str(eval_path(run, task, args.eval_languages.get(task), args.work))
+            row["results_path"][task] = str(path)
         rows.append(row)
     return rows, missing
 

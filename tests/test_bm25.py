@@ -56,6 +56,19 @@ TINY = {
 }
 
 
+def test_search_reports_each_batch_and_batches_do_not_change_hits(stack, tmp_path):
+    docs, query, _ = TINY["en"]
+    index = lucene.LanguageIndex("en", [f"en-{i}" for i in range(len(docs))], docs, tmp_path / "en")
+    queries = [query, "cat mat", "stock markets", "park", "nothing matches xyz"]
+    seen: list[int] = []
+    small = index.search(queries, k1=0.9, b=0.4, batch=2, on_batch=seen.append)
+    whole = index.search(queries, k1=0.9, b=0.4)
+    index.close()
+    assert seen == [2, 2, 1]  # a progress bar advances per batch, to the number of queries
+    for field in ("query", "doc", "score"):
+        assert np.array_equal(getattr(small, field), getattr(whole, field))
+
+
 @pytest.mark.parametrize("lang", sorted(TINY))
 def test_tiny_corpus_top_hit_latin_arabic_thai(stack, lang, tmp_path):
     docs, query, expected = TINY[lang]

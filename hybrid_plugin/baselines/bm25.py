@@ -22,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hybrid_plugin.baselines import lucene
 from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.evaluation.ranking import id_tie_rank
+from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import library_versions, portable_path
 from hybrid_plugin.retrievers.base import Scored
 
@@ -106,13 +108,17 @@ def score_pool(pool: Pool, params: BM25Params) -> BM25Scored:
     cand_text = pool.cand_text
     rows, cands, scores = [], [], []
     stats: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="hybrid-plugin-bm25-") as tmp:
+    # one bar over every (language index, query) search; indexing a language takes a fraction of a second
+    bar = tqdm(total=len(pool.languages) * len(q_texts), desc="BM25 search", unit="query")
+    with bar, heartbeat(bar), tempfile.TemporaryDirectory(prefix="hybrid-plugin-bm25-") as tmp:
         for y, sl in enumerate(pool.lang_slices()):
             lang = pool.languages[y]
+            bar.set_postfix_str(f"indexing {lang}")
             t0 = time.perf_counter()
             index = lucene.LanguageIndex(lang, pool.cand_ids[sl], cand_text[sl], Path(tmp) / lang)
             t1 = time.perf_counter()
-            hits = index.search(q_texts, params.k1, params.b, params.threads)
+            bar.set_postfix_str(f"searching {lang}")
+            hits = index.search(q_texts, params.k1, params.b, params.threads, on_batch=bar.update)
             t2 = time.perf_counter()
             index.close()
             rows.append(hits.query)

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -269,11 +270,21 @@ class LanguageIndex:
         # Lucene's internal doc number -> position in ``ids``, read once from the stored id field
         self._position = np.array([position[self.searcher.doc(d).get("id")] for d in range(n)], np.int64)
 
-    def search(self, queries: list[str], k1: float, b: float, threads: int = 1, batch: int = 2000) -> Hits:
+    def search(
+        self,
+        queries: list[str],
+        k1: float,
+        b: float,
+        threads: int = 1,
+        batch: int = 500,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> Hits:
         """BM25 (Anserini's bag-of-words query, ``k1``, ``b``) of every query against every text.
 
         The depth is the number of indexed texts, so every text sharing a term with the query is
-        returned with its score; texts sharing none are not retrieved.
+        returned with its score; texts sharing none are not retrieved. Queries go to Lucene in batches
+        of ``batch`` (about a second each; the scores do not depend on it); ``on_batch(n)`` is called
+        after each with the number of queries searched, for a progress bar.
         """
         j = java()
         if self.lang in PRETOKENISED:
@@ -295,6 +306,8 @@ class LanguageIndex:
                     docs.append(hit.lucene_docid)
                     scores.append(hit.score)
                 rows.extend([i] * len(found))
+            if on_batch is not None:
+                on_batch(min(batch, len(queries) - start))
         return Hits(
             query=np.asarray(rows, dtype=np.int64),
             doc=self._position[np.asarray(docs, dtype=np.int64)],

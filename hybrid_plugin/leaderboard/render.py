@@ -36,6 +36,7 @@ class Column:
     numeric: bool = False
     markdown: bool = True
     title: str = ""
+    place: str = "main"  # on the page: "main" (always shown), "lang" (per-language, toggled), "detail"
 
 
 def _num(value: float | None, places: int) -> str:
@@ -53,6 +54,14 @@ def training_text(row: RowBase) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def training_short(row: RowBase) -> str:
+    """The training column of the compact page: strategy, α and batch (data and base in the details)."""
+    if row.training_strategy == "zero-shot":
+        return "zero-shot"
+    text = row.training_strategy + (f" α={row.alpha:g}" if row.alpha is not None else "")
+    return text + (f", batch {row.batch_size}" if row.batch_size else "")
+
+
 def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[Column]:
     """The table columns of a task; ``rank_of`` maps ``id(row)`` to its place; ``partial`` adds languages."""
     spec = get_spec(task)
@@ -61,10 +70,24 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
         Column("#", lambda r: str(rank_of[id(r)]), lambda r: rank_of[id(r)], numeric=True),
         Column("model", lambda r: r.name, title="display name; links to the committed results JSON"),
         Column(
-            "fingerprint", lambda r: r.model_fingerprint[:12], title=fields["model_fingerprint"].description
+            "fingerprint",
+            lambda r: r.model_fingerprint[:12],
+            title=fields["model_fingerprint"].description,
+            place="detail",
         ),
-        Column("training", training_text, title="strategy, α, batch size, data, base model"),
-        Column("candidates", lambda r: r.candidate_format, title=fields["candidate_format"].description),
+        Column("training", training_text, title="strategy, α, batch size, data, base model", place="detail"),
+        Column(
+            "training",
+            training_short,
+            title="strategy, α, batch size (details: data, base model)",
+            markdown=False,
+        ),  # fmt: skip
+        Column(
+            "candidates",
+            lambda r: r.candidate_format,
+            title=fields["candidate_format"].description,
+            place="detail",
+        ),
         Column("mono", lambda r: _num(r.mono_map, 3), lambda r: r.mono_map, True, title="mono_map"),
         Column("cross", lambda r: _num(r.cross_map, 3), lambda r: r.cross_map, True, title="cross_map"),
         Column("multi", lambda r: _num(r.multi_map, 3), lambda r: r.multi_map, True, title="multi_map"),
@@ -95,6 +118,7 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
                 True,
                 markdown=False,
                 title=f"multilingual mAP of {lang} queries",
+                place="lang",
             )
         )
     cols += [
@@ -103,11 +127,12 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
             lambda r: "yes ⚠" if r.in_domain_training else "",
             title=fields["in_domain_training"].description,
         ),
-        Column("plugin", lambda r: r.plugin_version),
-        Column("date", lambda r: r.date.isoformat()),
-        Column("submitter", lambda r: r.submitter),
-        Column("notes", lambda r: r.notes or ""),
+        Column("plugin", lambda r: r.plugin_version, place="detail"),
+        Column("date", lambda r: r.date.isoformat(), place="detail"),
+        Column("submitter", lambda r: r.submitter, place="detail"),
+        Column("notes", lambda r: r.notes or "", place="detail"),
     ]
+    # room for a confidence-interval column next to "multi" (another issue): a Column with place "main"
     return cols
 
 
@@ -246,28 +271,56 @@ def render_readme(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> 
     return "\n".join(parts)
 
 
-# --- HTML -----------------------------------------------------------------------------------------
+# --- HTML ---------------------------------------------------------------------------------------
+#
+# One task at a time (a tab per task), compact rows (the long fields sit in a detail row opened by the
+# row's button), a sticky header, per-language columns behind a switch and a text filter. Everything is
+# in the page: no request leaves it, and the CSP allows only its own style and script (by hash).
 
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1d1d1f; }
-h1 { font-size: 1.5rem; } h2 { margin-top: 2rem; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; }
-th, td { padding: .25rem .5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1rem 1.5rem; color: #1d1d1f; }
+h1 { font-size: 1.35rem; margin: 0 0 .25rem; } h2 { font-size: 1.1rem; margin: .75rem 0 .25rem; }
+p.lede { margin: 0 0 .6rem; color: #444; max-width: 70rem; }
+.controls { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: .4rem 0 .6rem; }
+.tabs button { font: inherit; padding: .3rem .8rem; border: 1px solid #bbb; background: #f4f4f6;
+  cursor: pointer; border-radius: 4px 4px 0 0; }
+.tabs button[aria-selected=true] { background: #fff; border-bottom-color: #fff; font-weight: 600; }
+input[type=search] { font: inherit; padding: .25rem .5rem; width: 18rem; }
+label { cursor: pointer; } .count { color: #666; }
+.wrap { overflow: auto; max-height: 78vh; border: 1px solid #ddd; }
+table { border-collapse: separate; border-spacing: 0; width: 100%; }
+th, td { padding: .2rem .45rem; border-bottom: 1px solid #e4e4e4; white-space: nowrap; vertical-align: top; }
+thead th { position: sticky; top: 0; z-index: 2; background: #f7f7f9; border-bottom: 1px solid #bbb;
+  text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; }
 th[aria-sort=ascending] button::after { content: " ▲"; }
 th[aria-sort=descending] button::after { content: " ▼"; }
-td.notes { max-width: 24rem; overflow-wrap: anywhere; }
+td.model { max-width: 26rem; overflow: hidden; text-overflow: ellipsis; }
+td.num:first-child { text-align: left; }
+.lang { display: none; } body.show-langs .lang { display: table-cell; }
+tr.detail td { white-space: normal; background: #fafafa; }
+tr.detail dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem; margin: .3rem 0; }
+tr.detail dt { color: #555; } tr.detail dd { margin: 0; overflow-wrap: anywhere; }
+button.more { font: inherit; font-size: 11px; line-height: 1; padding: .1rem .3rem; cursor: pointer;
+  border: 1px solid #bbb; background: #fff; border-radius: 3px; }
+/* rank (with the details button) and model stay in view when the language columns scroll sideways */
+th:nth-child(1), td:nth-child(1) { position: sticky; left: 0; width: 4rem; min-width: 4rem;
+  max-width: 4rem; box-sizing: border-box; z-index: 1; background: #fff; }
+th:nth-child(2), td:nth-child(2) { position: sticky; left: 4rem; z-index: 1; background: #fff; }
+thead th:nth-child(1), thead th:nth-child(2) { z-index: 3; background: #f7f7f9; }
+tr.detail td:nth-child(1) { position: static; width: auto; max-width: none; background: #fafafa; }
+tr.detail dl { position: sticky; left: .5rem; max-width: 70rem; }
 code { font-size: 90%; }
-.plots { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.plots { display: flex; flex-wrap: wrap; gap: 1rem; margin-top: .8rem; }
 .plots img { max-width: 100%; }
-td:nth-child(2) { min-width: 12rem; }
-.wrap { overflow-x: auto; }
 """
 
 SCRIPT = """
 (function () {
   "use strict";
+  function dataRows(table) { return Array.prototype.slice.call(table.tBodies[0].querySelectorAll("tr.row")); }
+  function detailOf(row) { return document.getElementById(row.getAttribute("data-detail")); }
   function value(row, col, numeric) {
     var raw = row.cells[col].getAttribute("data-value");
     if (!numeric) { return raw; }
@@ -280,22 +333,69 @@ SCRIPT = """
     for (var i = 0; i < heads.length; i++) { heads[i].removeAttribute("aria-sort"); }
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
+    var rows = dataRows(table);
     rows.sort(function (a, b) {
       var x = value(a, col, numeric), y = value(b, col, numeric);
       if (x === null || y === null) { return (x === null) - (y === null); }  // empty cells last
       var c = numeric ? x - y : x.localeCompare(y);
       return ascending ? c : -c;
     });
-    rows.forEach(function (r) { body.appendChild(r); });
+    rows.forEach(function (r) { body.appendChild(r); body.appendChild(detailOf(r)); });
   }
-  var tables = document.querySelectorAll("table.board");
-  Array.prototype.forEach.call(tables, function (table) {
+  function applyFilter() {
+    var query = document.getElementById("filter").value.trim().toLowerCase();
+    var shown = 0, total = 0;
+    var section = document.querySelector("section.task:not([hidden])");
+    if (!section) { return; }
+    section.querySelectorAll("table.board").forEach(function (table) {
+      dataRows(table).forEach(function (row) {
+        var text = (row.textContent + " " + detailOf(row).textContent).toLowerCase();
+        var match = query === "" || text.indexOf(query) !== -1;
+        row.hidden = !match;
+        if (!match) { detailOf(row).hidden = true; setOpen(row, false); }
+        total += 1; shown += match ? 1 : 0;
+      });
+    });
+    var count = query === "" ? total + " rows" : shown + " of " + total + " rows";
+    document.getElementById("count").textContent = count;
+  }
+  function setOpen(row, open) {
+    var button = row.querySelector("button.more");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    button.textContent = open ? "▾" : "▸";
+    detailOf(row).hidden = !open;
+  }
+  function selectTask(task) {
+    document.querySelectorAll(".tabs button").forEach(function (tab) {
+      var on = tab.getAttribute("data-task") === task;
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+      document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
+    });
+    applyFilter();
+  }
+  document.querySelectorAll("table.board").forEach(function (table) {
     var heads = table.tHead.rows[0].cells;
     Array.prototype.forEach.call(heads, function (th, col) {
-      th.querySelector("button").addEventListener("click", function () { sortBy(table, col, th); });
+      var button = th.querySelector("button");
+      if (button) { button.addEventListener("click", function () { sortBy(table, col, th); }); }
+    });
+    dataRows(table).forEach(function (row) {
+      row.querySelector("button.more").addEventListener("click", function () {
+        setOpen(row, detailOf(row).hidden);
+      });
     });
   });
+  document.querySelectorAll(".tabs button").forEach(function (tab) {
+    tab.addEventListener("click", function () { selectTask(tab.getAttribute("data-task")); });
+  });
+  document.getElementById("filter").addEventListener("input", applyFilter);
+  document.getElementById("langs").addEventListener("change", function (event) {
+    document.body.classList.toggle("show-langs", event.target.checked);
+  });
+  var first = document.querySelector(".tabs button");
+  var hash = location.hash.slice(1).replace(/[^a-z0-9-]/g, "");
+  var wanted = document.querySelector('.tabs button[data-task="' + hash + '"]');
+  if (first) { selectTask((wanted || first).getAttribute("data-task")); }
 })();
 """
 
@@ -309,31 +409,71 @@ def e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _cell(task: str, c: Column, row: RowBase, toggle: str = "") -> str:
+    """A table cell; ``toggle`` (the details button) goes first in the rank cell."""
+    text = c.text(row)
+    sort = c.sort(row) if c.sort else text
+    value = "" if sort is None else (repr(float(sort)) if c.numeric else str(sort))
+    classes = [
+        k
+        for k, on in (("num", c.numeric), ("lang", c.place == "lang"), ("model", c.heading == "model"))
+        if on
+    ]
+    klass = f' class="{" ".join(classes)}"' if classes else ""
+    content = e(text)
+    if c.heading == "model":
+        content = f'<a href="{e(results_relpath(task, row.results_sha256))}" title="{e(text)}">{content}</a>'
+    elif c.heading == "#":
+        content = toggle + content
+    return f'<td{klass} data-value="{e(value)}">{content}</td>'
+
+
+def _detail(task: str, cols: list[Column], row: RowBase) -> str:
+    """The row's long fields as a definition list (shown by the row's "more" button)."""
+    items = []
+    for c in cols:
+        text = c.text(row)
+        if c.heading == "fingerprint":
+            text_html = f"<code>{e(row.model_fingerprint)}</code>"
+        else:
+            text_html = e(text) if text else "–"
+        css = ' class="notes"' if c.heading == "notes" else ""
+        items.append(f"<dt>{e(c.heading)}</dt><dd{css}>{text_html}</dd>")
+    link = e(results_relpath(task, row.results_sha256))
+    items.append(f'<dt>results</dt><dd><a href="{link}">{link}</a></dd>')
+    return f"<dl>{''.join(items)}</dl>"
+
+
 def html_table(task: str, rows: list[RowBase], table_id: str, partial: bool = False) -> str:
     rank_of = {id(r): i for i, r in enumerate(rows, 1)}
-    cols = columns(task, rank_of, partial)
+    all_cols = columns(task, rank_of, partial)
+    cols = [c for c in all_cols if c.place in ("main", "lang")]
+    details = [c for c in all_cols if c.place == "detail"]
     out = [f'<div class="wrap"><table class="board" id="{e(table_id)}"><thead><tr>']
     for c in cols:
         kind = "number" if c.numeric else "text"
         title = f' title="{e(c.title)}"' if c.title else ""
+        classes = " ".join(k for k, on in (("num", c.numeric), ("lang", c.place == "lang")) if on)
+        klass = f' class="{classes}"' if classes else ""
         out.append(
-            f'<th scope="col" data-type="{kind}"{title}><button type="button">{e(c.heading)}</button></th>'
+            f'<th scope="col" data-type="{kind}"{klass}{title}>'
+            f'<button type="button">{e(c.heading)}</button></th>'
         )
     out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>")
-        for c in cols:
-            text = c.text(row)
-            sort = c.sort(row) if c.sort else text
-            value = "" if sort is None else (repr(float(sort)) if c.numeric else str(sort))
-            klass = ' class="num"' if c.numeric else (' class="notes"' if c.heading == "notes" else "")
-            content = e(text)
-            if c.heading == "model":
-                content = f'<a href="{e(results_relpath(task, row.results_sha256))}">{content}</a>'
-            elif c.heading == "fingerprint":
-                content = f'<code title="{e(row.model_fingerprint)}">{content}</code>'
-            out.append(f'<td{klass} data-value="{e(value)}">{content}</td>')
+    span = len(cols)
+    for i, row in enumerate(rows):
+        detail_id = f"{table_id}-detail-{i}"
+        toggle = (
+            f'<button type="button" class="more" aria-expanded="false" aria-controls="{e(detail_id)}" '
+            f'title="details">▸</button> '
+        )
+        out.append(f'<tr class="row" data-detail="{e(detail_id)}">')
+        out.extend(_cell(task, c, row, toggle) for c in cols)
         out.append("</tr>")
+        out.append(
+            f'<tr class="detail" id="{e(detail_id)}" hidden>'
+            f'<td colspan="{span}">{_detail(task, details, row)}</td></tr>'
+        )
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -344,17 +484,35 @@ def render_html(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> st
         f"default-src 'none'; img-src 'self'; style-src {_csp_hash(STYLE)}; "
         f"script-src {_csp_hash(SCRIPT)}; base-uri 'none'; form-action 'none'"
     )
+    specs = ranked_specs()
+    tabs = "".join(
+        f'<button type="button" role="tab" id="tab-{e(task)}" data-task="{e(task)}" '
+        f'aria-controls="{e(task)}" '
+        f'aria-selected="{"true" if i == 0 else "false"}">{e(spec.title)}</button>'
+        for i, (task, spec) in enumerate(specs.items())
+    )
     body = [
         "<h1>hybrid_plugin leaderboards</h1>",
-        "<p>Ranked by multilingual mAP (exact full-ranking AP, macro over query languages); "
+        '<p class="lede">Ranked by multilingual mAP (exact full-ranking AP, macro over query languages); '
         "<em>rank dist</em> is the max rank distance in the multilingual pool (language bias, lower is "
-        "better). Click a heading to sort. Model names link to the committed results JSON. "
-        "Generated by <code>hybrid-plugin leaderboard render</code>; "
+        "better). Click a heading to sort, ▸ for a row's details; model names link to the "
+        "committed results JSON. Generated by <code>hybrid-plugin leaderboard render</code>; "
         'schema in <a href="README.md">README.md</a>.</p>',
+        '<div class="controls">'
+        f'<div class="tabs" role="tablist" aria-label="task">{tabs}</div>'
+        '<input type="search" id="filter" placeholder="filter rows (name, training, notes, …)" '
+        'aria-label="filter rows">'
+        '<label><input type="checkbox" id="langs"> per-language multi mAP</label>'
+        '<span class="count" id="count" aria-live="polite"></span>'
+        "</div>",
     ]
-    for task, spec in ranked_specs().items():
+    for i, (task, spec) in enumerate(specs.items()):
         main, partial = split_rows(task, boards.get(task, []))
-        body.append(f'<section id="{e(task)}"><h2>{e(spec.title)} <small>({e(task)})</small></h2>')
+        hidden = "" if i == 0 else " hidden"
+        body.append(
+            f'<section class="task" id="{e(task)}" role="tabpanel" aria-labelledby="tab-{e(task)}"{hidden}>'
+            f"<h2>{e(spec.title)} <small>({e(task)})</small></h2>"
+        )
         body.append(f"<p>{e(task_summary(task, len(main)))}</p>")
         body.append(html_table(task, main, f"board-{task}") if main else "<p><em>No rows yet.</em></p>")
         if partial:

