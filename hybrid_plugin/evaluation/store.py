@@ -89,7 +89,7 @@ def read_shard(path: Path) -> Shard:
 def _meta_dim(folder: Path) -> int | None:
     try:
         dim = json.loads((folder / META).read_text(encoding="utf-8")).get("dim")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
 
@@ -364,7 +364,7 @@ def report_folder(folder: Path, verify: bool = True, now: float | None = None) -
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
         meta = meta if isinstance(meta, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         meta = {}
     now = time.time() if now is None else now
     files = list(folder.iterdir())

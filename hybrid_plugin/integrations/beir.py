@@ -88,7 +88,7 @@ def _is_export(folder: Path) -> bool:
     """True if ``folder`` holds exactly a previous export of ours: its manifest and what it names."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     settings = manifest.get("settings") if isinstance(manifest, dict) else None
     if not isinstance(settings, dict) or not {"task", "hybrid_plugin"} <= manifest.keys():

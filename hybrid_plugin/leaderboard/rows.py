@@ -8,7 +8,6 @@ committed copy and compare.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from pathlib import PurePath
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, HEX64, ZERO_SHOT, header, language_column
@@ -78,16 +78,11 @@ def load_results(raw: bytes, source: str) -> Results:
     """Parse and check a results JSON's bytes; a :class:`UserError` naming ``source`` and the field."""
     if len(raw) > RESULTS_MAX_BYTES:
         raise UserError(f"{source}: larger than {RESULTS_MAX_BYTES // 2**20} MiB: not a results JSON")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise UserError(f"{source}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise UserError(
-            f"{source}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from None
+    doc = parse_json(raw, source)
     try:
         results = Results.model_validate(doc)
+    except RecursionError:
+        raise UserError(f"{source}: nested too deeply: not a results JSON") from None
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"

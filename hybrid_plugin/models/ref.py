@@ -6,10 +6,10 @@ Nothing here loads the network weights: a fully cached evaluation never touches 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.errors import UserError
 
 # files that describe a model but do not change what it computes
@@ -66,10 +66,9 @@ def training_summary(path: Path) -> dict | None:
     record_file = Path(path) / RECORD_FILE
     if not record_file.is_file():
         return None
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{record_file}: not a readable training record ({err})".splitlines()[0]) from None
+    record = parse_json(record_file.read_bytes(), record_file)
+    if not isinstance(record, dict):
+        raise UserError(f"{record_file}: not a training record (expected a json object)")
     cfg = record.get("config") or {}
     data = record.get("data") or {}
     return {
@@ -112,10 +111,9 @@ def _prompts(path: Path) -> tuple[dict[str, str], str]:
     cfg_file = path / "config_sentence_transformers.json"
     if not cfg_file.is_file():
         return {}, "cosine"
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"{cfg_file}: malformed json at line {err.lineno}: {err.msg}") from None
+    cfg = parse_json(cfg_file.read_bytes(), cfg_file)
+    if not isinstance(cfg, dict):
+        raise UserError(f"{cfg_file}: expected a json object")
     return dict(cfg.get("prompts") or {}), cfg.get("similarity_fn_name") or "cosine"
 
 

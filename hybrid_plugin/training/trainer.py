@@ -78,6 +78,9 @@ class TrainConfig:
         """UserError on the first bad option (``check_output=False``: the output folder is not used)."""
         if not self.train_data:
             raise UserError("--train-data is required (FORMAT:PATH, e.g. mlqa:datasets/train/mlqa-test)")
+        for name, value in asdict(self).items():  # nan/inf slip through every range check below
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
         self.strategy = canonical_strategy(self.strategy)
         resolve_alpha(self.strategy, self.alpha)
         if self.mono_weights not in MONO_WEIGHTS:
@@ -196,7 +199,7 @@ class TrainingData:
 
 def load_training_data(cfg: TrainConfig) -> TrainingData:
     """Read every source, keep the chosen languages, expand into pairs, hold out the dev set."""
-    items = read_sources(cfg.train_data, cfg.passage_unit, progress=cfg.progress)
+    items = read_sources(cfg.train_data, cfg.passage_unit, progress=cfg.progress, data_dir=cfg.data_dir)
     items = select_languages(items, cfg.languages)
     pairs, dev = split_dev(build_pairs(items), cfg.dev_fraction, cfg.seed)
     return TrainingData(items, pairs, dev)
