@@ -1208,3 +1208,34 @@ def test_content_check_says_when_it_was_skipped(train_jsonl, tmp_path, monkeypat
     assert check["skipped"] == {
         t: "its data was not found (pass --data-dir)" for t in ("mlqa-r", "tydi-goldp", "xquad-r")
     }
+
+
+def test_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path):
+    """A kill leaves .NAME.PID.xxxx.tmp files and folders; the next write of NAME removes those of
+    dead processes (never a live writer's), and the store sweeps its folder on its first shard."""
+    from hybrid_plugin.atomic import atomic_dir, write_text
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".results.json.{dead_pid}.abcd1234.tmp").write_text("half")
+    (tmp_path / ".results.json.1.efgh5678.tmp").write_text("pid 1 is alive: not ours to remove")
+    (tmp_path / f".model.{dead_pid}.ijkl9012.tmp").mkdir()
+    (tmp_path / f".model.{dead_pid}.ijkl9012.tmp" / "weights").write_text("half")
+    write_text(tmp_path / "results.json", "{}")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "weights").write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".results.json.1.efgh5678.tmp",
+        "model",
+        "results.json",
+    ]
+
+    store = EmbeddingStore(tmp_path / "cache", "9" * 64, "")
+    store.folder.mkdir(parents=True)
+    stale = store.folder / f".{'0' * 32}.npz.{dead_pid}.mnop3456.npz.tmp"
+    stale.write_bytes(b"half a shard")
+    store.ensure(TEXTS[:3], CountingEncoder())
+    assert not stale.exists() and len(list(store.folder.glob("*.npz"))) == 1

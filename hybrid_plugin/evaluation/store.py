@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hybrid_plugin.atomic import atomic_path, write_text
+from hybrid_plugin.atomic import atomic_path, remove_dead_temp_files, write_text
 from hybrid_plugin.errors import UserError, warn
 
 HASH_BYTES = 16
@@ -133,16 +133,22 @@ class EmbeddingStore:
     """Embeddings of texts under one model fingerprint and prompt."""
 
     def __init__(self, root: Path, fingerprint: str, prompt: str, model_name: str = "") -> None:
-        prompt_id = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
-        self.folder = Path(root) / fingerprint[:32] / prompt_id
+        self.folder = self.folder_for(root, fingerprint, prompt)
         self.prompt = prompt
         self.dim: int | None = None
         self.writable = True
+        self._cleaned = False
         self.quarantined: list[tuple[Path, str]] = []
         self._meta = {"model": model_name, "fingerprint": fingerprint, "prompt": prompt}
         self._index: dict[bytes, tuple[int, int]] = {}
         self._shards: list[Shard] = []
         self._load()
+
+    @staticmethod
+    def folder_for(root: Path, fingerprint: str, prompt: str) -> Path:
+        """Where the embeddings of one model and prompt live (reading it changes nothing)."""
+        prompt_id = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
+        return Path(root) / fingerprint[:32] / prompt_id
 
     def _load(self) -> None:
         try:
@@ -237,6 +243,9 @@ class EmbeddingStore:
 
     def _persist(self, path: Path, keys: np.ndarray, emb: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._cleaned:  # shard names are new each time: sweep dead writers' temp files once
+            remove_dead_temp_files(self.folder)
+            self._cleaned = True
         if _meta_dim(self.folder) is None:
             write_text(self.folder / META, json.dumps({**self._meta, "dim": self.dim}, indent=1))
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
