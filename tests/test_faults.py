@@ -1239,3 +1239,23 @@ def test_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path):
     stale.write_bytes(b"half a shard")
     store.ensure(TEXTS[:3], CountingEncoder())
     assert not stale.exists() and len(list(store.folder.glob("*.npz"))) == 1
+
+
+def test_model_save_on_a_full_disk_is_one_line_and_leaves_no_model(
+    tiny_model, train_jsonl, tmp_path, capsys, monkeypatch
+):
+    """train --output on a disk that fills while the model is saved: one line naming the output,
+    no model folder (complete or absent), no temp folder beside it."""
+    pytest.importorskip("accelerate", reason="training needs the train extra")
+    out = tmp_path / "runs"
+    out.mkdir()
+    refuse_writes(monkeypatch, out, errno.ENOSPC, room=100)
+    argv = ["train", "--train-data", f"jsonl:{train_jsonl}", "--output", str(out / "model"),
+            "--base-model", str(tiny_model), "--batch-size", "8", "--max-steps", "1",
+            "--max-seq-length", "32", "--no-progress"]  # fmt: skip
+    err = cli_error(capsys, argv)
+    monkeypatch.undo()
+    assert err.startswith(f"hybrid-plugin: error: cannot write {out / 'model'}: No space left on device (")
+    # only the (empty) checkpoint folder of the trainer remains: no model, no temp folder
+    assert [p.name for p in out.iterdir()] == ["model.checkpoints"]
+    assert files_under(out) == []
