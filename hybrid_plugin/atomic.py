@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,35 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine): temp files of dead ones are stale."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temp_files(folder: Path, name: str | None = None) -> int:
+    """Remove the temp files and folders that killed writers left in ``folder`` (those of ``name``
+    only, or all); they carry their writer's pid, so a live writer's are never touched."""
+    part = re.escape(name) if name is not None else r".+"
+    pattern = re.compile(rf"\.{part}\.(\d+)\.[^.]+(?:\.[a-z]+)?\.tmp")
+    removed = 0
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is not None and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
+            _remove_quietly(entry)
+            removed += 1
+    return removed
+
+
 def check_writable(folder: Path, what: str) -> None:
     """UserError now if nothing can be created in ``folder`` (or the nearest folder above it that
     exists), rather than after a long run; creates and removes one hidden probe file there."""
@@ -80,7 +110,9 @@ def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     target = Path(target)
     with writing_to(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+        remove_dead_temp_files(target.parent, target.name)
+        prefix = f".{target.name}.{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix + ".tmp", dir=target.parent)
         os.close(fd)
         tmp_path = Path(tmp)
         try:
@@ -106,7 +138,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     target = Path(target)
     with writing_to(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        remove_dead_temp_files(target.parent, target.name)
+        prefix = f".{target.name}.{os.getpid()}."
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
         try:
             os.chmod(tmp, 0o777 & ~_umask())
             yield tmp

@@ -203,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _close_progress_bars() -> None:
+    """End the progress bars an error cut short, so the error line comes last and on its own line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and hasattr(signal, "SIGPIPE"):  # `hybrid-plugin tasks | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -210,9 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as err:
+        _close_progress_bars()
         print(f"hybrid-plugin: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a disk or permission failure our writers did not name: still one line
+        _close_progress_bars()
         where = f"{err.filename}: " if err.filename else ""
         print(f"hybrid-plugin: error: {where}{err.strerror or ' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from hybrid_plugin.cli import main
+from hybrid_plugin.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,17 +53,24 @@ def warnings_in(err: str) -> list[str]:
     return [line for line in err.splitlines() if "hybrid-plugin: warning:" in line]
 
 
+#: "hybrid-plugin: error: ..." (ours) or "hybrid-plugin train: error: ..." (argparse's, one line too)
+ERROR_LINE = re.compile(r"hybrid-plugin(?: [a-z-]+)*: error: .*")
+
+
 def cli_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
     """Run the CLI; assert exit code 2, no traceback and exactly one error line (last, after any
     progress bar output); return that line."""
     capsys.readouterr()
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own errors (our parser prints them on one line)
+        code = exit_.code
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if "hybrid-plugin: error: " in line]
-    assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
-    return errors[0][errors[0].index("hybrid-plugin: error: ") :]
+    errors = [m for line in err.splitlines() if (m := ERROR_LINE.search(line))]
+    assert len(errors) == 1 and err.splitlines()[-1].endswith(errors[0][0]), err
+    return errors[0][0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1017,3 +1026,240 @@ def test_resume_with_no_complete_checkpoint_is_one_line(checkpointed_run, train_
         "trainer_state.json (killed while saving); checkpoint-2: optimizer.pt is truncated)"
     )
     assert not (tmp_path / "model").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Input hardening
+
+
+def _task_copy(datasets: Path, tmp_path: Path, task: str, langs: tuple[str, ...]) -> Path:
+    import shutil
+
+    (tmp_path / task).mkdir(parents=True)
+    for lang in langs:
+        shutil.copy(datasets / task / f"{lang}.json", tmp_path / task / f"{lang}.json")
+    return tmp_path
+
+
+def _evaluate_args(data: Path, langs: str, *extra: str) -> list[str]:
+    return ["evaluate", "--task", "xquad-r", "--languages", langs, "--data-dir", str(data), *extra]
+
+
+def test_missing_file_is_the_one_named(datasets, tmp_path, capsys):
+    """de.json is there, en.json is not: the error names en.json (it used to name de.json)."""
+    data = _task_copy(datasets, tmp_path, "xquad-r", ("de",))
+    err = cli_error(capsys, _evaluate_args(data, "de,en", "--out", str(tmp_path / "out")))
+    assert err == (
+        f"hybrid-plugin: error: --data-dir {data}: {data / 'xquad-r'} has no en.json (of de.json, en.json)"
+    )
+
+
+@pytest.mark.parametrize("langs", ["", ",", " , "])
+def test_empty_language_selection_is_an_error(langs, capsys, tmp_path):
+    err = cli_error(capsys, ["evaluate", "--task", "xquad-r", "--languages", langs, "--out", str(tmp_path)])
+    assert "empty language selection" in err and "leave --languages out for all" in err
+    err = cli_error(
+        capsys, ["export", "beir", "--task", "mlqa-r", "--languages", langs, "--out", str(tmp_path)]
+    )
+    assert "empty language selection" in err
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_deeply_nested_json_is_one_line_naming_the_file(datasets, tmp_path, capsys, tiny_model):
+    """100,000 levels of nesting in a data file, a results JSON, a training file and a model config:
+    one line each naming the file (the json parser's RecursionError used to escape)."""
+    import shutil
+
+    data = _task_copy(datasets, tmp_path / "data", "xquad-r", ("de",))
+    (data / "xquad-r" / "de.json").write_text(DEEP)
+    err = cli_error(capsys, _evaluate_args(data, "de", "--no-verify", "--out", str(tmp_path / "o")))
+    assert err.endswith(
+        f"{data / 'xquad-r' / 'de.json'}: json nested too deeply (thousands of levels): not a data file"
+    )
+
+    results = tmp_path / "results.json"
+    results.write_text(DEEP)
+    err = cli_error(capsys, ["leaderboard", "submit", str(results), "--dir", str(tmp_path / "lb")])
+    assert f"{results}: json nested too deeply" in err
+
+    squad = tmp_path / "train.de.json"
+    squad.write_text(DEEP)
+    jsonl = tmp_path / "train.jsonl"
+    jsonl.write_text('{"id": "1", "lang": "de", "query": "q", "passage": "p"}\n' + DEEP + "\n")
+    for source, where in (
+        (f"squad:{squad}", f"{squad}: json nested too deeply"),
+        (f"jsonl:{jsonl}", f"{jsonl}: line 2: json nested too deeply"),
+    ):
+        err = cli_error(
+            capsys, ["train", "--train-data", source, "--output", str(tmp_path / "m"), "--dry-run"]
+        )
+        assert where in err
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    (model / "config_sentence_transformers.json").write_text(DEEP)
+    err = cli_error(
+        capsys, _evaluate_args(datasets, "de", "--model", str(model), "--out", str(tmp_path / "o"))
+    )
+    assert f"{model / 'config_sentence_transformers.json'}: json nested too deeply" in err
+
+
+def test_json_booleans_are_not_numbers(datasets, tmp_path, capsys):
+    """answer_start: true was read as 1; now it is refused in task data and in training data."""
+    data = _task_copy(datasets, tmp_path / "data", "xquad-r", ("de",))
+    raw = json.loads((data / "xquad-r" / "de.json").read_text(encoding="utf-8"))
+    raw["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = True
+    (data / "xquad-r" / "de.json").write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    err = cli_error(capsys, _evaluate_args(data, "de", "--no-verify", "--out", str(tmp_path / "o")))
+    assert "data[0].paragraphs[0].qas[0].answers[0].answer_start should be a int, got bool" in err
+
+    train = tmp_path / "train.de.json"
+    qa = {"id": "x1", "question": "Was?", "answers": [{"answer_start": True, "text": "Satz"}]}
+    doc = {"data": [{"paragraphs": [{"context": "Ein Satz. Noch einer.", "qas": [qa]}]}]}
+    train.write_text(json.dumps(doc), encoding="utf-8")
+    err = cli_error(
+        capsys, ["train", "--train-data", f"squad:{train}", "--output", str(tmp_path / "m"), "--dry-run"]
+    )
+    assert "answers[0].answer_start should be a int, got bool" in err
+
+
+FLOAT_OPTIONS = ["--alpha", "--epochs", "--learning-rate", "--weight-decay", "--warmup-ratio", "--scale",
+                 "--merge-with-base", "--dev-fraction"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
+@pytest.mark.parametrize("flag", FLOAT_OPTIONS)
+def test_float_options_refuse_nan_and_inf(flag, value, capsys, tmp_path):
+    argv = ["train", "--train-data", "jsonl:x", "--output", str(tmp_path / "m"), f"{flag}={value}"]
+    err = cli_error(capsys, argv)
+    expected = f"argument {flag}: expected a finite number, got {value!r} (see --help)"
+    assert err == f"hybrid-plugin train: error: {expected}"
+
+
+def test_python_api_refuses_nan_too(tmp_path):
+    from hybrid_plugin.errors import UserError
+    from hybrid_plugin.training.trainer import TrainConfig
+
+    cfg = TrainConfig(train_data=["jsonl:x"], output=str(tmp_path / "m"), weight_decay=float("nan"))
+    with pytest.raises(UserError, match="--weight-decay must be a finite number, got nan"):
+        cfg.validate()
+
+
+# the training guard: evaluation data recognised by content
+
+
+def _as_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_reserialised_evaluation_file_is_refused_by_content(datasets, tmp_path, capsys):
+    """The sha256 check missed a re-serialised copy; the content check names task and overlap."""
+    from hybrid_plugin.training.data import read_sources
+
+    raw = json.loads((datasets / "xquad-r" / "de.json").read_text(encoding="utf-8"))
+    copy = tmp_path / "train.de.json"
+    copy.write_text(json.dumps(raw, indent=2, ensure_ascii=False), encoding="utf-8")
+    err = cli_error(
+        capsys, ["train", "--train-data", f"squad:{copy}", "--output", str(tmp_path / "m"), "--dry-run"]
+    )
+    assert err == (
+        f"hybrid-plugin: error: --train-data squad:{copy}: 1190 of its 1190 items are questions of the "
+        "evaluation task xquad-r (1190 by question id, 1190 by question text); never train on evaluation data"
+    )
+    # MLQA-R questions in an MLQA-named file, and as jsonl with new ids and changed whitespace
+    mlqa = tmp_path / "mlqa"
+    mlqa.mkdir()
+    raw = json.loads((datasets / "mlqa-r" / "de.json").read_text(encoding="utf-8"))
+    (mlqa / "dev-context-de-question-de.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    with pytest.raises(
+        UserError,
+        match=r"mlqa:.*: 512 of its 512 items are questions of the evaluation task mlqa-r \(512 by",
+    ):
+        read_sources([f"mlqa:{mlqa}"], progress=False)
+    rows = [
+        {"id": f"new-{i}", "lang": "de", "query": "  " + qa["question"].upper() + " ", "passage": "p"}
+        for i, qa in enumerate(qa for a in raw["data"] for p in a["paragraphs"] for qa in p["qas"])
+    ][:40]
+    disguised = _as_jsonl(tmp_path / "disguised.jsonl", rows)
+    with pytest.raises(
+        UserError, match=r"40 of its 40 items .* mlqa-r \(0 by question id, 40 by question text\)"
+    ):
+        read_sources([f"jsonl:{disguised}"], progress=False)
+
+
+def test_real_training_data_passes_with_its_chance_overlap_recorded(datasets, capsys):
+    """MLQA test shares two short questions with MLQA dev by chance: recorded and warned, not refused."""
+    from hybrid_plugin.training.data import read_sources
+
+    items = read_sources([f"mlqa:{datasets / 'train' / 'mlqa-test'}"], progress=False)
+    check = items.sources[0]["evaluation_check"]
+    assert check == {"overlapping_items": {"mlqa-r": 2, "tydi-goldp": 0, "xquad-r": 0}, "skipped": {}}
+    assert len(warnings_in(capsys.readouterr().err)) == 1
+
+
+def test_content_check_says_when_it_was_skipped(train_jsonl, tmp_path, monkeypatch):
+    """No evaluation data anywhere: training goes on and training.json says the check was skipped."""
+    from hybrid_plugin.training.data import read_sources
+
+    monkeypatch.setenv("HYBRID_PLUGIN_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path / "cache"))
+    items = read_sources([f"jsonl:{train_jsonl}"], progress=False)
+    check = items.sources[0]["evaluation_check"]
+    assert check["overlapping_items"] == {}
+    assert check["skipped"] == {
+        t: "its data was not found (pass --data-dir)" for t in ("mlqa-r", "tydi-goldp", "xquad-r")
+    }
+
+
+def test_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path):
+    """A kill leaves .NAME.PID.xxxx.tmp files and folders; the next write of NAME removes those of
+    dead processes (never a live writer's), and the store sweeps its folder on its first shard."""
+    from hybrid_plugin.atomic import atomic_dir, write_text
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".results.json.{dead_pid}.abcd1234.tmp").write_text("half")
+    (tmp_path / ".results.json.1.efgh5678.tmp").write_text("pid 1 is alive: not ours to remove")
+    (tmp_path / f".model.{dead_pid}.ijkl9012.tmp").mkdir()
+    (tmp_path / f".model.{dead_pid}.ijkl9012.tmp" / "weights").write_text("half")
+    write_text(tmp_path / "results.json", "{}")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "weights").write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".results.json.1.efgh5678.tmp",
+        "model",
+        "results.json",
+    ]
+
+    store = EmbeddingStore(tmp_path / "cache", "9" * 64, "")
+    store.folder.mkdir(parents=True)
+    stale = store.folder / f".{'0' * 32}.npz.{dead_pid}.mnop3456.npz.tmp"
+    stale.write_bytes(b"half a shard")
+    store.ensure(TEXTS[:3], CountingEncoder())
+    assert not stale.exists() and len(list(store.folder.glob("*.npz"))) == 1
+
+
+def test_model_save_on_a_full_disk_is_one_line_and_leaves_no_model(
+    tiny_model, train_jsonl, tmp_path, capsys, monkeypatch
+):
+    """train --output on a disk that fills while the model is saved: one line naming the output,
+    no model folder (complete or absent), no temp folder beside it."""
+    pytest.importorskip("accelerate", reason="training needs the train extra")
+    out = tmp_path / "runs"
+    out.mkdir()
+    refuse_writes(monkeypatch, out, errno.ENOSPC, room=100)
+    argv = ["train", "--train-data", f"jsonl:{train_jsonl}", "--output", str(out / "model"),
+            "--base-model", str(tiny_model), "--batch-size", "8", "--max-steps", "1",
+            "--max-seq-length", "32", "--no-progress"]  # fmt: skip
+    err = cli_error(capsys, argv)
+    monkeypatch.undo()
+    assert err.startswith(f"hybrid-plugin: error: cannot write {out / 'model'}: No space left on device (")
+    # only the (empty) checkpoint folder of the trainer remains: no model, no temp folder
+    assert [p.name for p in out.iterdir()] == ["model.checkpoints"]
+    assert files_under(out) == []

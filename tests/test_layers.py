@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hybrid_plugin"
 
 # lowest first; a module may import its own layer or lower ones (longest prefix decides the layer)
 LAYERS: list[tuple[str, ...]] = [
-    ("hybrid_plugin", "errors", "atomic", "paths", "provenance"),
+    ("hybrid_plugin", "errors", "atomic", "paths", "provenance", "progress"),
     ("data",),
     ("models",),
     ("evaluation.ranking", "evaluation.store", "evaluation.measures"),  # the exact kernel and the cache

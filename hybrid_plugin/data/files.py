@@ -80,6 +80,20 @@ def _checksums(spec: TaskSpec, paths: dict[str, Path], verify: bool) -> dict[str
     return sums
 
 
+def _partial_folder(dirs: list[tuple[str, Path]], files: list[str]) -> Path | None:
+    """The first place that holds some (not all) of ``files``: where the user meant the data to be."""
+    for _, folder in dirs:
+        if any((folder / f).is_file() for f in files):
+            return folder
+    return None
+
+
+def _missing_note(folder: Path, files: list[str]) -> str:
+    """Names every file of ``files`` that ``folder`` lacks (not merely the first one asked for)."""
+    missing = [f for f in files if not (folder / f).is_file()]
+    return f"{folder} has no {', '.join(missing)} (of {', '.join(files)})"
+
+
 def resolve_files(
     spec: TaskSpec,
     languages: tuple[str, ...],
@@ -96,16 +110,21 @@ def resolve_files(
         if all((folder / f).is_file() for f in files):
             paths = {lang: folder / f for lang, f in zip(languages, files)}
             return ResolvedFiles(paths, origin, _checksums(spec, paths, verify))
+    partial = _partial_folder(dirs, files)
     if explicit:
         missing_dir = Path(data_dir)
         if not missing_dir.exists():
             raise UserError(f"--data-dir {missing_dir} does not exist")
-        raise UserError(
-            f"--data-dir {missing_dir}: no {spec.folder}/{files[0]} (or {files[0]}) found; "
-            f"expected files {', '.join(files)}"
-        )
+        if partial is None:
+            raise UserError(
+                f"--data-dir {missing_dir}: no {spec.folder}/{files[0]} (or {files[0]}) found; "
+                f"expected files {', '.join(files)}"
+            )
+        raise UserError(f"--data-dir {missing_dir}: {_missing_note(partial, files)}")
     cache_dir = cache_root() / "datasets" / spec.folder
     looked = ", ".join(str(d) for _, d in dirs)
+    if partial is not None:
+        looked += f"; {_missing_note(partial, files)}"
     if not download:
         raise UserError(f"{spec.name} data not found (looked in {looked}); pass --data-dir or set {DATA_ENV}")
     paths: dict[str, Path] = {}

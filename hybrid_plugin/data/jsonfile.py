@@ -26,16 +26,30 @@ def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
     return data
 
 
-def load_json(path: Path) -> object:
-    """Parse a UTF-8 json file; malformed input is a :class:`UserError` naming line and column."""
+#: files read whole as json (task data, training data): far above any real one, far below the RAM
+JSON_MAX_BYTES = 1024 * MiB
+
+
+def parse_json(text: str | bytes, source: object) -> object:
+    """``json.loads`` whose failures are one :class:`UserError` line naming ``source``: malformed
+    input (line and column), bytes that are not UTF-8, nesting too deep for the parser."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise UserError(
-            f"{path}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
+            f"{source}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
     except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise UserError(f"{source}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except RecursionError:
+        raise UserError(f"{source}: json nested too deeply (thousands of levels): not a data file") from None
+
+
+def load_json(path: Path) -> object:
+    """Parse a UTF-8 json file (size-checked first); bad input is a :class:`UserError` naming it."""
+    return parse_json(read_limited(path, JSON_MAX_BYTES, "json file"), path)
 
 
 def need(obj: object, key: str, kind: type, where: str, path: Path) -> object:
@@ -43,7 +57,8 @@ def need(obj: object, key: str, kind: type, where: str, path: Path) -> object:
     if not isinstance(obj, dict) or key not in obj:
         raise UserError(f"{path}: {where} has no field {key!r}")
     value = obj[key]
-    if not isinstance(value, kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        # json true/false are Python bools, and bool is an int: never accept one as a number
         raise UserError(f"{path}: {where}.{key} should be a {kind.__name__}, got {type(value).__name__}")
     return value
 

@@ -150,7 +150,7 @@ def get_spec(name: str) -> TaskSpec:
 
 def select_languages(spec: TaskSpec, languages: str | list[str] | None) -> tuple[str, ...]:
     """Validate a ``--languages`` selection (comma list) against the task; keeps the spec's order."""
-    if languages is None or languages == "" or languages == []:
+    if languages is None:
         return spec.languages
     wanted = languages.split(",") if isinstance(languages, str) else list(languages)
     wanted = [w.strip().lower() for w in wanted if w.strip()]
@@ -160,6 +160,8 @@ def select_languages(spec: TaskSpec, languages: str | list[str] | None) -> tuple
             f"unknown language(s) {', '.join(unknown)} for task {spec.name}; "
             f"it has {', '.join(spec.languages)}"
         )
-    if not wanted:
-        raise UserError(f"empty language selection for task {spec.name}")
+    if not wanted:  # "", ",", []: an empty selection is a mistake, not "all languages" (that is None)
+        raise UserError(
+            f"empty language selection {languages!r} for task {spec.name}; leave --languages out for all"
+        )
     return tuple(lang for lang in spec.languages if lang in wanted)

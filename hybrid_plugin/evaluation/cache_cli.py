@@ -6,10 +6,13 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.store import FolderReport, report_folder, store_folders
 from hybrid_plugin.paths import cache_root
+
+if TYPE_CHECKING:  # the store (numpy) is imported when a cache command runs, not at CLI start
+    from hybrid_plugin.evaluation.store import FolderReport
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -25,6 +28,8 @@ def _size(n: float) -> str:
 
 
 def _reports(root: Path) -> list[FolderReport]:
+    from hybrid_plugin.evaluation.store import report_folder, store_folders
+
     try:
         return [report_folder(f) for f in store_folders(root)]
     except OSError as err:

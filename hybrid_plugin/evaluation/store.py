@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hybrid_plugin.atomic import atomic_path, write_text
+from hybrid_plugin.atomic import atomic_path, remove_dead_temp_files, write_text
 from hybrid_plugin.errors import UserError, warn
 
 HASH_BYTES = 16
@@ -89,7 +89,7 @@ def read_shard(path: Path) -> Shard:
 def _meta_dim(folder: Path) -> int | None:
     try:
         dim = json.loads((folder / META).read_text(encoding="utf-8")).get("dim")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
 
@@ -133,16 +133,22 @@ class EmbeddingStore:
     """Embeddings of texts under one model fingerprint and prompt."""
 
     def __init__(self, root: Path, fingerprint: str, prompt: str, model_name: str = "") -> None:
-        prompt_id = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
-        self.folder = Path(root) / fingerprint[:32] / prompt_id
+        self.folder = self.folder_for(root, fingerprint, prompt)
         self.prompt = prompt
         self.dim: int | None = None
         self.writable = True
+        self._cleaned = False
         self.quarantined: list[tuple[Path, str]] = []
         self._meta = {"model": model_name, "fingerprint": fingerprint, "prompt": prompt}
         self._index: dict[bytes, tuple[int, int]] = {}
         self._shards: list[Shard] = []
         self._load()
+
+    @staticmethod
+    def folder_for(root: Path, fingerprint: str, prompt: str) -> Path:
+        """Where the embeddings of one model and prompt live (reading it changes nothing)."""
+        prompt_id = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
+        return Path(root) / fingerprint[:32] / prompt_id
 
     def _load(self) -> None:
         try:
@@ -237,6 +243,9 @@ class EmbeddingStore:
 
     def _persist(self, path: Path, keys: np.ndarray, emb: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._cleaned:  # shard names are new each time: sweep dead writers' temp files once
+            remove_dead_temp_files(self.folder)
+            self._cleaned = True
         if _meta_dim(self.folder) is None:
             write_text(self.folder / META, json.dumps({**self._meta, "dim": self.dim}, indent=1))
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
@@ -364,7 +373,7 @@ def report_folder(folder: Path, verify: bool = True, now: float | None = None) -
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
         meta = meta if isinstance(meta, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         meta = {}
     now = time.time() if now is None else now
     files = list(folder.iterdir())

@@ -27,7 +27,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hybrid_plugin import __version__
-from hybrid_plugin.atomic import check_writable, swap_in_dir, writing_to
+from hybrid_plugin.atomic import check_writable, pid_alive, swap_in_dir, writing_to
 from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.files import DATA_ENV, ResolvedFiles, resolve_files
 from hybrid_plugin.data.pool import Pool
@@ -88,7 +88,7 @@ def _is_export(folder: Path) -> bool:
     """True if ``folder`` holds exactly a previous export of ours: its manifest and what it names."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     settings = manifest.get("settings") if isinstance(manifest, dict) else None
     if not isinstance(settings, dict) or not {"task", "hybrid_plugin"} <= manifest.keys():
@@ -152,16 +152,6 @@ def _staging_names(out: Path) -> tuple[Path, Path]:
     return out.parent / f".{out.name}.staging-{pid}", out.parent / f".{out.name}.old-{pid}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale_staging(out: Path) -> list[str]:
     """Remove staging folders that killed exports left beside ``out``; returns one note per action.
 
@@ -175,7 +165,7 @@ def clean_stale_staging(out: Path) -> list[str]:
     stale = []
     for entry in sorted(out.parent.iterdir()):
         m = pattern.fullmatch(entry.name)
-        if m is not None and entry.is_dir() and not _pid_alive(int(m[2])):
+        if m is not None and entry.is_dir() and not pid_alive(int(m[2])):
             stale.append((m[1], entry))
     for kind, entry in stale:
         if kind == "old" and not out.exists() and _is_export(entry):

@@ -8,7 +8,6 @@ committed copy and compare.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from pathlib import PurePath
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.measures import AGGREGATES
@@ -37,16 +37,11 @@ def load_results(raw: bytes, source: str) -> Results:
     """Parse and check a results JSON's bytes; a :class:`UserError` naming ``source`` and the field."""
     if len(raw) > RESULTS_MAX_BYTES:
         raise UserError(f"{source}: larger than {RESULTS_MAX_BYTES // 2**20} MiB: not a results JSON")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise UserError(f"{source}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise UserError(
-            f"{source}: malformed json at line {err.lineno} column {err.colno}: {err.msg}"
-        ) from None
+    doc = parse_json(raw, source)
     try:
         results = Results.from_json(doc)
+    except RecursionError:
+        raise UserError(f"{source}: nested too deeply: not a results JSON") from None
     except ValueError as err:
         if not isinstance(err, ValidationError):
             raise UserError(f"{source}: {err}") from None

@@ -6,9 +6,9 @@ here, below both, so neither the models nor the leaderboard import the trainer.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.provenance import portable_path
 
@@ -33,10 +33,9 @@ def training_summary(path: Path) -> dict | None:
     record_file = Path(path) / RECORD_FILE
     if not record_file.is_file():
         return None
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{record_file}: not a readable training record ({err})".splitlines()[0]) from None
+    record = parse_json(record_file.read_bytes(), record_file)
+    if not isinstance(record, dict):
+        raise UserError(f"{record_file}: not a training record (expected a json object)")
     cfg = record.get("config") or {}
     data = record.get("data") or {}
     base = dict(record.get("base_model") or {})

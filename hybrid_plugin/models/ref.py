@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
+from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.record import training_summary
 from hybrid_plugin.paths import cache_root
@@ -112,10 +113,9 @@ def _prompts(path: Path) -> tuple[dict[str, str], str]:
     cfg_file = path / "config_sentence_transformers.json"
     if not cfg_file.is_file():
         return {}, "cosine"
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise UserError(f"{cfg_file}: malformed json at line {err.lineno}: {err.msg}") from None
+    cfg = parse_json(cfg_file.read_bytes(), cfg_file)
+    if not isinstance(cfg, dict):
+        raise UserError(f"{cfg_file}: expected a json object")
     return dict(cfg.get("prompts") or {}), cfg.get("similarity_fn_name") or "cosine"
 
 

@@ -74,7 +74,7 @@ class TrainingData:
 
 def load_training_data(cfg: TrainConfig) -> TrainingData:
     """Read every source, keep the chosen languages, expand into pairs, hold out the dev set."""
-    items = read_sources(cfg.train_data, cfg.passage_unit, progress=cfg.progress)
+    items = read_sources(cfg.train_data, cfg.passage_unit, progress=cfg.progress, data_dir=cfg.data_dir)
     items = select_languages(items, cfg.languages)
     pairs, dev = split_dev(build_pairs(items), cfg.dev_fraction, cfg.seed)
     return TrainingData(items, pairs, dev)

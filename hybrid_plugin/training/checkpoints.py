@@ -46,7 +46,7 @@ def safetensors_problem(path: Path) -> str | None:
                 return "truncated"
             (n,) = struct.unpack("<Q", head)
             header = json.loads(fh.read(n)) if n < 100 * 2**20 else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return "unreadable header"
     if not isinstance(header, dict):
         return "unreadable header"
@@ -62,7 +62,7 @@ def _verify_files(folder: Path) -> str | None:
         return "no trainer_state.json (killed while saving)"
     try:
         json.loads(state.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return "trainer_state.json is unreadable"
     weights = sorted(folder.rglob("*.safetensors"))
     if not weights:
@@ -87,7 +87,7 @@ def checkpoint_problem(folder: Path) -> str | None:
     try:
         recorded = json.loads(marker.read_text(encoding="utf-8"))["files"]
         recorded = {str(k): int(v) for k, v in recorded.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return f"{MARKER} is unreadable"
     have = _files(folder)
     for name, size in recorded.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.training.data import PASSAGE_UNITS, READERS
@@ -16,6 +17,17 @@ def _comma_list(text: str | None) -> list[str] | None:
     if not items:
         raise UserError(f"expected a comma list such as de,es,zh, got {text!r}")
     return items
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a real number; nan and ±inf are refused (a NaN weight decay trains a NaN model)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -98,7 +110,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         help="batch make-up (the paper's names X-X-mono, X-Y, X-X, En-En work too)",
     )
     p.add_argument(
-        "--alpha", type=float, default=None, help="hybrid: probability of a monolingual batch (default 0.5)"
+        "--alpha",
+        type=finite_float,
+        default=None,
+        help="hybrid: probability of a monolingual batch (default 0.5)",
     )
     p.add_argument(
         "--mono-weights",
@@ -120,12 +135,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="use CachedMultipleNegativesRankingLoss (GradCache) with this mini-batch size: fixed memory",
     )
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--epochs", type=finite_float, default=1.0)
     p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
-    p.add_argument("--learning-rate", type=float, default=3e-5)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--scale", type=float, default=20.0, help="InfoNCE inverse temperature (20 = 0.05)")
+    p.add_argument("--learning-rate", type=finite_float, default=3e-5)
+    p.add_argument("--weight-decay", type=finite_float, default=0.01)
+    p.add_argument("--warmup-ratio", type=finite_float, default=0.1)
+    p.add_argument("--scale", type=finite_float, default=20.0, help="InfoNCE inverse temperature (20 = 0.05)")
     p.add_argument(
         "--max-seq-length",
         type=int,
@@ -139,14 +154,14 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--merge-with-base",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="LAMBDA",
         help="save LAMBDA·trained + (1 − LAMBDA)·base weights (keeps more of the base's monolingual quality)",
     )
     p.add_argument(
         "--dev-fraction",
-        type=float,
+        type=finite_float,
         default=0.0,
         help="hold out this share of items (never trained on) and log their loss every --dev-steps",
     )
@@ -164,7 +179,11 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate the trained model on this task afterwards (repeatable: xquad-r, mlqa-r, tydi-goldp)",
     )
     p.add_argument("--eval-languages", default=None, help="comma list restricting the evaluation languages")
-    p.add_argument("--data-dir", default=None, help="folder holding the task folders (for --evaluate)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the task folders (for --evaluate, and to recognise evaluation data)",
+    )
     p.add_argument("--eval-out", default=None, help="folder for evaluation results (default: OUTPUT-eval)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hybrid_plugin.errors import UserError
@@ -53,6 +53,9 @@ class TrainConfig:
 
     def validate(self, check_output: bool = True) -> None:
         """UserError on the first bad option (``check_output=False``: the output folder is not used)."""
+        for name, value in asdict(self).items():  # nan/inf slip through every range check below
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
         if not self.train_data:
             raise UserError("--train-data is required (FORMAT:PATH, e.g. mlqa:datasets/train/mlqa-test)")
         self.strategy = canonical_strategy(self.strategy)

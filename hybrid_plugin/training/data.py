@@ -390,6 +390,8 @@ def read_jsonl(path: Path, progress: bool = True) -> ParallelItems:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise UserError(f"{where}: malformed json ({err.msg})") from None
+        except RecursionError:
+            raise UserError(f"{where}: json nested too deeply (thousands of levels)") from None
         if not isinstance(row, dict):
             raise UserError(f"{where}: expected a json object")
         item_id = row.get("id")
@@ -454,11 +456,21 @@ def check_not_evaluation_data(items: ParallelItems) -> None:
 
 
 def read_sources(
-    sources: Sequence[Source | str], passage_unit: str = "auto", progress: bool = True
+    sources: Sequence[Source | str],
+    passage_unit: str = "auto",
+    progress: bool = True,
+    data_dir: str | Path | None = None,
 ) -> ParallelItems:
-    """Read and merge every source (items with equal ids across sources are the same item)."""
+    """Read and merge every source (items with equal ids across sources are the same item).
+
+    Each source is refused if it is evaluation data: an evaluation file (sha256), or questions of
+    an evaluation task found under ``data_dir`` (see :mod:`hybrid_plugin.training.guard`).
+    """
+    from hybrid_plugin.training.guard import check_content, evaluation_questions
+
     merged = ParallelItems()
     units = set()
+    eval_tasks, skipped = evaluation_questions(data_dir)
     for src in sources:
         src = parse_source(src) if isinstance(src, str) else src
         if src.format == "mlqa":
@@ -467,6 +479,10 @@ def read_sources(
             part = read_squad(src.path, src.language, passage_unit, progress=progress)
         else:
             part = read_jsonl(src.path, progress=progress)
+        check_not_evaluation_data(part)
+        checked = check_content(f"--train-data {src}", part.ids, part.questions, eval_tasks, skipped)
+        for record in part.sources:
+            record["evaluation_check"] = checked
         units.add(part.passage_unit)
         for item_id, qs, ps in zip(part.ids, part.questions, part.passages):
             idx = merged.item(item_id)
