@@ -52,12 +52,10 @@ def test_beir_map_equals_our_ap_at_k(default_de_en, datasets, tmp_path):
     export_beir("xquad-r", export, "de,en", data_dir=str(datasets))
     ours = default_de_en
     for setting in ("en-de", "de-de"):
-        beir = evaluate_setting(export, setting, ours["model"]["path"], [10, 100])
-        assert beir["queries"] == ours["settings"][setting]["queries"]
+        beir = evaluate_setting(export, setting, ours.model["path"], [10, 100])
+        assert beir["queries"] == ours.settings[setting].queries
         for k in (10, 100):
-            assert beir[f"MAP@{k}"] == pytest.approx(
-                ours["settings"][setting]["measures"][f"AP@{k}"], abs=5e-6
-            )
+            assert beir[f"MAP@{k}"] == pytest.approx(ours.settings[setting].measures[f"AP@{k}"], abs=5e-6)
 
 
 def test_export_refuses_non_empty_folder(capsys, datasets, tmp_path):

@@ -750,21 +750,22 @@ def test_results_writer_fails_cleanly(code, room, clean_run, tiny_model, tmp_pat
     assert files_under(out) == []
 
 
-def test_trec_writer_fails_cleanly(tmp_path, monkeypatch):
+def test_trec_writer_fails_cleanly(tmp_path, monkeypatch, datasets):
     """A full disk while TREC files are written: a WriteError naming the file; only whole files remain."""
     from hybrid_plugin.data.build import build_pool
     from hybrid_plugin.data.files import resolve_files
+    from hybrid_plugin.data.settings import Setting
     from hybrid_plugin.data.spec import get_spec
     from hybrid_plugin.errors import WriteError
     from hybrid_plugin.evaluation.runs import SettingRun
     from hybrid_plugin.integrations.trec import write_trec
 
     spec = get_spec("mlqa-r")
-    pool = build_pool(spec, resolve_files(spec, ("de",)).paths, "sentence")
+    pool = build_pool(spec, resolve_files(spec, ("de",), datasets).paths, "sentence")
     queries = np.arange(len(pool.query_ids))
     docs = np.tile(np.arange(len(pool.cand_ids)), (len(queries), 1))
     scores = -np.tile(np.arange(len(pool.cand_ids), dtype=np.float32), (len(queries), 1))
-    runs = [SettingRun("de-de", queries, docs, scores)]
+    runs = [SettingRun(Setting("de", "de"), queries, docs, scores)]
     refuse_writes(monkeypatch, tmp_path, errno.ENOSPC, room=10_000)
     with pytest.raises(WriteError, match=r"cannot write .*de-de\.(qrels|run): No space left on device"):
         write_trec(pool, runs, tmp_path / "trec")

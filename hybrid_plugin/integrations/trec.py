@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hybrid_plugin.atomic import atomic_path
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.settings import relevant_in
 from hybrid_plugin.evaluation.runs import SettingRun
 
 
@@ -17,16 +18,11 @@ def write_trec(pool: Pool, runs: list[SettingRun], out: Path, tag: str = "hybrid
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    lang_index = {lang: i for i, lang in enumerate(pool.languages)}
     written = []
     for sr in runs:
-        y = lang_index.get(sr.key.rsplit("-", 1)[1], -1)
         with atomic_path(out / f"{sr.key}.qrels") as tmp, open(tmp, "w", encoding="utf-8") as fh:
             for q in sr.queries:
-                rel = pool.relevant(q)
-                if y >= 0:
-                    rel = rel[pool.cand_lang[rel] == y]
-                for c in rel:
+                for c in relevant_in(pool, q, sr.setting):
                     fh.write(f"{pool.query_ids[q]} 0 {pool.cand_ids[c]} 1\n")
         with atomic_path(out / f"{sr.key}.run") as tmp, open(tmp, "w", encoding="utf-8") as fh:
             lengths = sr.lengths()  # unretrieved candidates (score -inf) are not part of a run
