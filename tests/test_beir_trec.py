@@ -52,7 +52,7 @@ def test_beir_map_equals_our_ap_at_k(default_de_en, datasets, tmp_path):
     export_beir("xquad-r", export, "de,en", data_dir=str(datasets))
     ours = default_de_en
     for setting in ("en-de", "de-de"):
-        beir = evaluate_setting(export, setting, ours.model["path"], [10, 100])
+        beir = evaluate_setting(export, setting, str(Path(ours.model["path"]).expanduser()), [10, 100])
         assert beir["queries"] == ours.settings[setting].queries
         for k in (10, 100):
             assert beir[f"MAP@{k}"] == pytest.approx(ours.settings[setting].measures[f"AP@{k}"], abs=5e-6)

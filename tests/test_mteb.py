@@ -163,8 +163,10 @@ def test_identified_model_uses_the_store(tmp_path):
         scored = DenseRetriever(encoder, batch_size=encoder.batch_size, cache_root=tmp_path).score(
             parallel_pool()
         )
-    assert encoder.fingerprint and len(model.calls) == 2 and scored.counts["texts_encoded"] == 0
-    assert count_stored(tmp_path) == scored.counts["unique_texts"]
+    # the first scoring encoded every unique text once (in encode batches), the second nothing
+    assert encoder.fingerprint and scored.counts["texts_encoded"] == 0
+    assert sum(n for _, n in model.calls) == scored.counts["unique_texts"] == count_stored(tmp_path)
+    assert {role for role, _ in model.calls} == {"query", "document"}
 
 
 def test_task_scores_are_the_engines(tmp_path, monkeypatch):
