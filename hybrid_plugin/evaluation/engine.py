@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,23 @@ class TaskContext:
     in_domain_training: tuple[str, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)  # spec, data origin, sha256, config, ...
     load_s: float = 0.0
+
+    @classmethod
+    def from_files(cls, spec: Any, files: Any, load_s: float, **provenance: Any) -> TaskContext:
+        """The context of a task spec and its resolved files (``data.files.ResolvedFiles``), plus extras."""
+        return cls(
+            task=spec.name,
+            title=spec.title,
+            in_domain_training=spec.in_domain_training,
+            provenance={
+                "spec": spec.source and Path(spec.source).name,
+                "data_origin": files.origin,
+                "data_sha256": files.sha256,
+                "origin_commit": spec.origin_commit,
+                **provenance,
+            },
+            load_s=load_s,
+        )
 
 
 @dataclass

@@ -63,19 +63,8 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
     for key in ("data_dir", "cache_dir", "trec_out", "model"):  # recorded without the machine's layout
         if isinstance(config.get(key), str) and config[key]:
             config[key] = portable_path(config[key])
-    context = TaskContext(
-        task=spec.name,
-        title=spec.title,
-        in_domain_training=spec.in_domain_training,
-        provenance={
-            "spec": spec.source and Path(spec.source).name,
-            "data_origin": files.origin,
-            "data_verified": cfg.verify,
-            "data_sha256": files.sha256,
-            "origin_commit": spec.origin_commit,
-            "config": config,
-        },
-        load_s=time.perf_counter() - t0,
+    context = TaskContext.from_files(
+        spec, files, time.perf_counter() - t0, data_verified=cfg.verify, config=config
     )
     return pool, context
 

@@ -201,19 +201,12 @@ class LAReQARetrieval(AbsTaskRetrieval):
             query_langs, file_langs = self.languages_needed()
             files = resolve_files(spec, file_langs, self.data_dir)
             self._pool = keep_queries_of(build_pool(spec, files.paths), query_langs)
-            self._context = TaskContext(
-                task=spec.name,
-                title=spec.title,
-                in_domain_training=spec.in_domain_training,
-                provenance={
-                    "spec": spec.source and Path(spec.source).name,
-                    "data_origin": files.origin,
-                    "data_sha256": files.sha256,
-                    "origin_commit": spec.origin_commit,
-                    "mteb_task": self.metadata.name,
-                    "mteb_subsets": list(self.hf_subsets),
-                },
-                load_s=time.perf_counter() - started,
+            self._context = TaskContext.from_files(
+                spec,
+                files,
+                time.perf_counter() - started,
+                mteb_task=self.metadata.name,
+                mteb_subsets=list(self.hf_subsets),
             )
             self.dataset = self._subsets(self._pool)
         self.data_loaded = True
