@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -705,6 +706,13 @@ def refuse_writes(monkeypatch: pytest.MonkeyPatch, root: Path, code: int, room: 
     monkeypatch.setattr(os, "mkdir", guard(real_mkdir))
     monkeypatch.setattr(os, "replace", guard(real_replace))
     monkeypatch.setattr(os, "rename", guard(real_rename))
+    # Python 3.10's Path methods call functions bound when pathlib was imported, not os/io's attributes
+    accessor = getattr(pathlib, "_NormalAccessor", None)
+    if accessor is not None:
+        monkeypatch.setattr(accessor, "open", staticmethod(file_open))
+        monkeypatch.setattr(accessor, "mkdir", staticmethod(guard(real_mkdir)))
+        monkeypatch.setattr(accessor, "replace", staticmethod(guard(real_replace)))
+        monkeypatch.setattr(accessor, "rename", staticmethod(guard(real_rename)))
 
 
 def files_under(root: Path) -> list[str]:
