@@ -19,14 +19,22 @@ LAREQA = "Roy et al. 2020, 'LAReQA: Language-Agnostic Answer Retrieval from a Mu
 
 @dataclass(frozen=True)
 class Measure:
-    """A reported aggregate: its results-JSON key, short label, meaning, direction and source."""
+    """A reported aggregate: its results-JSON key, short label, meaning, direction and source.
+
+    Every aggregate is the mean of one per-query value (``column``, see
+    :func:`hybrid_plugin.evaluation.perquery.measure_values`) over the rows of each setting of ``kind``
+    where it is defined, then per query language (over its settings), then macro over languages: the
+    statistics in :mod:`hybrid_plugin.stats` recompute it that way from the per-query file alone.
+    ``higher_is_better`` is ``None`` where neither direction is better (a share of languages).
+    """
 
     key: str
     label: str
     description: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     reference: str
     kind: str = "multi"  # the setting kind it needs (mono, cross or multi): absent for tasks without it
+    column: str = "ap"  # the per-query value it averages
 
 
 MONO_MAP = Measure(
@@ -36,6 +44,7 @@ MONO_MAP = Measure(
     True,
     LAREQA,
     kind="mono",
+    column="ap",
 )
 CROSS_MAP = Measure(
     "cross_map",
@@ -63,15 +72,18 @@ MAX_RANK_DISTANCE = Measure(
     False,
     HUANG_2023,
     kind="multi",
+    column="rank_distance",
 )
 SAME_LANGUAGE_TOP = Measure(
     "same_language_top_share",
     "same-lang top",
     "Multilingual pool: share of queries (with relevant candidates in at least two languages) "
-    "whose best-ranked relevant candidate is in the query's own language; macro over languages.",
-    False,
+    "whose best-ranked relevant candidate is in the query's own language; macro over languages. "
+    "Neither direction is better: 1 is a strong pull towards the query language, 1/L language-agnostic.",
+    None,
     "this toolkit",
     kind="multi",
+    column="same_lang_top",
 )
 MEAN_RANK_MATRIX = Measure(
     "mean_rank",

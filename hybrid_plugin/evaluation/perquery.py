@@ -8,15 +8,18 @@ a statistical test can recompute it from the per-query file alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings
 from hybrid_plugin.evaluation.measures import RankMeasure
-from hybrid_plugin.evaluation.ranking import RelevantRanks
+
+if TYPE_CHECKING:  # torch stays unloaded for readers of per-query files (compare)
+    from hybrid_plugin.evaluation.ranking import RelevantRanks
 
 
 @dataclass
@@ -191,6 +194,24 @@ def query_table(pool: Pool, ranks: RelevantRanks, measures: tuple[RankMeasure, .
 
 
 PER_QUERY_SCHEMA = 1
+
+
+def measure_values(columns: Mapping[str, np.ndarray], column: str) -> np.ndarray:
+    """One aggregate's per-row values from per-query columns, float64 with nan where a row does not count.
+
+    ``columns`` are the per-query file's columns as numpy arrays (strings as objects, nulls as nan /
+    None). A measure's aggregate is the mean of these values per setting of its kind (nan rows left
+    out), then per query language, then macro: exactly what the results JSON reports. Derived values:
+    ``same_lang_top`` is 1 where the best-ranked relevant candidate is in the query's language, among
+    pool rows with relevant candidates in at least two languages.
+    """
+    if column == "same_lang_top" and column not in columns:
+        several = np.nan_to_num(np.asarray(columns["n_rel_langs"], dtype=np.float64)) >= 2
+        same = np.asarray(columns["best_lang"], dtype=object) == np.asarray(
+            columns["query_lang"], dtype=object
+        )
+        return np.where(several, same.astype(np.float64), np.nan)
+    return np.asarray(columns[column], dtype=np.float64)
 
 
 def to_arrow(table: QueryTable, pool: Pool, metadata: dict[str, str] | None = None):
