@@ -130,6 +130,15 @@ def test_t_and_wilcoxon_equal_scipy():
     assert unit_pvalue(np.zeros(5), "t") == 1.0  # identical systems
 
 
+def test_wilcoxon_ties_survive_scaling():
+    """1/12 computed two ways differs in the last bit; as a tie its rank must not depend on the scale."""
+    d = np.array([0.5 - 5 / 12, 0.25 - 1 / 6, -0.1, 0.2, 0.3, -0.05, 0.15, 0.4, -0.35, 0.45, 0.12])
+    assert d[0] != d[1]
+    p = unit_pvalue(d, "wilcoxon")
+    assert p == unit_pvalue(d * (1 / 1190), "wilcoxon")
+    assert p == pytest.approx(sps.wilcoxon(np.r_[1 / 12, 1 / 12, d[2:]]).pvalue, rel=1e-12)
+
+
 def test_ranx_tests_agree_on_vectors():
     ranx_tests = pytest.importorskip("ranx.statistical_tests")
     a, b = vectors()
