@@ -274,6 +274,9 @@ def test_compare_reports_scores_intervals_and_counts(runs):
     assert set(multi.per_language) == {"xx", "yy", "zz"}
     rank = cmp.pairs[0].measure("max_rank_distance")
     assert rank.higher_is_better is False
+    for key in ("lang_ndcg_10", "top1_wrong_query_lang", "top10_query_lang_share", "mean_rank_correlation"):
+        assert cmp.pairs[0].measure(key).macro.system.value == pytest.approx(b_json["scores"][key], abs=1e-12)
+    assert cmp.pairs[0].measure("same_language_top_share").higher_is_better is None
     text = render(cmp, "table")
     assert "unit: parallel question group (8 groups)" in text and "b vs a" in text and "c vs a" in text
     assert "Holm-corrected" in text

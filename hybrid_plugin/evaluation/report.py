@@ -10,11 +10,11 @@ from typing import Any
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.data.spec import SETTING_KINDS
-from hybrid_plugin.evaluation.measures import AGGREGATES
+from hybrid_plugin.evaluation.measures import BIAS, CLASSIC
 from hybrid_plugin.evaluation.perquery import PER_QUERY_SCHEMA, write_parquet
 from hybrid_plugin.evaluation.results import PerQueryFile, Results, Scores
 
-COLUMNS = tuple((m.label, m.key) for m in AGGREGATES)
+COLUMNS = tuple((m.label, m.key) for m in CLASSIC)
 MONO_MEASURE = "nDCG@10"  # the standard measure shown per language for monolingual-only tasks
 
 
@@ -26,7 +26,7 @@ def _fmt(value: float | None, key: str) -> str:
 
 def scores_line(scores: Scores) -> str:
     """Macro scores on one line, leaving out those a task does not have (``None``)."""
-    values = [(m, scores.get(m.key)) for m in AGGREGATES]
+    values = [(m, scores.get(m.key)) for m in CLASSIC]
     return "  ".join(
         f"{m.label} {v:.1f}" if m.key == "max_rank_distance" else f"{m.label} {v:.4f}"
         for m, v in values
@@ -65,7 +65,7 @@ def console_table(results: Results) -> str:
         header, rows = _mono_rows(results)
         settings = f"{counts['mono']} monolingual settings (no cross-lingual or multilingual ones)"
     else:
-        columns = [(name, key) for m, (name, key) in zip(AGGREGATES, COLUMNS) if m.kind in kinds]
+        columns = [(name, key) for m, (name, key) in zip(CLASSIC, COLUMNS) if m.kind in kinds]
         header = ["lang", *(name for name, _ in columns)]
         rows = [
             [lang, *(_fmt(getattr(vals, key), key) for _, key in columns)]
@@ -80,6 +80,9 @@ def console_table(results: Results) -> str:
         f"{results.task_title} · {results.model['name']} · {results.candidate_format} candidates · {settings}"
     )
     body = [title, line(header), sep, *(line(r) for r in rows[:-1]), sep, line(rows[-1])]
+    bias = [(m.label, results.scores.get(m.key)) for m in BIAS if results.scores.get(m.key) is not None]
+    if bias:
+        body.append("language bias in the pool (macro): " + "  ".join(f"{k} {v:.3f}" for k, v in bias))
     standard = results.standard_measures
     if standard.by_kind:
         body.append(f"standard measures (macro; {_measures_source(standard)}):")

@@ -188,13 +188,16 @@ def _interval(value: float, low: float, high: float) -> Interval:
 
 
 def _names(systems: list[_System]) -> None:
-    """Distinct display names: the model name, or the file name where two systems share one."""
-    seen: dict[str, int] = {}
-    for s in systems:
-        seen[s.name] = seen.get(s.name, 0) + 1
-    for s in systems:
-        if seen[s.name] > 1 and len(s.runs) == 1:
-            s.name = s.runs[0].path.name.removesuffix(".json")
+    """Distinct display names: the model name, else the file's name, else its folder and name."""
+    for label in (
+        lambda path: path.name.removesuffix(".json"),
+        lambda path: f"{path.parent.name}/{path.name.removesuffix('.json')}",
+        str,
+    ):
+        names = [s.name for s in systems]
+        for s in systems:
+            if names.count(s.name) > 1 and len(s.runs) == 1:
+                s.name = label(s.runs[0].path)
 
 
 def _pick_baseline(systems: list[_System], baseline: str | None) -> int:
@@ -371,7 +374,11 @@ def compare_runs(
         "(a unit's contribution to the macro difference)",
     ]
     notes += [SEED_NOTE.format(name=s.name, k=len(s.runs)) for s in loaded if len(s.runs) > 1]
-    dropped = [m.key for m in measures if m not in chosen and results.scores.get(m.key) is not None]
+    dropped = [
+        m.key
+        for m in measures
+        if m not in chosen and any(r.results.scores.get(m.key) is not None for r in runs)
+    ]
     if dropped:
         notes.append(f"not compared (absent from an older per-query file): {', '.join(dropped)}")
     return Comparison(

@@ -16,7 +16,7 @@ import numpy as np
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.measures import AGGREGATES, Measure
-from hybrid_plugin.evaluation.perquery import measure_values
+from hybrid_plugin.evaluation.perquery import DERIVED, measure_values
 from hybrid_plugin.evaluation.results import Results
 
 KEY_COLUMNS = ("setting", "kind", "query_lang", "query_id", "group")
@@ -102,7 +102,8 @@ def load_run(path: str | Path, measures: tuple[Measure, ...] = AGGREGATES) -> Ru
     for measure in measures:
         if results.scores.get(measure.key) is None or measure.kind not in results.kinds:
             continue
-        if measure.column not in columns and measure.column != "same_lang_top":
+        needs = DERIVED.get(measure.column, (measure.column,))
+        if measure.column not in columns and not all(c in columns for c in needs):
             continue  # a per-query file written before this measure existed
         values = measure_values(columns, measure.column)
         values = np.where(columns["kind"] == measure.kind, values, np.nan)

@@ -108,6 +108,8 @@ def _latex(header: list[str], rows: list[list[str]]) -> list[str]:
             ("↓", r"$\downarrow$"),
             ("*", "$^*$"),
             ("±", r"$\pm$"),
+            ("✓", r"\checkmark{}"),
+            ("✗", r"$\times$"),
         ):
             text = text.replace(a, b)
         return text
