@@ -293,6 +293,19 @@ def test_identical_systems_are_tied(runs):
     assert m.difference.low == 0 and m.difference.high == 0
 
 
+def test_rows_undefined_for_one_system_are_left_out(runs, tmp_path):
+    """A query that retrieves nothing (all scores -inf, as BM25 reports it) has no top-1 and no rank
+    correlation: those rows are left out of the pairs, and the output says so."""
+    pool, paths = runs
+    matrix = scores(pool, 2, 4.0)
+    matrix[0] = -np.inf
+    empty = write_run(pool, matrix, tmp_path / "empty", "e")
+    cmp = compare(paths["a"], empty, permutations=500, bootstraps=100)
+    note = next(n for n in cmp.notes if "rows left out" in n)
+    assert "top1_wrong_query_lang (1)" in note and "mean_rank_correlation (1)" in note
+    assert cmp.pairs[0].measure("top1_wrong_query_lang").macro.test.p is not None
+
+
 def test_per_query_unit_and_t_test(runs):
     _, paths = runs
     cmp = compare(paths["a"], paths["b"], unit="query", test="t", bootstraps=100)

@@ -149,6 +149,50 @@ class _System:
 
 
 @dataclass
+class Layout:
+    """How one query set's per-query rows map to units (groups or queries) and cells (settings)."""
+
+    unit: np.ndarray
+    n_units: int
+    cell: np.ndarray
+    cell_lang: np.ndarray
+    n_lang: int
+
+    @classmethod
+    def of(cls, run: RunFile, unit: str = "group") -> Layout:
+        keys = run.keys
+        _, unit_code = np.unique(keys["group"] if unit == "group" else keys["query_id"], return_inverse=True)
+        settings, cell = np.unique(keys["setting"], return_inverse=True)
+        lang_index = {lang: i for i, lang in enumerate(run.results.languages)}
+        cell_lang = np.empty(len(settings), dtype=np.int64)
+        cell_lang[cell] = [lang_index[x] for x in keys["query_lang"]]
+        n_units = int(unit_code.max()) + 1 if len(unit_code) else 0
+        return cls(unit_code, n_units, cell, cell_lang, len(lang_index))
+
+    def cells(self, values: list[np.ndarray]) -> Cells:
+        return Cells.build(values, self.unit, self.n_units, self.cell, self.cell_lang, self.n_lang)
+
+
+def score_interval(
+    path: str | Path, measure: Measure, *, bootstraps: int = 2_000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval (over question groups) of one result's macro ``measure``; ``None``
+    where its per-query file has no such value (a :class:`NotComparable` where there is no per-query
+    file). Deterministic for a given seed."""
+    run = load_run(path, (measure,))
+    if measure.key not in run.values:
+        return None
+    layout = Layout.of(run)
+    check_scores(run, lambda key, v: float(layout.cells([v]).scores(0)[-1]))
+    cells = layout.cells([run.values[measure.key]])
+    replicates = bootstrap_scores(
+        [cells], draw_counts(layout.n_units, bootstraps, np.random.default_rng(seed))
+    )
+    low, high = percentile_interval(replicates[0][0], level)
+    return float(low[-1]), float(high[-1])
+
+
+@dataclass
 class _Column:
     """One measure of one pair, every column (languages, macro): what a :class:`Cell` is made from."""
 
@@ -262,17 +306,9 @@ def compare_runs(
     first = runs[0]
     results = first.results
     languages = list(results.languages)
-    keys = first.keys
-    unit_names = keys["group"] if unit == "group" else keys["query_id"]
-    _, unit_code = np.unique(unit_names, return_inverse=True)
-    n_units = int(unit_code.max()) + 1 if len(unit_code) else 0
-    settings, cell = np.unique(keys["setting"], return_inverse=True)
-    lang_index = {lang: i for i, lang in enumerate(languages)}
-    setting_lang = np.empty(len(settings), dtype=np.int64)
-    setting_lang[cell] = [lang_index[x] for x in keys["query_lang"]]
-
-    def layout_cells(values: list[np.ndarray]) -> Cells:
-        return Cells.build(values, unit_code, n_units, cell, setting_lang, len(languages))
+    layout = Layout.of(first, unit)
+    n_units = layout.n_units
+    layout_cells = layout.cells
 
     for run in runs:
         check_scores(run, lambda key, v: float(layout_cells([v]).scores(0)[-1]))
@@ -374,6 +410,12 @@ def compare_runs(
         "(a unit's contribution to the macro difference)",
     ]
     notes += [SEED_NOTE.format(name=s.name, k=len(s.runs)) for s in loaded if len(s.runs) > 1]
+    partial = [f"{m.key} ({c.dropped})" for m, c in zip(chosen, cells) if c.dropped]
+    if partial:
+        notes.append(
+            "compared on the queries where every system defines them, so these scores differ from the "
+            "results files' (rows left out): " + ", ".join(partial)
+        )
     dropped = [
         m.key
         for m in measures

@@ -37,6 +37,7 @@ class Cells:
     counts: np.ndarray  # (units, cells) rows counted (identical for every system)
     average: np.ndarray  # (cells, languages + 1): setting means -> per-language means and macro
     present: np.ndarray  # (languages + 1,) bool: the language has a value (last: macro)
+    dropped: int = 0  # rows defined for some systems but not all, left out
 
     @classmethod
     def build(
@@ -48,11 +49,12 @@ class Cells:
         cell_lang: np.ndarray,
         n_lang: int,
     ) -> Cells:
-        """``values`` per system (nan = row not counted, the same rows for all); ``cell`` per row."""
-        counted = ~np.isnan(values[0])
-        for v in values[1:]:
-            if not np.array_equal(counted, ~np.isnan(v)):
-                raise ValueError("the systems' per-query values are defined on different rows")
+        """``values`` per system (nan = row not counted); ``cell`` per row. Pairs need both values: a row
+        undefined for one system (e.g. no top-1 where BM25 retrieves nothing) is left out for all
+        (``dropped`` counts those rows)."""
+        defined = [~np.isnan(v) for v in values]
+        counted = np.logical_and.reduce(defined)
+        dropped = int(np.logical_or.reduce(defined).sum() - counted.sum())
         used = np.unique(cell[counted])
         compact = np.full(len(cell_lang), -1)
         compact[used] = np.arange(len(used))
@@ -70,7 +72,7 @@ class Cells:
         present = np.r_[per_lang > 0, per_lang.any()]
         if present[-1]:
             average[:, -1] = average[:, :-1].sum(1) / present[:-1].sum()
-        return cls(sums, counts, average, present)
+        return cls(sums, counts, average, present, dropped)
 
     def scores(self, system: int) -> np.ndarray:
         """Per-language values and macro (languages + 1,), nan where a language has none."""
