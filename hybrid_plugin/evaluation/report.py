@@ -219,6 +219,18 @@ def _measures_source(standard: Any) -> str:
     return f"exact: {exact}; ir-measures on runs of depth {standard.run_depth or 'full'}: {via_runs}"
 
 
+def write_per_query(results: Results, per_query: Any, results_path: Path) -> Results:
+    """Write the per-query table (pyarrow) beside ``results_path`` as ``<stem>.queries.parquet``; the
+    results, recording its name and sha256, to be written next (the file comes first)."""
+    path = Path(results_path).with_name(Path(results_path).stem + ".queries.parquet")
+    write_with(path, lambda tmp: write_parquet(per_query, tmp), suffix=".parquet")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    record = PerQueryFile(
+        file=path.name, sha256=digest, schema_version=PER_QUERY_SCHEMA, rows=per_query.num_rows
+    )
+    return results.model_copy(update={"per_query": record})
+
+
 def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dict[str, Path]:
     """Write the per-query file (if given), the results JSON and its plots into ``out_dir``.
 
@@ -232,18 +244,7 @@ def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dic
     paths: dict[str, Path] = {}
     if per_query is not None:
         paths["per_query"] = out_dir / f"{stem}.queries.parquet"
-        write_with(paths["per_query"], lambda tmp: write_parquet(per_query, tmp), suffix=".parquet")
-        digest = hashlib.sha256(paths["per_query"].read_bytes()).hexdigest()
-        results = results.model_copy(
-            update={
-                "per_query": PerQueryFile(
-                    file=paths["per_query"].name,
-                    sha256=digest,
-                    schema_version=PER_QUERY_SCHEMA,
-                    rows=per_query.num_rows,
-                )
-            }
-        )
+        results = write_per_query(results, per_query, out_dir / f"{stem}.json")
     paths["results"] = out_dir / f"{stem}.json"
     write_text(paths["results"], results.dumps())
     if "cross" in kinds:
