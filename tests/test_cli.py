@@ -45,7 +45,8 @@ def test_evaluate_tiny_model_writes_results_and_plots(capsys, datasets, tiny_mod
     assert code == 0, err
     assert "macro" in out and "rank dist" in out
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 3 and any(f.endswith("__cross_map.png") for f in files)
+    assert len(files) == 4 and any(f.endswith("__cross_map.png") for f in files)
+    assert any(f.endswith(".queries.parquet") for f in files)  # the per-query file
     res = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert res["counts"]["settings"] == {"mono": 2, "cross": 2, "multi": 2}
     assert set(res["settings"]) == {"de-de", "de-th", "th-de", "th-th", "de-pool", "th-pool"}
@@ -54,7 +55,7 @@ def test_evaluate_tiny_model_writes_results_and_plots(capsys, datasets, tiny_mod
     assert len(res["model"]["fingerprint"]) == 64
     assert res["candidate_format"] == "sentence"
     assert res["provenance"]["versions"]["hybrid-plugin"]
-    assert res["standard_measures"]["run_depth"] == 20
+    assert res["standard_measures"]["run_depth"] is None  # every default measure is exact: no runs
     for key in ("mono_map", "cross_map", "multi_map", "max_rank_distance", "same_language_top_share"):
         assert res["scores"][key] is not None
     assert 0 < res["scores"]["multi_map"] < 1

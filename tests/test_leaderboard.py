@@ -492,7 +492,7 @@ def test_trained_model_row_carries_training_and_in_domain_flag(
         cfg = EvalConfig(task=task, model=str(model), languages="de,es", data_dir=str(datasets), run_depth=0,
                          cache_dir=str(tmp_path / "emb"))  # fmt: skip
         results = evaluate(cfg)
-        assert results["model"]["training"]["strategy"] == "cross"
+        assert results.model["training"]["strategy"] == "cross"
         path = write_results(results, tmp_path / "results")["results"]
         code, _, err = run_cli(capsys, "leaderboard", "submit", path, "--dir", folder, "--submitter", "t")
         assert code == 0, err

@@ -334,8 +334,9 @@ def test_cli_evaluate_tydi(capsys, tiny_tydi: Path, tydi_dir: Path, tmp_path: Pa
     assert code == 0, err
     assert "TyDi QA GoldP" in out and "passage candidates" in out and "macro" in out
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert len(names) == 2 and names[0].startswith(f"{TASK}__")
-    assert names[0].endswith("model__passage.json") and names[1].endswith("model__passage__mono.png")
+    assert len(names) == 3 and names[0].startswith(f"{TASK}__")
+    assert names[0].endswith("model__passage.json") and names[2].endswith("model__passage__mono.png")
+    assert names[1].endswith("model__passage.queries.parquet")  # the per-query file
 
 
 @pytest.mark.parametrize("fmt", ["sentence", "sentence+context"])
