@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hybrid_plugin.atomic import write_text, write_with
+from hybrid_plugin.atomic import write_bytes, write_text, write_with
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.progress import heartbeat
@@ -248,7 +248,9 @@ def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
 
 def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Results:
     """The run's results on ``task`` (evaluated once, then read from the work folder)."""
-    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+    from hybrid_plugin.evaluation.perquery import to_arrow
+    from hybrid_plugin.evaluation.report import write_per_query
 
     languages = args.eval_languages.get(task)
     path = eval_path(run, task, languages, args.work)
@@ -262,7 +264,7 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         if model is not None
         else (None if args.base_model == "default" else args.base_model)
     )
-    results = evaluate(
+    evaluation = run_evaluation(
         EvalConfig(
             task=task,
             model=model_arg,
@@ -271,6 +273,8 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
             alignment=task in ("xquad-r", "mlqa-r"),
         )
     )
+    # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable
+    results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
     results = Results.from_json(results.to_json() | {"study_run": asdict(run) | {"name": run.name}})
     write_text(path, results.dumps())
     return results
@@ -279,10 +283,18 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
 # ----------------------------------------------------------------------------- summarising
 
 
+def _dump(scores) -> dict:
+    """Scores as a dict, leaving out bias measures the results do not have (evaluated before them)."""
+    from hybrid_plugin.evaluation.measures import BIAS
+
+    later = {m.key for m in BIAS}
+    return {k: v for k, v in scores.model_dump().items() if v is not None or k not in later}
+
+
 def _summary(results: Results) -> dict:
     out = {
-        **results.scores.model_dump(),
-        "per_language": {lang: v.model_dump() for lang, v in results.per_language.items()},
+        **_dump(results.scores),
+        "per_language": {lang: _dump(v) for lang, v in results.per_language.items()},
     }
     ndcg = results.standard_measures.by_kind.get("mono", {})
     if ndcg:
@@ -359,18 +371,114 @@ def main_table(rows: list[dict], task: str) -> list[str]:
     return lines
 
 
+CLAIM_ALPHA = 0.05
+MONO_MARGIN = 0.01  # "close to mono-only": within 0.01 mAP
+
+
+def _has_per_query(path: str | Path) -> bool:
+    from hybrid_plugin.evaluation.results import per_query_path
+
+    results = Results.load(path)
+    return results.per_query is not None and per_query_path(path, results) is not None
+
+
+def _paired(groups: dict[str, list[dict]], task: str, label: str, baseline: str, key: str):
+    """compare's macro cell of ``key`` for ``label`` vs ``baseline`` (seeds of each as one system)."""
+    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.stats import compare_runs
+
+    measure = next(m for m in AGGREGATES if m.key == key)
+    systems = [(name, [g["results_path"][task] for g in groups[name]]) for name in (baseline, label)]
+    cmp = compare_runs(
+        systems, permutations=10_000, bootstraps=2_000, seed=0, alpha=CLAIM_ALPHA, measures=(measure,)
+    )
+    return cmp.pairs[0].measure(key).macro, cmp.units
+
+
+def _stated(cell, places: int = 3) -> str:
+    d = cell.difference
+    return f"{d.value:+.{places}f} [{d.low:+.{places}f}, {d.high:+.{places}f}], p = {cell.test.p:.4f}"
+
+
 def claims(rows: list[dict], task: str) -> list[str]:
-    """The paper's three claims, checked on seed means of the main plan."""
-    means: dict[str, dict[str, float]] = {}
-    for label, group in _group([r for r in rows if task in r["tasks"] and r["merge"] is None]).items():
-        means[label] = {
+    """The paper's three claims: with per-query files, each difference with its 95% bootstrap interval and
+    a paired randomization test over question groups (seeds of a model pooled per query); without them,
+    the seed means only, saying which runs lack per-query files."""
+    groups = _group([r for r in rows if task in r["tasks"] and r["merge"] is None])
+    need = ("hybrid α=0.5", "X-X-mono", "X-Y")
+    if not all(k in groups for k in need):
+        return ["(needs the main plan's hybrid, X-X-mono and X-Y runs)"]
+    lacking = sorted(
+        g.get("name", label)
+        for label in need
+        for g in groups[label]
+        if not (g.get("results_path", {}).get(task) and _has_per_query(g["results_path"][task]))
+    )
+    if lacking:
+        return _point_claims(groups, task) + [
+            f"- These are point estimates: no per-query files for {', '.join(lacking)} (evaluated before "
+            "per-query files existed), so no interval or test can be given; re-evaluating those runs "
+            "(the study re-run) makes them testable."
+        ]
+    a = CLAIM_ALPHA
+    out = []
+    vs_mono, units = _paired(groups, task, "hybrid α=0.5", "X-X-mono", "multi_map")
+    vs_cross, _ = _paired(groups, task, "hybrid α=0.5", "X-Y", "multi_map")
+    cells = (vs_mono, vs_cross)
+    if all(c.difference.value > 0 and c.test.p < a for c in cells):
+        verdict = "yes"
+    elif any(c.difference.value < 0 and c.test.p < a for c in cells):
+        verdict = "no"
+    else:
+        unclear = [name for name, c in zip(("X-X-mono", "X-Y"), cells) if c.test.p >= a]
+        verdict = f"not distinguishable from {' and '.join(unclear)} at α = {a:g}"
+    out.append(
+        f"- Hybrid ≥ both baselines on multilingual retrieval: **{verdict}** (multi mAP hybrid − X-X-mono "
+        f"{_stated(vs_mono)}; hybrid − X-Y {_stated(vs_cross)})."
+    )
+    mono, _ = _paired(groups, task, "hybrid α=0.5", "X-X-mono", "mono_map")
+    d = mono.difference
+    if d.low >= -MONO_MARGIN:
+        verdict = "yes"
+    elif d.high < -MONO_MARGIN:
+        verdict = "no"
+    else:
+        verdict = f"not established: the interval spans the −{MONO_MARGIN:g} margin"
+    out.append(
+        f"- Hybrid keeps monolingual quality close to mono-only (within {MONO_MARGIN:g} mAP, i.e. the "
+        f"interval's low end ≥ −{MONO_MARGIN:g}): **{verdict}** (mono mAP hybrid − X-X-mono {_stated(mono)})."
+    )
+    bias, _ = _paired(groups, task, "hybrid α=0.5", "X-X-mono", "max_rank_distance")
+    if bias.difference.value < 0 and bias.test.p < a:
+        verdict = "yes"
+    elif bias.difference.value > 0 and bias.test.p < a:
+        verdict = "no"
+    else:
+        verdict = f"not distinguishable at α = {a:g}"
+    out.append(
+        f"- Hybrid cuts language bias vs mono-only: **{verdict}** (max rank distance hybrid − X-X-mono "
+        f"{_stated(bias, 1)})."
+    )
+    seeds = ", ".join(f"{label} {len(groups[label])}" for label in need)
+    out.append(
+        f"- Tests: paired randomization over {units} parallel question groups (10,000 sign flips, seed 0), "
+        "two-sided, uncorrected per claim; 95% paired bootstrap intervals over groups (2,000 resamples); "
+        f"seeds per model: {seeds}. With one seed a test says whether these trained models differ on other "
+        "questions, not whether retraining would reproduce the difference."
+    )
+    return out
+
+
+def _point_claims(groups: dict[str, list[dict]], task: str) -> list[str]:
+    """The claims on seed means alone (results without per-query files)."""
+    means = {
+        label: {
             m: float(np.mean([g["tasks"][task][m] for g in group]))
             for m in ("mono_map", "multi_map", "max_rank_distance")
         }
-    need = ("hybrid α=0.5", "X-X-mono", "X-Y")
-    if not all(k in means for k in need):
-        return ["(needs the main plan's hybrid, X-X-mono and X-Y runs)"]
-    h, mono, cross = (means[k] for k in need)
+        for label, group in groups.items()
+    }
+    h, mono, cross = (means[k] for k in ("hybrid α=0.5", "X-X-mono", "X-Y"))
     out = []
     ok = h["multi_map"] >= max(mono["multi_map"], cross["multi_map"])
     out.append(
@@ -676,10 +784,14 @@ def copy_records(rows: list[dict], target: Path) -> None:
     """Each run's results JSONs and training record next to the report (models stay out)."""
     for row in rows:
         sources = {f"{Path(path).stem}.json": Path(path) for path in row["results_path"].values()}
+        for path in map(Path, row["results_path"].values()):
+            per_query = path.with_name(path.stem + ".queries.parquet")
+            if per_query.is_file():
+                sources[per_query.name] = per_query
         if row.get("model_path"):
             sources["training.json"] = Path(row["model_path"]) / "training.json"
         for name, source in sources.items():
-            write_text(target / row["name"] / name, source.read_text(encoding="utf-8"))
+            write_bytes(target / row["name"] / name, source.read_bytes())
 
 
 def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[int, int]:

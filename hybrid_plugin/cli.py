@@ -120,6 +120,75 @@ def _cmd_export_beir(args: argparse.Namespace) -> int:
     return 0
 
 
+def _group(value: str) -> tuple[str, list[str]]:
+    name, sep, files = value.partition("=")
+    paths = [f for f in files.split(",") if f]
+    if not sep or not name or not paths:
+        raise argparse.ArgumentTypeError(f"expected NAME=a.json,b.json,..., got {value!r}")
+    return name, paths
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from hybrid_plugin.stats import compare_runs, render
+
+    systems = [(None, [path]) for path in args.results] + [(name, paths) for name, paths in args.group]
+    if len(systems) < 2:
+        raise UserError("compare needs at least two results JSON files (or --group NAME=... seeds)")
+    comparison = compare_runs(
+        systems,
+        baseline=args.baseline,
+        test=args.test,
+        permutations=args.permutations,
+        bootstraps=args.bootstraps,
+        seed=args.seed,
+        alpha=args.alpha,
+        correction=args.correction,
+        unit="query" if args.per_query else "group",
+    )
+    print(render(comparison, args.format))
+    return 0
+
+
+def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    from hybrid_plugin.stats.paired import CORRECTIONS, TESTS
+    from hybrid_plugin.stats.render import FORMATS
+
+    p = sub.add_parser(
+        "compare",
+        help="paired significance tests and bootstrap intervals between results (their per-query files)",
+        description="Does B beat A? Every aggregate and per query language: each score and the "
+        "difference with 95%% bootstrap intervals, a paired test over parallel question groups, and how "
+        "many groups improved or degraded.",
+    )
+    p.add_argument(
+        "results", nargs="*", metavar="RESULTS.json", help="results JSON files (the first is the baseline)"
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        type=_group,
+        metavar="NAME=a.json,b.json",
+        help="several results as seeds of one system (repeatable)",
+    )
+    p.add_argument("--baseline", default=None, help="the system the others are compared with (name or file)")
+    p.add_argument(
+        "--test", default="randomization", choices=TESTS, help="paired test (default: randomization)"
+    )
+    p.add_argument("--permutations", type=int, default=10_000, help="random sign flips (default 10000)")
+    p.add_argument("--bootstraps", type=int, default=2_000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of permutations and bootstrap")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level; intervals are 1 − alpha")
+    p.add_argument("--correction", default="holm", choices=CORRECTIONS, help="across languages and systems")
+    p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
+    p.add_argument(
+        "--per-query",
+        action="store_true",
+        help="test plain queries instead of parallel question groups (treats translations as independent)",
+    )
+    p.set_defaults(func=_cmd_compare)
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="xquad-r, mlqa-r or tydi-goldp (see: hybrid-plugin tasks)")
     p.add_argument("--languages", default=None, help="comma list restricting all settings, e.g. de,en,zh")
@@ -196,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="replace a previous export of ours at --out")
     b.set_defaults(func=_cmd_export_beir)
 
+    _add_compare_parser(sub)
     add_mteb_parser(sub)
     add_train_parser(sub)
     add_leaderboard_parser(sub)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +27,9 @@ def portable_path(path: str | os.PathLike[str]) -> str:
     """A path as a results or training file should record it: never the machine's absolute layout.
 
     Inside the working directory: relative to it (``models/me5``); else under the home folder:
-    ``~/...``; else unchanged. A relative path is returned as given. Committed artifacts stay free
+    ``~/...``; else beside it, under a common folder other than ``/`` (and other than the folder of
+    all home folders): relative with ``..`` (``../shared/datasets``); else in the temp folder:
+    ``$TMPDIR/...``; else unchanged. A relative path is returned as given. Committed artifacts stay free
     of machine paths this way, and a recorded path still resolves from the same working directory.
     """
     text = os.fspath(path)
@@ -41,6 +44,13 @@ def portable_path(path: str | os.PathLike[str]) -> str:
                 return "." if not prefix else "~"
             if target.is_relative_to(root):
                 return prefix + target.relative_to(root).as_posix()
+    cwd = Path.cwd()
+    shared = Path(os.path.commonpath([target, cwd]))
+    if shared != Path(shared.anchor) and shared != Path.home().parent:  # a sibling: ../shared/datasets
+        return Path(os.path.relpath(target, cwd)).as_posix()
+    temp = Path(tempfile.gettempdir())
+    if target.is_relative_to(temp):
+        return "$TMPDIR/" + target.relative_to(temp).as_posix()
     return text
 
 

@@ -18,7 +18,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("stats", "integrations", "leaderboard", "training"),
     ("cli", "__main__"),
 ]
-FORBIDDEN = [("leaderboard", "training"), ("training", "leaderboard"), ("leaderboard", "integrations")]
+FORBIDDEN = [
+    ("leaderboard", "training"),
+    ("training", "leaderboard"),
+    ("leaderboard", "integrations"),
+    # statistics read results (evaluation) and data only
+    *(("stats", other) for other in ("integrations", "leaderboard", "training")),
+]
 
 
 def modules() -> dict[str, Path]:

@@ -317,7 +317,7 @@ def test_validate_file_level_problems(board: Path, capsys) -> None:
     ]
 
     csv_file.write_text(lines[0] + lines[1].rstrip("\n") + ",extra\n" + lines[2], encoding="utf-8")
-    assert _file_problems(capsys, csv_file) == [f"{csv_file}: row 2: 36 cells, expected 35 (one per column)"]
+    assert _file_problems(capsys, csv_file) == [f"{csv_file}: row 2: 40 cells, expected 39 (one per column)"]
 
     csv_file.write_text(text + '"unterminated,quote\n', encoding="utf-8")
     (problem,) = _file_problems(capsys, csv_file)

@@ -208,8 +208,14 @@ def test_task_scores_are_the_engines(tmp_path, monkeypatch):
         if setting.is_pool:
             lang = typed.per_language[setting.query_lang]
             assert entry["max_rank_distance"] == lang.max_rank_distance
-            assert {k: v for k, v in entry.items() if k.startswith("mean_rank_")} == {
-                f"mean_rank_{iso3(y)}": v for y, v in typed.mean_rank[setting.query_lang].items()
+            assert {
+                k: v for k, v in entry.items() if k.startswith("mean_rank_") and k != "mean_rank_correlation"
+            } == {f"mean_rank_{iso3(y)}": v for y, v in typed.mean_rank[setting.query_lang].items()}
+            for key in ("lang_ndcg_10", "top1_wrong_query_lang", "mean_rank_correlation"):
+                assert entry[key] == getattr(lang, key)
+            assert {k: v for k, v in entry.items() if k.startswith("rank_correlation_")} == {
+                f"rank_correlation_{iso3(y)}": v
+                for y, v in typed.rank_correlation[setting.query_lang].items()
             }
         else:
             assert "max_rank_distance" not in entry and "mean_rank_deu" not in entry
@@ -231,7 +237,13 @@ def test_dropping_other_queries_moves_no_number():
     assert set(part.settings) == {k for k in full.settings if k.startswith("en-")}
     for key, entry in part.settings.items():
         assert entry == full.settings[key], key
-    assert part.per_language["en"] == full.per_language["en"]
+    # but the mean rank correlation: it needs the parallel queries of the other languages
+    kept_en = part.per_language["en"].model_dump()
+    assert kept_en.pop("mean_rank_correlation") is None
+    assert full.per_language["en"].mean_rank_correlation is not None
+    assert kept_en == {
+        k: v for k, v in full.per_language["en"].model_dump().items() if k != "mean_rank_correlation"
+    }
     assert part.mean_rank["en"] == full.mean_rank["en"]
     assert part.per_language["de"].multi_map is None
 

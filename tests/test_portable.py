@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,18 +32,35 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     return home, cwd
 
 
-def test_portable_path_relative_home_or_unchanged(places: tuple[Path, Path], tmp_path: Path) -> None:
+def test_portable_path_relative_home_or_unchanged(
+    places: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home, cwd = places
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
     assert portable_path(cwd / "models" / "me5") == "models/me5"
     assert portable_path(str(cwd)) == "."
     assert portable_path(home / ".cache" / "hybrid-plugin" / "m") == "~/.cache/hybrid-plugin/m"
     assert portable_path(str(home)) == "~"
-    assert portable_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")  # outside both: as is
+    # beside the home folder, as another user's files are: as is
+    assert portable_path(tmp_path / "elsewhere") == str(tmp_path / "elsewhere")
+    assert portable_path(tmp_path / "scratch" / "runs" / "a.json") == "$TMPDIR/runs/a.json"
     assert portable_path("models/me5") == "models/me5"  # already relative: as given
     assert portable_path("../shared/datasets") == "../shared/datasets"
     assert portable_path("~/data") == "~/data"
     assert portable_path("") == ""
     assert portable_path(str(cwd / "a" / ".." / "b")) == "b"
+
+
+def test_portable_path_of_a_sibling_folder_goes_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layout CI and DEVELOPERS.md use: the repo in /work/main, the data in /work/shared."""
+    work, home = tmp_path / "work", tmp_path / "users" / "me"
+    (work / "main").mkdir(parents=True)
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work / "main")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    assert portable_path(work / "shared" / "datasets") == "../shared/datasets"
+    assert portable_path(tmp_path / "data") == "../../data"  # still resolves from the working directory
 
 
 def test_portable_command(places: tuple[Path, Path]) -> None:

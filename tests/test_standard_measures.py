@@ -144,7 +144,7 @@ def test_per_query_file_reads_without_the_package(tmp_path):
     path = tmp_path / "q.parquet"
     write_parquet(to_arrow(ev.table, ev.pool, {"task": "rand"}), path)
     frame = pq.read_table(path)
-    assert frame.schema.metadata[b"hybrid_plugin.per_query_schema"] == b"1"
+    assert frame.schema.metadata[b"hybrid_plugin.per_query_schema"] == b"2"
     data = frame.to_pydict()
     assert len(data["setting"]) == len(ev.table)
     for setting, result in ev.results.iter_settings():

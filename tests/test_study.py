@@ -77,6 +77,10 @@ def test_smoke_plan_trains_evaluates_reports_and_resumes(
     assert (tmp_path / "docs" / "study" / "xquad-r-scatter.png").stat().st_size > 1000
     copied = tmp_path / "docs" / "study" / "runs" / "hybrid-a0.5-b8-s0"
     assert (copied / "xquad-r.de-zh.json").read_bytes() == results_file.read_bytes()
+    assert results["per_query"]["file"] == "xquad-r.de-zh.queries.parquet"  # testable claims later
+    assert (copied / "xquad-r.de-zh.queries.parquet").read_bytes() == (
+        results_file.with_name("xquad-r.de-zh.queries.parquet").read_bytes()
+    )
     record = json.loads((copied / "training.json").read_text(encoding="utf-8"))
     assert record["config"]["strategy"] == "hybrid"
 
@@ -120,9 +124,47 @@ def test_claims_are_checked_on_seed_means(tmp_path: Path) -> None:
     assert "multi mAP hybrid 0.520, X-X-mono 0.510, X-Y 0.530" in lines[0]
     assert "**yes** (mono mAP hybrid 0.770 vs 0.780, difference -0.010)" in lines[1]
     assert "**yes** (max rank distance hybrid 320.0 vs 390.0)" in lines[2]
+    assert "point estimates: no per-query files for X-X-mono, X-X-mono, X-Y, hybrid" in lines[3]
     alpha_rows = [_row("hybrid", s, 0.7, 0.5, 1.0, a) for a in (0, 0.5, 1) for s in (0, 1)]
     assert study.plot_alpha(alpha_rows, "xquad-r", tmp_path / "alpha.png", 32)  # seeds share an alpha
     assert (tmp_path / "alpha.png").stat().st_size > 1000
+
+
+def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
+    """With per-query files each claim states the difference, its interval and p (compare's numbers)."""
+    from test_stats import scores, synthetic_pool, write_run
+
+    from hybrid_plugin.stats import compare
+
+    study = _study()
+    pool = synthetic_pool(groups=12)
+    paths = {
+        label: write_run(pool, scores(pool, seed, signal), tmp_path / str(seed), f"m{seed}")
+        for label, seed, signal in (("hybrid α=0.5", 1, 4.0), ("X-X-mono", 2, 1.0), ("X-Y", 3, 3.9))
+    }
+    rows = [
+        {
+            "label": label,
+            "name": f"run-{i}",
+            "merge": None,
+            "tasks": {"synth": {}},
+            "results_path": {"synth": str(p)},
+        }
+        for i, (label, p) in enumerate(paths.items())
+    ]
+    lines = study.claims(rows, "synth")
+    ref = compare(paths["X-X-mono"], paths["hybrid α=0.5"], permutations=10_000, bootstraps=2_000, seed=0)
+    multi = ref.pairs[0].measure("multi_map").macro
+    d = multi.difference
+    assert (
+        f"hybrid − X-X-mono {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}], p = {multi.test.p:.4f}" in lines[0]
+    )
+    assert "hybrid − X-Y" in lines[0] and lines[0].count("p = ") == 2
+    assert "mono mAP hybrid − X-X-mono" in lines[1] and "max rank distance hybrid − X-X-mono" in lines[2]
+    for line in lines[:3]:
+        verdict = line.split("**")[1]
+        assert verdict in ("yes", "no") or verdict.startswith(("not distinguishable", "not established"))
+    assert "12 parallel question groups" in lines[3]
 
 
 def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny_results: dict) -> None:

@@ -20,9 +20,22 @@ from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.data.spec import SETTING_KINDS
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.measures import AGGREGATES, DEFAULT_MEASURES, RankMeasure, native_measure
-from hybrid_plugin.evaluation.perquery import QueryTable, query_table
-from hybrid_plugin.evaluation.ranking import RelevantRanks, Scorer, relevant_ranks
+from hybrid_plugin.evaluation.measures import (
+    AGGREGATES,
+    BIAS,
+    DEFAULT_MEASURES,
+    TOP_K,
+    RankMeasure,
+    native_measure,
+)
+from hybrid_plugin.evaluation.perquery import QueryTable, measure_values, query_table
+from hybrid_plugin.evaluation.ranking import (
+    PoolRankings,
+    RelevantRanks,
+    Scorer,
+    pool_rankings,
+    relevant_ranks,
+)
 from hybrid_plugin.evaluation.results import (
     LanguageScores,
     Results,
@@ -150,6 +163,59 @@ def _language_scores(
     return out
 
 
+def _bias_measures(pool: Pool, table: QueryTable, per_language: dict[str, LanguageScores]) -> None:
+    """Per query language, the pool's language-bias measures (:data:`BIAS`): the mean of each one's
+    per-query values over the language's pool queries where it is defined (as ``compare`` recomputes)."""
+    if "multi" not in pool.settings:
+        return
+    columns = table.columns()
+    lang = columns["query_lang"]
+    pool_rows = columns["kind"] == "multi"
+    for m in BIAS:
+        values = measure_values(columns, m.column)
+        for x, name in enumerate(pool.languages):
+            chosen = values[pool_rows & (lang == x)]
+            chosen = chosen[~np.isnan(chosen)]
+            setattr(per_language[name], m.key, float(chosen.mean()) if chosen.size else None)
+
+
+def _matrix(pool: Pool, x: np.ndarray, y: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
+    """X×Y mean of ``values`` keyed by (x, y) language indices (nan values left out)."""
+    n_lang = len(pool.languages)
+    ok = ~np.isnan(values)
+    pair = x[ok] * n_lang + y[ok]
+    total = np.bincount(pair, weights=values[ok], minlength=n_lang * n_lang)
+    count = np.bincount(pair, minlength=n_lang * n_lang)
+    return {
+        lx: {
+            ly: float(total[i * n_lang + j] / count[i * n_lang + j])
+            for j, ly in enumerate(pool.languages)
+            if count[i * n_lang + j]
+        }
+        for i, lx in enumerate(pool.languages)
+    }
+
+
+def _bias_matrices(pool: Pool, rankings: PoolRankings) -> dict[str, dict[str, dict[str, float]]]:
+    """X×Y rank correlation of parallel queries and X×Y language share of the top k."""
+    n_lang = len(pool.languages)
+    retrieved = rankings.top_counts.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(retrieved > 0, rankings.top_counts / retrieved, np.nan)
+    queries = np.repeat(np.arange(len(pool.query_ids)), n_lang)
+    return {
+        "rank_correlation": _matrix(
+            pool,
+            pool.query_lang[rankings.pair_query],
+            pool.query_lang[rankings.pair_other],
+            rankings.pair_corr,
+        ),
+        f"top{TOP_K}_language_share": _matrix(
+            pool, pool.query_lang[queries], np.tile(np.arange(n_lang), len(pool.query_ids)), share.ravel()
+        ),
+    }
+
+
 def _mean_rank(pool: Pool, ranks: RelevantRanks) -> dict[str, dict[str, float]]:
     """X×Y: mean pool rank of the relevant candidate in Y for queries in X (tasks with a pool)."""
     if "multi" not in pool.settings:
@@ -226,9 +292,11 @@ def evaluate_pool(
     t_scored = time.perf_counter()
 
     ranks = relevant_ranks(pool, scored.scorer)
-    table = query_table(pool, ranks, native)
+    rankings = pool_rankings(pool, scored.scorer, TOP_K) if "multi" in pool.settings else None
+    table = query_table(pool, ranks, native, rankings)
     settings = _setting_results(pool, table)
     per_language = _language_scores(pool, table, settings)
+    _bias_measures(pool, table, per_language)
     t_metrics = time.perf_counter()
 
     if other:
@@ -265,7 +333,7 @@ def evaluate_pool(
             by_kind=_by_kind(settings),
             native=[m.name for m in native],
         ),
-        bias={"mean_rank": _mean_rank(pool, ranks)},
+        bias={"mean_rank": _mean_rank(pool, ranks), **(_bias_matrices(pool, rankings) if rankings else {})},
         settings={s.key: r for s, r in settings.items()},
         counts={
             "settings": {k: sum(1 for s in settings if s.kind == k) for k in SETTING_KINDS},

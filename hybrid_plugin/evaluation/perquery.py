@@ -8,15 +8,18 @@ a statistical test can recompute it from the per-query file alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings
-from hybrid_plugin.evaluation.measures import RankMeasure
-from hybrid_plugin.evaluation.ranking import RelevantRanks
+from hybrid_plugin.evaluation.measures import TOP_K, RankMeasure
+
+if TYPE_CHECKING:  # torch stays unloaded for readers of per-query files (compare)
+    from hybrid_plugin.evaluation.ranking import PoolRankings, RelevantRanks
 
 
 @dataclass
@@ -96,7 +99,9 @@ class QueryTable:
 
     Pool rows also carry the rank distance (nan with fewer than two relevant candidates), the language
     of the best-ranked relevant candidate and the number of languages with a relevant candidate; other
-    rows hold nan / -1 / 0 there.
+    rows hold nan / -1 / 0 there. And the pool's language-bias values: Lang-nDCG@10, the language of
+    the top-ranked candidate, the query language's share of the top 10 and the mean rank correlation
+    with the parallel queries (nan / -1 outside pool rows, or without the pool rankings).
     """
 
     languages: tuple[str, ...]  # the pool's
@@ -110,6 +115,10 @@ class QueryTable:
     rank_distance: np.ndarray
     best_lang: np.ndarray  # language index, -1 outside pool rows
     n_rel_langs: np.ndarray
+    lang_ndcg: np.ndarray  # Lang-nDCG@10 (pool rows)
+    top1_lang: np.ndarray  # language index of the top-ranked candidate, -1: none or not a pool row
+    top_query_lang: np.ndarray  # share of the top-k retrieved candidates in the query's language
+    rank_corr: np.ndarray  # mean Spearman correlation with the group's queries in other languages
 
     @property
     def target_index(self) -> np.ndarray:
@@ -118,6 +127,30 @@ class QueryTable:
         codes = [-1 if s.is_pool else self.languages.index(s.target) for s in self.settings]
         return np.repeat(np.asarray(codes, dtype=np.int64), per_setting)
 
+    @property
+    def query_lang_index(self) -> np.ndarray:
+        """Per row: the index of the setting's query language in ``pool.languages``."""
+        per_setting = np.diff(self.setting_ptr)
+        codes = [self.languages.index(s.query_lang) for s in self.settings]
+        return np.repeat(np.asarray(codes, dtype=np.int64), per_setting)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-query values :func:`measure_values` reads (languages as indices, -1 = none)."""
+        kinds = np.repeat(np.array([s.kind for s in self.settings], dtype=object), np.diff(self.setting_ptr))
+        return {
+            "kind": kinds,
+            "query_lang": self.query_lang_index,
+            "ap": self.ap,
+            "first_rank": self.first_rank,
+            "rank_distance": self.rank_distance,
+            "best_lang": self.best_lang,
+            "n_rel_langs": self.n_rel_langs,
+            "lang_ndcg_10": self.lang_ndcg,
+            "top1_lang": self.top1_lang,
+            f"top{TOP_K}_query_lang": self.top_query_lang,
+            "rank_corr": self.rank_corr,
+        }
+
     def rows(self, i: int) -> slice:
         return slice(int(self.setting_ptr[i]), int(self.setting_ptr[i + 1]))
 
@@ -125,8 +158,49 @@ class QueryTable:
         return len(self.query)
 
 
-def query_table(pool: Pool, ranks: RelevantRanks, measures: tuple[RankMeasure, ...] = ()) -> QueryTable:
-    """Every setting's per-query values from one :class:`RelevantRanks` (no second pass over scores)."""
+def lang_ndcg(pool: Pool, query: np.ndarray, rank: np.ndarray, cand_lang: np.ndarray, k: int) -> np.ndarray:
+    """Lang-nDCG@k of every query from its relevant candidates' pool ranks (inf = unretrieved).
+
+    Gain 2 for a relevant candidate in the query's language, 1 for one in another language; the ideal
+    ranking lists the query-language answers first, then the others (trec_eval's ndcg_cut on such qrels).
+    """
+    n_query = len(pool.query_ids)
+    same = cand_lang == pool.query_lang[query]
+    gain = np.where(same, 2.0, 1.0) * np.where(rank <= k, 1.0 / np.log2(rank + 1.0), 0.0)
+    dcg = np.bincount(query, weights=gain, minlength=n_query)
+    discount = np.r_[0.0, np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))]  # [i]: sum over the first i ranks
+    n_same = np.bincount(query, weights=same, minlength=n_query).astype(np.int64)
+    n_all = np.bincount(query, minlength=n_query)
+    first, upto = discount[np.minimum(n_same, k)], discount[np.minimum(n_all, k)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return dcg / (2.0 * first + (upto - first))
+
+
+def _pool_views(pool: Pool, rankings: PoolRankings | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per query: top-ranked candidate's language, query language's top-k share, mean rank correlation."""
+    n_query = len(pool.query_ids)
+    if rankings is None:
+        return np.full(n_query, -1), np.full(n_query, np.nan), np.full(n_query, np.nan)
+    retrieved = rankings.top_counts.sum(1)
+    own = rankings.top_counts[np.arange(n_query), pool.query_lang]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(retrieved > 0, own / retrieved, np.nan)
+    ok = ~np.isnan(rankings.pair_corr)
+    total = np.bincount(rankings.pair_query[ok], weights=rankings.pair_corr[ok], minlength=n_query)
+    count = np.bincount(rankings.pair_query[ok], minlength=n_query)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(count > 0, total / count, np.nan)
+    return rankings.top1_lang, share, corr
+
+
+def query_table(
+    pool: Pool,
+    ranks: RelevantRanks,
+    measures: tuple[RankMeasure, ...] = (),
+    rankings: PoolRankings | None = None,
+) -> QueryTable:
+    """Every setting's per-query values from one :class:`RelevantRanks` (and, for the pool's top-k and
+    rank-correlation values, the :class:`PoolRankings`; without them those are nan)."""
     n_lang = len(pool.languages)
     n_query = len(pool.query_ids)
     cand_lang = pool.cand_lang[ranks.cand]
@@ -163,6 +237,9 @@ def query_table(pool: Pool, ranks: RelevantRanks, measures: tuple[RankMeasure, .
     langs_per_query = np.zeros((n_query, n_lang), dtype=bool)
     langs_per_query[ranks.query, cand_lang] = True
     n_lang_rows = len(lang_query)
+    pool_ndcg = lang_ndcg(pool, ranks.query, rank_pool, cand_lang, TOP_K)
+    top1, top_share, corr = _pool_views(pool, rankings)
+    nan_rows = np.full(n_lang_rows, np.nan)
 
     columns = {
         "query": np.concatenate([lang_query, pool_query]),
@@ -174,6 +251,10 @@ def query_table(pool: Pool, ranks: RelevantRanks, measures: tuple[RankMeasure, .
         "n_rel_langs": np.concatenate(
             [np.zeros(n_lang_rows, dtype=np.int64), langs_per_query.sum(1)[pool_query]]
         ),
+        "lang_ndcg": np.concatenate([nan_rows, pool_ndcg[pool_query]]),
+        "top1_lang": np.concatenate([np.full(n_lang_rows, -1), top1[pool_query]]),
+        "top_query_lang": np.concatenate([nan_rows, top_share[pool_query]]),
+        "rank_corr": np.concatenate([nan_rows, corr[pool_query]]),
     }
     measure_columns = {
         m.name: np.concatenate([PROVIDERS[m.family.name](g, m.cutoff) for g, _, _ in parts]) for m in measures
@@ -190,7 +271,48 @@ def query_table(pool: Pool, ranks: RelevantRanks, measures: tuple[RankMeasure, .
     )
 
 
-PER_QUERY_SCHEMA = 1
+PER_QUERY_SCHEMA = 2  # 2 added the pool's language-bias columns (lang_ndcg_10 ... rank_corr)
+
+
+# per-query values derived from other columns (not stored): their derivation in :func:`measure_values`
+DERIVED = {
+    "same_lang_top": ("best_lang", "query_lang", "n_rel_langs"),
+    **{
+        f"top1_{outcome}_{lang}": ("top1_lang", "first_rank", "query_lang")
+        for outcome in ("correct", "wrong")
+        for lang in ("query_lang", "other_lang")
+    },
+}
+
+
+def measure_values(columns: Mapping[str, np.ndarray], column: str) -> np.ndarray:
+    """One aggregate's per-row values from per-query columns, float64 with nan where a row does not count.
+
+    ``columns`` are the per-query file's columns as numpy arrays (strings as objects, nulls as nan /
+    None). A measure's aggregate is the mean of these values per setting of its kind (nan rows left
+    out), then per query language, then macro: exactly what the results JSON reports. Derived values:
+    ``same_lang_top`` is 1 where the best-ranked relevant candidate is in the query's language, among
+    pool rows with relevant candidates in at least two languages.
+    """
+    if column == "same_lang_top" and column not in columns:
+        several = np.nan_to_num(np.asarray(columns["n_rel_langs"], dtype=np.float64)) >= 2
+        same = _same(columns["best_lang"], columns["query_lang"])
+        return np.where(several, same.astype(np.float64), np.nan)
+    if column.startswith("top1_") and column not in columns:  # the 4-way top-1 outcome
+        top1 = columns["top1_lang"]
+        present = np.array([v is not None for v in top1]) if top1.dtype == object else top1 >= 0
+        correct = np.asarray(columns["first_rank"], dtype=np.float64) == 1
+        same = _same(top1, columns["query_lang"])
+        hit = (correct == ("_correct_" in column)) & (same == column.endswith("_query_lang"))
+        return np.where(present, hit.astype(np.float64), np.nan)
+    return np.asarray(columns[column], dtype=np.float64)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise equality of two language columns (strings from a file, indices in the engine)."""
+    if a.dtype == object or b.dtype == object:
+        return np.asarray(a, dtype=object) == np.asarray(b, dtype=object)
+    return np.asarray(a) == np.asarray(b)
 
 
 def to_arrow(table: QueryTable, pool: Pool, metadata: dict[str, str] | None = None):
@@ -198,7 +320,8 @@ def to_arrow(table: QueryTable, pool: Pool, metadata: dict[str, str] | None = No
 
     Columns: setting, kind, query_lang, target (null for the pool), query_id, group (the parallel
     question group), ap, rr, first_rank (null: no relevant candidate retrieved), n_relevant, one column
-    per native standard measure, and for pool rows rank_distance, best_lang, n_rel_langs (null elsewhere).
+    per native standard measure, and for pool rows rank_distance, best_lang, n_rel_langs, lang_ndcg_10,
+    top1_lang, top10_query_lang and rank_corr (null elsewhere, or where undefined).
     """
     import pyarrow as pa
 
@@ -236,6 +359,14 @@ def to_arrow(table: QueryTable, pool: Pool, metadata: dict[str, str] | None = No
             langs[np.maximum(table.best_lang, 0)], pa.string(), mask=~is_pool
         ).dictionary_encode(),
         "n_rel_langs": pa.array(table.n_rel_langs, pa.int32(), mask=~is_pool),
+        "lang_ndcg_10": pa.array(table.lang_ndcg, pa.float64(), mask=np.isnan(table.lang_ndcg)),
+        "top1_lang": pa.array(
+            langs[np.maximum(table.top1_lang, 0)], pa.string(), mask=table.top1_lang < 0
+        ).dictionary_encode(),
+        f"top{TOP_K}_query_lang": pa.array(
+            table.top_query_lang, pa.float64(), mask=np.isnan(table.top_query_lang)
+        ),
+        "rank_corr": pa.array(table.rank_corr, pa.float64(), mask=np.isnan(table.rank_corr)),
     }
     meta = {"hybrid_plugin.per_query_schema": str(PER_QUERY_SCHEMA), **(metadata or {})}
     return pa.table(columns).replace_schema_metadata({k: str(v) for k, v in meta.items()})

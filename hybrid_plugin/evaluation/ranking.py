@@ -178,3 +178,104 @@ def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 1024, pack: bool = T
         rank_pool=torch.cat(out_rp).numpy(),
         retrieved=torch.cat(out_ret).numpy(),
     )
+
+
+@dataclass
+class PoolRankings:
+    """What the language-bias measures need from each pool query's full ranking (multilingual pool).
+
+    ``top_counts`` counts the retrieved candidates of each language among the query's first ``k``
+    (trec_eval's order: score descending, id descending); ``top1_lang`` is the language of its first
+    retrieved candidate (-1: none retrieved). ``pair_*`` hold, for every two queries of one parallel
+    group in different languages, the Spearman correlation of their rankings of the whole pool (both
+    orders of each pair; nan where a ranking is constant).
+    """
+
+    k: int
+    top1_lang: np.ndarray  # per query
+    top_counts: np.ndarray  # (queries, languages)
+    pair_query: np.ndarray
+    pair_other: np.ndarray
+    pair_corr: np.ndarray
+
+
+def average_ranks(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: the order of ``ordered_keys`` (best first) and each candidate's 1-based rank, candidates
+    with equal scores sharing the mean of their positions (the fractional ranks of Spearman's rho)."""
+    sorted_keys, order = keys.sort(dim=1, descending=True)
+    score = sorted_keys >> 32  # the score part of each key: equal exactly when the float32 scores are equal
+    b, n = score.shape
+    first = torch.ones(b, n, dtype=torch.bool)
+    first[:, 1:] = score[:, 1:] != score[:, :-1]
+    if bool(first.all()):
+        mean = torch.arange(1, n + 1, dtype=torch.float64).expand(b, n)
+    else:  # runs of equal scores over the flattened rows: each position gets its run's mean position
+        flat = first.flatten()
+        starts = flat.nonzero().squeeze(1)
+        ends = torch.cat([starts[1:], torch.tensor([b * n])]) - 1
+        middle = (starts + ends).to(torch.float64) / 2 - (starts // n) * n + 1
+        mean = middle[flat.cumsum(0) - 1].view(b, n)
+    return order, torch.empty(b, n, dtype=torch.float64).scatter_(1, order, mean)
+
+
+def pool_rankings(pool: Pool, scorer: Scorer, k: int = 10, chunk: int = 256) -> PoolRankings:
+    """Top-k languages and cross-language rank correlations of every pool query, exactly.
+
+    Spearman's rho over the full ranking of all candidates (13,021 in XQuAD-R), tied scores sharing
+    their mean rank (as ``scipy.stats.spearmanr``). Affordable because the queries go in chunks of
+    whole parallel groups: one int64 sort per query row gives both the top k and the ranks, the ranks
+    are centred in float64, and each group's correlations are one small matrix product.
+    """
+    n_query, n_cand = len(pool.query_ids), len(pool.cand_ids)
+    lang = torch.from_numpy(pool.cand_lang)
+    n_lang = len(pool.languages)
+    top1 = np.full(n_query, -1, dtype=np.int64)
+    counts = np.zeros((n_query, n_lang), dtype=np.int64)
+    pairs_q, pairs_o, pairs_c = [], [], []
+    by_group = np.argsort(pool.query_group, kind="stable")
+    group_of = pool.query_group[by_group]
+    starts = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]])
+    bounds = np.r_[starts, n_query]
+    width = min(k, n_cand)
+    i = 0
+    while i < len(starts):
+        j = i + 1
+        while j < len(starts) and bounds[j + 1] - bounds[i] <= chunk:
+            j += 1
+        queries = by_group[bounds[i] : bounds[j]]
+        scores = scorer.scores(queries)
+        order, ranks = average_ranks(ordered_keys(scores, scorer.tie))
+        top = order[:, :width]
+        retrieved = torch.isfinite(scores.gather(1, top))
+        hits = torch.zeros(len(queries), n_lang, dtype=torch.int64)
+        hits.scatter_add_(1, lang[top], retrieved.to(torch.int64))
+        counts[queries] = hits.numpy()
+        top1[queries] = np.where(retrieved[:, 0].numpy(), lang[top[:, 0]].numpy(), -1)
+        ranks -= (n_cand + 1) / 2  # the mean rank, whatever the ties
+        ranks /= ranks.norm(dim=1, keepdim=True)  # a constant ranking (all tied) gives nan: no correlation
+        # each group's queries padded to the largest group of the chunk: one batched product for all
+        sizes = np.diff(bounds[i : j + 1])
+        width_g = int(sizes.max())
+        slot = np.concatenate([g * width_g + np.arange(m) for g, m in enumerate(sizes)])
+        padded = torch.zeros(len(sizes) * width_g, n_cand, dtype=torch.float64)
+        padded[torch.from_numpy(slot)] = ranks
+        padded = padded.view(len(sizes), width_g, n_cand)
+        corr = torch.bmm(padded, padded.transpose(1, 2)).numpy()
+        for g, m in enumerate(sizes):
+            if m < 2:
+                continue
+            members = queries[int(bounds[i + g] - bounds[i]) : int(bounds[i + g + 1] - bounds[i])]
+            a, o = np.nonzero(pool.query_lang[members][:, None] != pool.query_lang[members][None, :])
+            pairs_q.append(members[a])
+            pairs_o.append(members[o])
+            pairs_c.append(corr[g, a, o])
+        i = j
+    cat = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
+    return PoolRankings(
+        k=k,
+        top1_lang=top1,
+        top_counts=counts,
+        pair_query=cat(pairs_q, np.int64),
+        pair_other=cat(pairs_o, np.int64),
+        pair_corr=cat(pairs_c, np.float64),
+    )

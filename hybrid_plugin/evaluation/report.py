@@ -11,11 +11,11 @@ from typing import Any
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.data.spec import SETTING_KINDS
-from hybrid_plugin.evaluation.measures import AGGREGATES
+from hybrid_plugin.evaluation.measures import BIAS, CLASSIC
 from hybrid_plugin.evaluation.perquery import PER_QUERY_SCHEMA, write_parquet
 from hybrid_plugin.evaluation.results import PerQueryFile, Results, Scores
 
-COLUMNS = tuple((m.label, m.key) for m in AGGREGATES)
+COLUMNS = tuple((m.label, m.key) for m in CLASSIC)
 MONO_MEASURE = "nDCG@10"  # the standard measure shown per language for monolingual-only tasks
 
 
@@ -27,7 +27,7 @@ def _fmt(value: float | None, key: str) -> str:
 
 def scores_line(scores: Scores) -> str:
     """Macro scores on one line, leaving out those a task does not have (``None``)."""
-    values = [(m, scores.get(m.key)) for m in AGGREGATES]
+    values = [(m, scores.get(m.key)) for m in CLASSIC]
     return "  ".join(
         f"{m.label} {v:.1f}" if m.key == "max_rank_distance" else f"{m.label} {v:.4f}"
         for m, v in values
@@ -66,7 +66,7 @@ def console_table(results: Results) -> str:
         header, rows = _mono_rows(results)
         settings = f"{counts['mono']} monolingual settings (no cross-lingual or multilingual ones)"
     else:
-        columns = [(name, key) for m, (name, key) in zip(AGGREGATES, COLUMNS) if m.kind in kinds]
+        columns = [(name, key) for m, (name, key) in zip(CLASSIC, COLUMNS) if m.kind in kinds]
         header = ["lang", *(name for name, _ in columns)]
         rows = [
             [lang, *(_fmt(getattr(vals, key), key) for _, key in columns)]
@@ -81,6 +81,9 @@ def console_table(results: Results) -> str:
         f"{results.task_title} · {results.model['name']} · {results.candidate_format} candidates · {settings}"
     )
     body = [title, line(header), sep, *(line(r) for r in rows[:-1]), sep, line(rows[-1])]
+    bias = [(m.label, results.scores.get(m.key)) for m in BIAS if results.scores.get(m.key) is not None]
+    if bias:
+        body.append("language bias in the pool (macro): " + "  ".join(f"{k} {v:.3f}" for k, v in bias))
     standard = results.standard_measures
     if standard.by_kind:
         body.append(f"standard measures (macro; {_measures_source(standard)}):")
@@ -230,6 +233,18 @@ def _measures_source(standard: Any) -> str:
     return f"exact: {exact}; ir-measures on runs of depth {standard.run_depth or 'full'}: {via_runs}"
 
 
+def write_per_query(results: Results, per_query: Any, results_path: Path) -> Results:
+    """Write the per-query table (pyarrow) beside ``results_path`` as ``<stem>.queries.parquet``; the
+    results, recording its name and sha256, to be written next (the file comes first)."""
+    path = Path(results_path).with_name(Path(results_path).stem + ".queries.parquet")
+    write_with(path, lambda tmp: write_parquet(per_query, tmp), suffix=".parquet")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    record = PerQueryFile(
+        file=path.name, sha256=digest, schema_version=PER_QUERY_SCHEMA, rows=per_query.num_rows
+    )
+    return results.model_copy(update={"per_query": record})
+
+
 def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dict[str, Path]:
     """Write the per-query file (if given), the results JSON and its plots into ``out_dir``.
 
@@ -243,18 +258,7 @@ def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dic
     paths: dict[str, Path] = {}
     if per_query is not None:
         paths["per_query"] = out_dir / f"{stem}.queries.parquet"
-        write_with(paths["per_query"], lambda tmp: write_parquet(per_query, tmp), suffix=".parquet")
-        digest = hashlib.sha256(paths["per_query"].read_bytes()).hexdigest()
-        results = results.model_copy(
-            update={
-                "per_query": PerQueryFile(
-                    file=paths["per_query"].name,
-                    sha256=digest,
-                    schema_version=PER_QUERY_SCHEMA,
-                    rows=per_query.num_rows,
-                )
-            }
-        )
+        results = write_per_query(results, per_query, out_dir / f"{stem}.json")
     paths["results"] = out_dir / f"{stem}.json"
     try:
         write_text(paths["results"], results.dumps())

@@ -45,6 +45,14 @@ class LanguageScores(_Model):
     max_rank_distance: float | None = None
     same_language_top_share: float | None = None
     rank_distance_queries: int = 0
+    # language-bias measures of the multilingual pool (absent from results before the per-query schema 2)
+    lang_ndcg_10: float | None = None
+    top1_correct_query_lang: float | None = None
+    top1_correct_other_lang: float | None = None
+    top1_wrong_query_lang: float | None = None
+    top1_wrong_other_lang: float | None = None
+    top10_query_lang_share: float | None = None
+    mean_rank_correlation: float | None = None
 
 
 class Scores(_Model):
@@ -55,6 +63,14 @@ class Scores(_Model):
     multi_map: float | None = None
     max_rank_distance: float | None = None
     same_language_top_share: float | None = None
+    # language-bias measures of the multilingual pool (absent from results before the per-query schema 2)
+    lang_ndcg_10: float | None = None
+    top1_correct_query_lang: float | None = None
+    top1_correct_other_lang: float | None = None
+    top1_wrong_query_lang: float | None = None
+    top1_wrong_other_lang: float | None = None
+    top10_query_lang_share: float | None = None
+    mean_rank_correlation: float | None = None
 
     def get(self, key: str) -> float | None:
         return getattr(self, key)
@@ -125,6 +141,16 @@ class Results(_Model):
     @property
     def mean_rank(self) -> dict[str, dict[str, float]]:
         return self.bias.get("mean_rank", {})
+
+    @property
+    def rank_correlation(self) -> dict[str, dict[str, float]]:
+        """X×Y mean Spearman correlation of parallel queries' pool rankings (empty before schema 2)."""
+        return self.bias.get("rank_correlation", {})
+
+    @property
+    def top_language_share(self) -> dict[str, dict[str, float]]:
+        """X×Y share of the top-10 pool candidates in language Y for queries in X (empty before schema 2)."""
+        return self.bias.get("top10_language_share", {})
 
     @property
     def alignment(self) -> dict[str, Any] | None:

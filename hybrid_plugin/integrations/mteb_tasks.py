@@ -27,7 +27,7 @@ from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
 from hybrid_plugin.data.spec import TaskSpec, get_spec
 from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
-from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
+from hybrid_plugin.evaluation.measures import BIAS, DEFAULT_MEASURES
 from hybrid_plugin.evaluation.runs import SettingRun
 from hybrid_plugin.integrations.mteb_encoder import (  # noqa: F401 - re-exported
     EncoderIdentity,
@@ -102,7 +102,9 @@ def keep_queries_of(pool: Pool, languages: tuple[str, ...]) -> Pool:
 
     A pool subset needs every language's candidates but only its own queries; dropping the others
     saves encoding and ranking them. Every value of a kept query is unchanged (its candidates, ranks
-    and tie order are the same); a language without queries simply has no setting.
+    and tie order are the same), except the mean rank correlation, which compares a query's ranking
+    with its parallel queries' in the other languages: where those were dropped it is absent. A
+    language without queries simply has no setting.
     """
     keep = np.isin(pool.query_lang, [i for i, lang in enumerate(pool.languages) if lang in languages])
     if keep.all():
@@ -361,8 +363,10 @@ class LAReQARetrieval(AbsTaskRetrieval):
 
         Exact full-rank ``map``, the setting's counts, every standard measure the engine computed (under
         its ir-measures name, e.g. ``nDCG@10``), and for pools the language-bias values of the query
-        language: ``max_rank_distance``, ``same_language_top_share``, ``rank_distance_queries`` and
-        ``mean_rank_<iso3>`` per candidate language.
+        language: ``max_rank_distance``, ``same_language_top_share``, ``rank_distance_queries``, the
+        bias measures of :data:`~hybrid_plugin.evaluation.measures.BIAS` (``lang_ndcg_10``, the 4-way
+        ``top1_*`` shares, ``top10_query_lang_share``, ``mean_rank_correlation``), and per candidate
+        language ``mean_rank_<iso3>``, ``rank_correlation_<iso3>`` and ``top10_share_<iso3>``.
         """
         if self._active is None:
             return {}
@@ -381,13 +385,18 @@ class LAReQARetrieval(AbsTaskRetrieval):
         if setting.is_pool:
             x = setting.query_lang
             lang = typed.per_language[x]
-            for measure in ("max_rank_distance", "same_language_top_share"):
+            for measure in ("max_rank_distance", "same_language_top_share", *(m.key for m in BIAS)):
                 value = getattr(lang, measure)
                 if value is not None:
                     out[measure] = value
             out["rank_distance_queries"] = lang.rank_distance_queries
-            for y, rank in typed.mean_rank.get(x, {}).items():
-                out[f"mean_rank_{iso3(y)}"] = rank
+            for prefix, matrix in (
+                ("mean_rank", typed.mean_rank),
+                ("rank_correlation", typed.rank_correlation),
+                ("top10_share", typed.top_language_share),
+            ):
+                for y, value in matrix.get(x, {}).items():
+                    out[f"{prefix}_{iso3(y)}"] = value
         return out
 
 

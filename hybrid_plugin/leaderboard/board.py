@@ -32,6 +32,7 @@ from hybrid_plugin.leaderboard.rows import (
 )
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, RowBase, header, parse_row, row_key
 from hybrid_plugin.leaderboard.tasks import ranked_specs
+from hybrid_plugin.leaderboard.uncertainty import UNCERTAINTY, uncertainty_cells
 
 RESULTS_DIR = "results"
 CHECKSUM_PREFIX = 16
@@ -177,7 +178,36 @@ def check_csv(path: Path, check_results: bool = True) -> Checked:
         )
     if check_results:
         problems += _check_results_files(path, task, rows, names)
+        if not problems:
+            problems += _check_uncertainty(path, task, rows)
     return Checked(path, task, rows, problems)
+
+
+def board_uncertainty(board: Path, task: str, rows: list[Row]) -> dict[str, dict[str, str]]:
+    """The uncertainty cells of every row, rebuilt from the committed results and per-query files."""
+    paths = {
+        r.model.results_sha256: Path(board) / results_relpath(task, r.model.results_sha256) for r in rows
+    }
+    return uncertainty_cells([r.model for r in rows], paths)
+
+
+def _check_uncertainty(path: Path, task: str, rows: list[Row]) -> list[Problem]:
+    """Each row's interval and test against the best row equal what the committed per-query files give."""
+    try:
+        expected = board_uncertainty(path.parent, task, rows)
+    except UserError as err:
+        return [Problem(path, f"cannot rebuild the intervals and tests: {err}")]
+    problems = []
+    for row in rows:
+        for column in UNCERTAINTY:
+            value = expected[row.model.results_sha256][column]
+            if row.cells.get(column) != value:
+                shown = value or "empty: no per-query file to test"
+                message = (
+                    f"{ascii(row.cells.get(column))} differs from the committed per-query files ({shown})"
+                )
+                problems.append(Problem(path, message, row.line, column))
+    return problems
 
 
 def _results_name(sha256: str) -> str:
@@ -336,6 +366,8 @@ def _submit_row(
         if per_query is not None:
             write_bytes(per_query_copy, per_query.read_bytes())
     try:
+        for r, cells in zip(rows, _uncertainty_in_order(board, spec.name, rows)):
+            r.cells |= cells
         write_csv(target, header(spec.name), (r.cells for r in rows))
     except BaseException:
         if new_copy:  # the CSV is unchanged: leave no results file without a row
@@ -350,6 +382,11 @@ def _submit_row(
             (board / per_query_relpath(rel)).unlink(missing_ok=True)
     position = next(i for i, r in enumerate(rows, 1) if r.model is row)
     return Submitted(target, copy, row, position, bool(same), len(rows))
+
+
+def _uncertainty_in_order(board: Path, task: str, rows: list[Row]) -> list[dict[str, str]]:
+    cells = board_uncertainty(board, task, rows)
+    return [cells[r.model.results_sha256] for r in rows]
 
 
 def read_board(board: Path) -> dict[str, list[Row]]:

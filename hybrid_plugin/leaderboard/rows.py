@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.measures import AGGREGATES
+from hybrid_plugin.evaluation.measures import AGGREGATES, CLASSIC
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, HEX64, ZERO_SHOT, header, language_column
 from hybrid_plugin.leaderboard.tasks import ranked_specs
@@ -104,15 +104,17 @@ def results_problem(r: Results) -> str | None:
         for key, value in derived.items():
             if not _close(values.get(key), value):
                 return f"per_language.{x}.{key} does not follow from its settings"
+    required = {m.key for m in CLASSIC} - {"same_language_top_share"}  # the bias measures came later
     for key in (m.key for m in AGGREGATES):
-        if key != "same_language_top_share" and r.scores.get(key) is None:
+        if key in required and r.scores.get(key) is None:
             return f"scores.{key} is missing"
         per_lang = [getattr(v, key) for v in r.per_language.values() if getattr(v, key) is not None]
         if not _close(r.scores.get(key), _mean(per_lang)):
             return f"scores.{key} is not the macro average of per_language"
     for key, value in r.scores.model_dump().items():
+        low = -1 if key == "mean_rank_correlation" else 0  # a correlation
         if value is not None and (
-            not math.isfinite(value) or value < 0 or (key != "max_rank_distance" and value > 1)
+            not math.isfinite(value) or value < low or (key != "max_rank_distance" and value > 1)
         ):
             return f"scores.{key} = {value} is out of range"
     return None

@@ -121,6 +121,22 @@ class RowBase(BaseModel):
     same_language_top_share: Map | None = Field(
         None, description="share of pool queries whose best-ranked answer is in their own language"
     )
+    multi_map_ci_low: Map | None = Field(
+        None,
+        description="95% bootstrap interval of multi_map, low end (2,000 resamples of whole question "
+        "groups, seed 0); empty: no per-query file",
+    )
+    multi_map_ci_high: Map | None = Field(None, description="95% bootstrap interval of multi_map, high end")
+    vs_best: Literal["best", "tied", "below"] | None = Field(
+        None,
+        description="against the best row with the same languages and candidates: `tied` = not "
+        "distinguishable at α = 0.05 (paired randomization test over question groups, 10,000 sign "
+        "flips, Holm-corrected over the rows tested), `below` = distinguishable; empty: this row or "
+        "that best row has no per-query file",
+    )
+    vs_best_p: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, description="the Holm-corrected p-value behind vs_best"
+    )
     plugin_version: str = Field(
         max_length=40,
         pattern=r"^[0-9]+(\.[0-9A-Za-z]+)*([+][0-9A-Za-z.]+)?$",
@@ -200,6 +216,9 @@ NUMERIC = frozenset(
         "multi_map",
         "max_rank_distance",
         "same_language_top_share",
+        "multi_map_ci_low",
+        "multi_map_ci_high",
+        "vs_best_p",
     }
 )
 

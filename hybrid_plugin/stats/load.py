@@ -1,0 +1,146 @@
+"""Results files and their per-query files, read for a paired comparison, and the checks that they pair up.
+
+Two results are comparable only when every per-query row of one has its partner in the other: same
+task, languages, candidate format and (setting, query) rows, each read from the per-query file whose
+sha256 the results JSON records. Anything else is refused with one line (a :class:`NotComparable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.measures import AGGREGATES, Measure
+from hybrid_plugin.evaluation.perquery import DERIVED, measure_values
+from hybrid_plugin.evaluation.results import Results
+
+KEY_COLUMNS = ("setting", "kind", "query_lang", "query_id", "group")
+SCORE_TOLERANCE = 1e-9
+
+
+class NotComparable(UserError):
+    """Results that cannot be paired: the CLI prints the one-line reason and exits 2."""
+
+
+@dataclass
+class RunFile:
+    """One results JSON, its per-query rows (canonical order: by setting, then query id) and values."""
+
+    path: Path
+    results: Results
+    rows: int
+    keys: dict[str, np.ndarray]  # KEY_COLUMNS as object arrays
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # measure key -> float64, nan = not counted
+
+    @property
+    def name(self) -> str:
+        return str(self.results.model.get("name") or self.path.stem)
+
+
+def _per_query_file(path: Path, results: Results) -> Path:
+    """The per-query file beside ``path`` whose sha256 the results record; refuses missing or changed ones."""
+    if results.per_query is None:
+        raise NotComparable(
+            f"{path}: no per-query file recorded (format-{results.format} results or --no-per-query): "
+            "re-run hybrid-plugin evaluate to test it"
+        )
+    candidates = [
+        path.with_name(Path(results.per_query.file).name),
+        path.with_name(path.stem + ".queries.parquet"),
+    ]
+    existing = [c for c in candidates if c.is_file()]
+    if not existing:
+        raise NotComparable(f"{path}: its per-query file {results.per_query.file} is missing beside it")
+    for candidate in existing:
+        if hashlib.sha256(candidate.read_bytes()).hexdigest() == results.per_query.sha256:
+            return candidate
+    raise NotComparable(
+        f"{path}: per-query file {existing[0].name} does not have the sha256 the results record "
+        "(changed after evaluation?)"
+    )
+
+
+def _columns(table) -> dict[str, np.ndarray]:
+    out = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if hasattr(column.type, "value_type"):  # dictionary-encoded strings
+            column = column.cast(column.type.value_type)
+        out[name] = column.to_numpy(zero_copy_only=False)
+    return out
+
+
+def load_run(path: str | Path, measures: tuple[Measure, ...] = AGGREGATES) -> RunFile:
+    """Read a results JSON and its per-query file; each measure's per-row values, checked against the JSON."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        results = Results.load(path)
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
+    except ValueError as err:
+        raise UserError(f"{path}: not a hybrid-plugin results JSON ({str(err).splitlines()[0]})") from None
+    per_query = _per_query_file(path, results)
+    table = pq.read_table(per_query)
+    missing = [c for c in KEY_COLUMNS if c not in table.column_names]
+    if missing:
+        raise NotComparable(f"{per_query}: no column {', '.join(missing)} (not a per-query file?)")
+    setting = table.column("setting").cast("string")
+    order = pc.sort_indices(
+        table.select([]).append_column("s", setting).append_column("q", table.column("query_id")),
+        sort_keys=[("s", "ascending"), ("q", "ascending")],
+    )
+    columns = _columns(table.take(order))
+    run = RunFile(path, results, table.num_rows, {c: columns[c] for c in KEY_COLUMNS})
+    for measure in measures:
+        if results.scores.get(measure.key) is None or measure.kind not in results.kinds:
+            continue
+        needs = DERIVED.get(measure.column, (measure.column,))
+        if measure.column not in columns and not all(c in columns for c in needs):
+            continue  # a per-query file written before this measure existed
+        values = measure_values(columns, measure.column)
+        values = np.where(columns["kind"] == measure.kind, values, np.nan)
+        run.values[measure.key] = values
+    return run
+
+
+def check_comparable(runs: list[RunFile]) -> None:
+    """Refuse (one line) unless every run pairs row by row with the first."""
+    first = runs[0]
+    a = first.results
+    for run in runs[1:]:
+        b = run.results
+        for what, x, y in (
+            ("task", a.task, b.task),
+            ("languages", ",".join(a.languages), ",".join(b.languages)),
+            ("candidate format", a.candidate_format, b.candidate_format),
+        ):
+            if x != y:
+                raise NotComparable(f"{first.path} and {run.path} are not comparable: {what} {x} vs {y}")
+        if run.rows != first.rows or any(
+            not np.array_equal(run.keys[c], first.keys[c]) for c in ("setting", "query_id", "group")
+        ):
+            raise NotComparable(
+                f"{first.path} and {run.path} are not comparable: different query sets "
+                f"({first.rows} vs {run.rows} per-query rows, or other (setting, query, group) rows)"
+            )
+
+
+def check_scores(run: RunFile, layout_score) -> None:
+    """The per-query file must reproduce the JSON's macro scores (else it is not this result's file)."""
+    for key in run.values:
+        expected = run.results.scores.get(key)
+        got = layout_score(key, run.values[key])
+        if expected is not None and not math.isclose(
+            got, expected, rel_tol=SCORE_TOLERANCE, abs_tol=SCORE_TOLERANCE
+        ):
+            raise NotComparable(
+                f"{run.path}: its per-query file gives scores.{key} = {got:.6g}, the JSON {expected:.6g}"
+            )
