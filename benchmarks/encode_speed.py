@@ -15,10 +15,12 @@ left out, so the bound is optimistic and 100 % is out of reach; padded tokens co
 **What is compared**, interleaved in one process (rounds in shuffled order) because the 2 cores are
 shared with other work:
 
-- ``today``: what the dense retriever does now (``EmbeddingStore.ensure`` + ``SentenceTransformerEncoder``):
-  texts sorted by characters, longest first, in shards
-  of 2,048, each shard handed to ``SentenceTransformer.encode(batch_size=64)`` (which sorts by
-  characters again).
+- ``today``: what the dense retriever did before it batched by tokens (``EmbeddingStore.ensure`` +
+  ``SentenceTransformerEncoder`` until 2026-11-28): texts sorted by characters, longest first, in
+  shards of 2,048, each shard handed to ``SentenceTransformer.encode(batch_size=64)`` (which sorts by
+  characters again). The store now orders texts by the encoder's token counts
+  (``SentenceTransformerEncoder.lengths``) before cutting shards and batches, which is ``tokens-b64``
+  over the whole task (the task padding of that column).
 - ``tokens-bN``: :func:`hybrid_plugin.models.encode.encode_texts`: batches of N sorted by token
   count.
 - ``tokens-b64-1thread``: the same with ``torch.set_num_threads(1)``.

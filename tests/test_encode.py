@@ -3,6 +3,8 @@ embeddings SentenceTransformer.encode gives (to float rounding)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import build_tiny_model
@@ -64,3 +66,74 @@ def test_prompt_matters(model) -> None:
     a = encode_texts(model, TEXTS[:2], "", batch_size=8)
     b = encode_texts(model, TEXTS[:2], "query: ", batch_size=8)
     assert not np.allclose(a, b)
+
+
+def test_store_encodes_longest_first_by_the_given_lengths(tmp_path) -> None:
+    """The store hands batches ordered by the encoder's token counts, not by characters, and keeps
+    every text's own embedding whatever its batch."""
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    texts = ["aaaaaaaaaa", "b", "cc cc cc cc", "d d", "eeeee"]
+    words = {t: len(t.split()) for t in texts}  # "tokens": words; characters would order them otherwise
+    batches: list[list[str]] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        batches.append(list(batch))
+        return np.array([[float(len(t)), float(words[t])] for t in batch], dtype=np.float32)
+
+    store = EmbeddingStore(tmp_path, "f" * 64, "")
+    lengths = lambda batch: np.array([words[t] for t in batch])  # noqa: E731
+    assert store.ensure(texts, encode, shard_size=4, batch_size=2, lengths=lengths) == 5
+    # 4 words, 2 words, then the 1-word texts in input order (stable); shards of 4, batches of 2
+    assert batches == [["cc cc cc cc", "d d"], ["aaaaaaaaaa", "b"], ["eeeee"]]
+    np.testing.assert_array_equal(store.get(texts), [[len(t), words[t]] for t in texts])
+    by_chars = EmbeddingStore(tmp_path / "chars", "f" * 64, "")
+    batches.clear()
+    by_chars.ensure(texts, encode, batch_size=2)
+    assert batches[0] == ["cc cc cc cc", "aaaaaaaaaa"]  # without lengths: characters, as before
+
+
+def test_uncached_encoding_uses_the_same_batches_and_moves_the_bar(capsys) -> None:
+    from hybrid_plugin.evaluation.store import encode_uncached
+
+    texts = ["x y z", "x", "x y", "w v u t"]
+    seen: list[list[str]] = []
+
+    def encode(batch: list[str]) -> np.ndarray:
+        seen.append(list(batch))
+        return np.array([[len(t.split())] for t in batch], dtype=np.float32)
+
+    out = encode_uncached(
+        texts, encode, 3, desc="encoding test", lengths=lambda b: [len(t.split()) for t in b]
+    )
+    assert seen == [["w v u t", "x y z", "x y"], ["x"]]
+    np.testing.assert_array_equal(out[:, 0], [3, 1, 2, 4])  # input order
+    assert "encoding test" in capsys.readouterr().err  # a bar, even without the cache
+    assert encode_uncached([], encode, 3).shape[0] == 0
+
+
+def test_dense_retriever_batches_by_token_count_and_matches_the_model(model, tmp_path) -> None:
+    """Through the store, the SentenceTransformer encoder's batches are token-homogeneous and the
+    embeddings equal the model's own (to float rounding), cached or not."""
+    from hybrid_plugin.models.ref import ModelRef
+    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+
+    ref = ModelRef(
+        name="tiny", path=Path("tiny"), fingerprint="a" * 64, query_prompt="query: ", document_prompt=""
+    )
+    ref._model = model
+    encoder = SentenceTransformerEncoder(ref)
+    calls: list[list[str]] = []
+    real = encoder.encode
+    encoder.encode = lambda batch, role, bs: calls.append(list(batch)) or real(batch, role, bs)  # type: ignore[method-assign]
+    unique = list(dict.fromkeys(TEXTS))
+    for cache in (tmp_path, None):
+        calls.clear()
+        emb, encoded = DenseRetriever(encoder, batch_size=3, cache_root=cache).embed(unique, "query", "enc")
+        assert encoded == len(unique)
+        tokens = token_lengths(model, unique, encoder.prompt("query"))
+        sizes = [[int(tokens[unique.index(t)]) for t in batch] for batch in calls]
+        flat = [n for batch in sizes for n in batch]
+        assert flat == sorted(flat, reverse=True)  # longest first, by tokens
+        reference = model.encode(unique, prompt=encoder.prompt("query") or None, convert_to_numpy=True)
+        np.testing.assert_allclose(emb, reference, atol=1e-5)

@@ -268,16 +268,23 @@ class EmbeddingStore:
         shard_size: int = 2048,
         desc: str = "encoding",
         batch_size: int | None = None,
+        lengths: Callable[[list[str]], np.ndarray] | None = None,
     ) -> int:
         """Encode and store every missing text, longest-first in shards; returns how many were encoded.
 
         A shard is the unit of caching (written whole or not at all). With ``batch_size`` each shard
-        goes to ``encode`` in consecutive batches of that size (the longest-first order the encoder
-        would batch in anyway), so the progress bar, its rate and ETA move per batch, not per shard.
+        goes to ``encode`` in consecutive batches of that size, so the progress bar, its rate and ETA
+        move per batch, not per shard. "Longest" is by ``lengths`` (the encoder's token counts) when
+        given, else by characters: batches of similar token counts pad little, and every padded token
+        costs as much as a real one (characters are a poor proxy across scripts).
         If the first embeddings differ in dimension from what the cache holds, the cache's shards
         of the other dimension are quarantined and their texts encoded as well.
         """
-        todo = sorted(self.missing(texts), key=len, reverse=True)
+
+        def longest_first(missing: list[str]) -> list[str]:
+            return [missing[i] for i in longest_first_order(missing, lengths)]
+
+        todo = longest_first(self.missing(texts))
         if not todo:
             return 0
         step = batch_size or shard_size
@@ -294,10 +301,44 @@ class EmbeddingStore:
                 done += len(shard)
                 if len(self._index) < before + len(shard):  # reconciled: some stored texts were dropped
                     rest = len(todo)
-                    todo = sorted(self.missing(texts), key=len, reverse=True)
+                    todo = longest_first(self.missing(texts))
                     bar.total += len(todo) - rest
                     bar.refresh()
         return done
+
+
+def longest_first_order(
+    texts: Sequence[str], lengths: Callable[[list[str]], np.ndarray] | None = None
+) -> np.ndarray:
+    """Indices of ``texts``, longest first by ``lengths`` (token counts) or else by characters;
+    ties keep input order, so batches depend only on the texts."""
+    if lengths is not None and len(texts):
+        sizes = np.asarray(lengths(list(texts)), dtype=np.int64)
+    else:
+        sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    return np.argsort(-sizes, kind="stable")
+
+
+def encode_uncached(
+    texts: Sequence[str],
+    encode: Callable[[list[str]], np.ndarray],
+    batch_size: int,
+    desc: str = "encoding",
+    lengths: Callable[[list[str]], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Embeddings of ``texts`` in input order, encoded longest-first in batches with a moving bar
+    (the same batches the store would make, without writing anything)."""
+    order = longest_first_order(texts, lengths)
+    out: np.ndarray | None = None
+    with tqdm(total=len(texts), desc=desc, unit="text") as bar:
+        for b in range(0, len(order), batch_size):
+            rows = order[b : b + batch_size]
+            emb = _checked_output(encode([texts[i] for i in rows]), len(rows))
+            if out is None:
+                out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
+            out[rows] = emb
+            bar.update(len(rows))
+    return out if out is not None else np.empty((0, 0), dtype=np.float32)
 
 
 def _checked_output(emb: np.ndarray, n: int) -> np.ndarray:

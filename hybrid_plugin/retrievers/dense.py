@@ -17,7 +17,8 @@ import numpy as np
 
 from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.evaluation.ranking import Scorer
-from hybrid_plugin.evaluation.store import EmbeddingStore
+from hybrid_plugin.evaluation.store import EmbeddingStore, encode_uncached
+from hybrid_plugin.models.encode import token_lengths
 from hybrid_plugin.models.ref import ModelRef
 from hybrid_plugin.provenance import library_versions
 from hybrid_plugin.retrievers.base import Scored
@@ -76,6 +77,10 @@ class SentenceTransformerEncoder:
             show_progress_bar=False,
         )
 
+    def lengths(self, texts: list[str], role: Role) -> np.ndarray:
+        """Token counts as the model sees the texts (prompt included): the store batches by them."""
+        return token_lengths(self.ref.load(), texts, self.prompt(role))
+
     def provenance(self) -> dict[str, Any]:
         return self.ref.provenance()
 
@@ -99,12 +104,14 @@ class DenseRetriever:
     def embed(self, texts: list[str], role: Role, desc: str) -> tuple[np.ndarray, int]:
         """Embeddings of distinct ``texts`` and how many had to be encoded."""
         encode = lambda batch: self.encoder.encode(batch, role, self.batch_size)  # noqa: E731
+        measure = getattr(self.encoder, "lengths", None)  # optional: token counts for tight batches
+        lengths = (lambda batch: measure(batch, role)) if callable(measure) else None
         if self.cache_root is None or self.encoder.fingerprint is None:
-            return encode(texts), len(texts)
+            return encode_uncached(texts, encode, self.batch_size, desc=desc, lengths=lengths), len(texts)
         store = EmbeddingStore(
             self.cache_root, self.encoder.fingerprint, self.encoder.prompt(role), self.encoder.name
         )
-        encoded = store.ensure(texts, encode, desc=desc, batch_size=self.batch_size)
+        encoded = store.ensure(texts, encode, desc=desc, batch_size=self.batch_size, lengths=lengths)
         return store.get(texts), encoded
 
     def score(self, pool: Pool) -> Scored:
