@@ -117,11 +117,22 @@ def test_a_row_without_per_query_file_shows_na(tmp_path, tiny_results, capsys):
     assert versus_text(model) == "n/a" and "| n/a | n/a |" in readme
 
 
-def test_committed_rows_have_no_per_query_files_and_claim_nothing():
+def test_committed_rows_claim_an_interval_exactly_when_they_have_a_per_query_file():
+    """Rows evaluated before per-query files existed claim nothing; the others carry an interval
+    around their own multi mAP (``validate`` checks the exact values)."""
     board = Path(__file__).resolve().parents[1] / "leaderboards"
+    with_interval = 0
     for task, rows in read_board(board).items():
         for row in rows:
-            assert row.model.multi_map_ci_low is None and row.model.vs_best is None, (task, row.line)
+            m = row.model
+            per_query = board / "results" / task / f"{m.results_sha256[:16]}.queries.parquet"
+            assert (m.multi_map_ci_low is not None) == per_query.is_file(), (task, row.line)
+            if m.multi_map_ci_low is not None:
+                assert m.multi_map_ci_low < m.multi_map < m.multi_map_ci_high, (task, row.line)
+                with_interval += 1
+            else:
+                assert m.vs_best is None, (task, row.line)
+    assert with_interval >= 4  # the default model and BM25 on both tasks
 
 
 def test_plots_draw_error_bars_where_rows_have_intervals(tmp_path):
