@@ -62,6 +62,12 @@ class IncompatibleMTEB(UserError):
     one_line = True  # the hook prints it as it is
 
 
+class MissingDependency(UserError):
+    """Something the tasks import (other than mteb) is missing."""
+
+    one_line = True
+
+
 class _PluginImporting(Exception):
     """The hook fired inside the import of one of :data:`PLUGIN_MODULES` (it imported mteb first)."""
 
@@ -99,7 +105,12 @@ def _task_classes() -> dict[str, type]:
     except ImportError as err:
         if _plugin_module_importing():  # a circular import, not a broken install: retried at its end
             raise _PluginImporting from None
-        raise _incompatible(f"cannot import {err.name or err}") from None
+        if (err.name or "mteb").split(".")[0] == "mteb":
+            raise _incompatible(f"cannot import {err.name or err}") from None
+        raise MissingDependency(
+            f"XQuADR/MLQAR not registered with mteb: cannot import {err.name} "
+            "(pip install 'hybrid-plugin[mteb]')"
+        ) from None
     except Exception as err:  # noqa: BLE001 - e.g. a TaskMetadata field mteb no longer accepts
         raise _incompatible(f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
     problems = compatibility_problems()
