@@ -23,6 +23,14 @@ from hybrid_plugin.integrations.mteb_metadata import iso3, subset_setting  # noq
 REPO = Path(__file__).resolve().parents[1]
 PTH = REPO / "hybrid_plugin_mteb.pth"
 HOOK = REPO / "_hybrid_plugin_mteb.py"
+
+
+def pythonpath(*first: Path) -> str:
+    """``first``, then the caller's PYTHONPATH (e.g. another mteb version under test)."""
+    kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([*map(str, first), *kept])
+
+
 # the CLI's own entry point, run after site.addsitedir() processed the plugin's .pth like an install does
 MTEB_SHIM = (
     "import site, sys; site.addsitedir(sys.argv.pop(1)); sys.argv[0] = 'mteb'; "
@@ -297,7 +305,7 @@ def test_mteb_run_cli_matches_evaluator(tiny_model, datasets, tmp_path, monkeypa
     proc = subprocess.run(  # a local model folder, given relative to the working directory
         [sys.executable, "-m", "hybrid_plugin", *args],
         cwd=tiny_model.parent,
-        env=one_thread_env(datasets) | {"MTEB_CACHE": str(mteb_cache), "PYTHONPATH": str(REPO)},
+        env=one_thread_env(datasets) | {"MTEB_CACHE": str(mteb_cache), "PYTHONPATH": pythonpath(REPO)},
         capture_output=True,
         text=True,
         timeout=600,
@@ -508,7 +516,7 @@ def test_importing_a_plugin_module_first_still_registers(tmp_path, first):
         f"import hybrid_plugin.integrations.{first}; import mteb; "
         "print(mteb.get_task('XQuADR').metadata.name, mteb.get_task('MLQAR').metadata.name)"
     )
-    env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": str(REPO)}
+    env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": pythonpath(REPO)}
     proc = subprocess.run(
         [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, timeout=300
     )
@@ -555,7 +563,7 @@ def test_documented_route_without_the_hook(tiny_model, datasets, tmp_path):
     env = one_thread_env(datasets) | {
         "HYBRID_PLUGIN_MTEB_AUTOREGISTER": "0",
         "HYBRID_PLUGIN_CACHE": str(tmp_path / "cache"),
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": pythonpath(REPO),
     }
     proc = subprocess.run(
         [sys.executable, "-c", DOCUMENTED_ROUTE, str(tiny_model)],
@@ -599,7 +607,7 @@ def test_mteb_run_with_the_hook_equals_the_python_route(datasets, tmp_path, monk
         str(out),
     ]
     env = one_thread_env(datasets) | {"HYBRID_PLUGIN_CACHE": str(tmp_path / "cache")}
-    env |= {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": str(REPO)}
+    env |= {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": pythonpath(REPO)}
     proc = subprocess.run(
         mteb_command(tmp_path) + args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
     )
@@ -617,3 +625,76 @@ def test_mteb_run_with_the_hook_equals_the_python_route(datasets, tmp_path, monk
     assert via_python.keys() == via_cli.keys()
     assert all(abs(via_python[s] - via_cli[s]) <= 1e-6 for s in via_cli)
     assert len(set(via_cli.values())) > 1  # real, differing scores
+
+
+def _mteb_bibtex_form(citation: str) -> str | None:
+    """A citation as MTEB's citation test rewrites it (bibtexparser 1.x, 2-space indent, trailing commas)."""
+    bibtexparser = pytest.importorskip("bibtexparser")
+    from bibtexparser.bparser import BibTexParser
+    from bibtexparser.bwriter import BibTexWriter
+
+    parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False, interpolate_strings=False)
+    database = bibtexparser.loads(citation, parser)
+    if not database.entries:
+        return None
+    writer = BibTexWriter()
+    writer.indent, writer.comma_first, writer.add_trailing_comma = "  ", False, True
+    return writer.write(database).strip()
+
+
+@pytest.mark.parametrize("name", ["XQuADR", "MLQAR"])
+def test_tasks_pass_mtebs_own_task_checks(name):
+    """What MTEB's test suite checks on every task: metadata filled and valid, no remote code, shipped
+    descriptive statistics, citation in MTEB's canonical BibTeX form, and its dataset-quality rules
+    (re-implemented here: text length > 3, ≤ 1 % duplicates, relevant docs within the corpus, every query
+    with a relevant doc). The two findings inherent to LAReQA pools are exactly the expected ones and
+    the description says so."""
+    from hybrid_plugin.integrations.mteb import benchmark
+    from hybrid_plugin.integrations.mteb_metadata import QUALITY_NOTE
+    from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES
+
+    task = TASK_CLASSES[name]()
+    meta = task.metadata
+    meta._validate_metadata()
+    assert meta.is_filled() and meta.dataset.get("trust_remote_code", False) is False
+    assert meta.descriptive_stats is not None and meta.n_samples is not None
+    assert _mteb_bibtex_form(meta.bibtex_citation.strip()) == meta.bibtex_citation.strip()
+    assert _mteb_bibtex_form(benchmark().citation.strip()) == benchmark().citation.strip()
+
+    def findings(stats: dict) -> set[str]:
+        out = set()
+        if stats["num_samples"] == 0:
+            out.add("empty_split")
+        for field, expected in (("documents", stats["num_documents"]), ("queries", stats["num_queries"])):
+            text = stats[f"{field}_text_statistics"]
+            if not text["min_text_length"] > 3:
+                out.add(f"short_text:{field}")
+            if text["unique_texts"] < expected * 0.99:
+                out.add(f"duplicate_text:{field}")
+            elif text["unique_texts"] > expected:
+                out.add(f"impossible_unique_count:{field}")
+        relevant = stats["relevant_docs_statistics"]
+        if relevant["min_relevant_docs_per_query"] == 0:
+            out.add("zero_relevant_docs")
+        if relevant["unique_relevant_docs"] > stats["num_documents"]:
+            out.add("relevant_docs_exceed_corpus")
+        return out
+
+    split = meta.descriptive_stats["test"]
+    per_subset = {s: findings(v) for s, v in split["hf_subset_descriptive_stats"].items()}
+    assert findings(split) == {"short_text:documents", "duplicate_text:documents", "duplicate_text:queries"}
+    assert set().union(*per_subset.values()) == {"short_text:documents"}  # within a subset: no duplicates
+    assert QUALITY_NOTE in meta.description and "1-3 characters" in QUALITY_NOTE
+    assert "repeat across subsets" in QUALITY_NOTE
+
+
+@pytest.mark.data
+def test_quality_note_counts_are_the_data(datasets):
+    """The short candidates the docs count (XQuAD-R 21, MLQA-R 41) are what the LAReQA files hold."""
+    from hybrid_plugin.data.build import build_pool
+    from hybrid_plugin.data.files import resolve_files
+
+    for task, expected in (("xquad-r", 21), ("mlqa-r", 41)):
+        spec = get_spec(task)
+        pool = build_pool(spec, resolve_files(spec, spec.languages, datasets).paths)
+        assert sum(len(t) <= 3 for t in pool.cand_text) == expected, task

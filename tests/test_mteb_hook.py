@@ -21,6 +21,13 @@ PTH = REPO / "hybrid_plugin_mteb.pth"
 HOOK = REPO / "_hybrid_plugin_mteb.py"
 SWITCH = "HYBRID_PLUGIN_MTEB_AUTOREGISTER"
 
+
+def pythonpath(*first: Path) -> str:
+    """``first``, then the caller's PYTHONPATH (e.g. another mteb version under test)."""
+    kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([*map(str, first), *kept])
+
+
 PROBE = """
 import os, site, sys
 os.environ[{switch!r}] = {value!r}
@@ -49,7 +56,7 @@ def site_dir(tmp_path: Path) -> Path:
 
 def probe(tmp_path: Path, value: str = "1", before: str = "", env: dict | None = None) -> tuple[dict, str]:
     code = PROBE.format(switch=SWITCH, value=value, before=before, site=str(site_dir(tmp_path)))
-    run_env = os.environ | {SWITCH: "0", "PYTHONPATH": str(REPO)} | (env or {})
+    run_env = os.environ | {SWITCH: "0", "PYTHONPATH": pythonpath(REPO)} | (env or {})
     proc = subprocess.run(
         [sys.executable, "-c", code], env=run_env, capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
@@ -122,7 +129,7 @@ def test_changed_mteb_registry_is_one_line(tmp_path):
         "def get_benchmarks():\n    return []\n"
     )
     (fake / "get_tasks.py").write_text("TASK_REGISTRY = {}  # renamed\n_TASKS_REGISTRY = None\n")
-    env = {"PYTHONPATH": os.pathsep.join([str(fake.parent), str(REPO)])}
+    env = {"PYTHONPATH": pythonpath(fake.parent, REPO)}
     lines, stderr = probe(tmp_path, env=env)
     assert lines["tasks"] == "False False" and lines["builtin"] == "NFCorpus MTEB(eng, v2)"
     assert stderr.count("\n") == 0
