@@ -100,11 +100,11 @@ def export_mteb(
         for subset in tqdm(selected, desc=f"{name} → MTEB layout", unit="subset"):
             data = task.dataset[subset][SPLIT]
             qrels = data["relevant_docs"]
-            keep = [i for i, qid in enumerate(data["queries"]["id"]) if qid in qrels]
-            queries = data["queries"].select(keep)  # queries with an answer in the subset, as MTEB keeps
+            queries = arrow(data["queries"])  # keep the queries with an answer in the subset, as MTEB does
+            keep = pa.array([qid in qrels for qid in queries.column("id").to_pylist()])
             tables = {
-                "corpus": pa.table({"id": data["corpus"]["id"], "text": data["corpus"]["text"]}),
-                "queries": pa.table({"id": queries["id"], "text": queries["text"]}),
+                "corpus": arrow(data["corpus"]),
+                "queries": queries.filter(keep),
                 "qrels": pa.table(
                     {
                         "query-id": [q for q, docs in qrels.items() for _ in docs],
@@ -133,6 +133,12 @@ def export_mteb(
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     task.unload_data()
     return ExportSummary(out, name, tuple(selected), rows, size)
+
+
+def arrow(dataset: Any) -> Any:
+    """The ``id`` and ``text`` columns of a ``datasets.Dataset`` as a pyarrow Table (no row-wise copy)."""
+    table = dataset.data.table if dataset._indices is None else dataset.flatten_indices().data.table
+    return table.select(["id", "text"])
 
 
 def dataset_card(task: Any, selected: Sequence[str]) -> str:
