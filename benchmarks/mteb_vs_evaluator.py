@@ -3,8 +3,9 @@
 Both run cold (each with its own empty embedding cache), one after the other, on the same machine:
 
 1. ``hybrid-plugin evaluate --task xquad-r`` (all 132 settings, standard measures at depth 100);
-2. ``mteb run -t XQuADR`` (the plugin's tasks registered by its .pth hook; standard MTEB measures at
-   depth 100), results read back with mteb's ``TaskResult``;
+2. ``hybrid-plugin mteb run -t XQuADR`` (``mteb.evaluate`` on the local model folder, which plain
+   ``mteb run`` cannot resolve; standard MTEB measures at depth 100), results read back with mteb's
+   ``TaskResult``;
 3. the largest absolute difference over all per-setting APs (mteb writes scores rounded to 6 decimals);
 4. on a 3-language subset (mono, cross and pool subsets of those languages): plain MTEB, i.e. mteb's
    standard per-subset encoding (no cache), against the plugin's encode-once path.
@@ -23,7 +24,6 @@ import json
 import os
 import platform
 import shlex
-import site
 import subprocess
 import sys
 import tempfile
@@ -34,11 +34,6 @@ from pathlib import Path
 from hybrid_plugin.provenance import portable_command, portable_path
 
 REPO = Path(__file__).resolve().parents[1]
-PTH = REPO / "hybrid_plugin_mteb.pth"
-MTEB_SHIM = (
-    "import site, sys; site.addsitedir(sys.argv.pop(1)); sys.argv[0] = 'mteb'; "
-    "from mteb.cli.build_cli import main; main()"
-)
 TARGET_RATIO = 1.3
 TARGET_DIFF = 1e-6
 
@@ -47,23 +42,9 @@ def log(message: str) -> None:
     print(f"[mteb_vs_evaluator] {message}", file=sys.stderr, flush=True)
 
 
-def pth_installed() -> bool:
-    return any((Path(p) / PTH.name).is_file() for p in site.getsitepackages())
-
-
 def script(name: str) -> str | None:
     path = Path(sys.executable).with_name(name)
     return str(path) if path.is_file() else None
-
-
-def mteb_command(work: Path) -> tuple[list[str], str]:
-    """The `mteb` console script if the plugin's .pth is installed; else mteb's CLI after processing it."""
-    if pth_installed() and script("mteb"):
-        return [script("mteb")], "mteb console script, plugin .pth installed"
-    site_dir = work / "site"
-    site_dir.mkdir(exist_ok=True)
-    (site_dir / PTH.name).write_text(PTH.read_text())
-    return [sys.executable, "-c", MTEB_SHIM, str(site_dir)], "mteb's CLI main() after site.addsitedir(.pth)"
 
 
 def timed(cmd: list[str], env: dict[str, str], capture: bool = False) -> tuple[float, str]:
@@ -127,7 +108,9 @@ def worker(mode: str, model_path: str, subsets: list[str], batch_size: int) -> N
 
     SentenceTransformer.encode = counting
     task = (PlainMTEBXQuADR if mode == "plain" else XQuADR)().filter_languages(None, hf_subsets=subsets)
-    model = mteb.get_model(model_path)
+    from hybrid_plugin.integrations.mteb_models import local_model_meta
+
+    model = local_model_meta(model_path).load_model()  # mteb resolves names only, not folders
     start = time.perf_counter()
     mteb.evaluate(model, task, cache=None, encode_kwargs={"batch_size": batch_size}, co2_tracker=False)
     seconds = time.perf_counter() - start
@@ -139,7 +122,7 @@ def worker(mode: str, model_path: str, subsets: list[str], batch_size: int) -> N
 
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for lib in ("hybrid-plugin", "mteb", "wrapt", "torch", "sentence-transformers", "transformers"):
+    for lib in ("hybrid-plugin", "mteb", "torch", "sentence-transformers", "transformers"):
         try:
             out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
@@ -249,11 +232,11 @@ def main() -> None:
 
     ours = Results.load(next((work / "evaluate").glob("xquad-r__*.json")))
 
-    log("[2/4] mteb run -t XQuADR, empty embedding cache")
-    cmd, route = mteb_command(work)
+    log("[2/4] hybrid-plugin mteb run -t XQuADR (a local folder: mteb run resolves names only)")
+    cmd, route = [*hp, "mteb"], "hybrid-plugin mteb run (mteb.evaluate on the local folder)"
     mteb_env = env | {"HYBRID_PLUGIN_CACHE": str(work / "cache-mteb")}
     mteb_args = ["run", "-m", model_path, "-t", "XQuADR", "--batch-size", str(args.batch_size)]
-    mteb_s, _ = timed([*cmd, *mteb_args, "--output-folder", str(work / "mteb"), "-v", "1"], mteb_env)
+    mteb_s, _ = timed([*cmd, *mteb_args, "--output-folder", str(work / "mteb")], mteb_env)
     from hybrid_plugin.evaluation.store import count_stored
 
     mteb_encoded = count_stored(work / "cache-mteb" / "embeddings")
@@ -292,7 +275,7 @@ def main() -> None:
         "mteb_route": route,
         # recorded without this machine's paths: the work folder is WORK, the script its name
         "evaluate_command": portable_command(["hybrid-plugin", *eval_cmd[len(hp) : -1], "WORK/evaluate"]),
-        "mteb_command": portable_command(["mteb", *mteb_args, "--output-folder", "OUT", "-v", "1"]),
+        "mteb_command": portable_command(["hybrid-plugin", "mteb", *mteb_args, "--output-folder", "OUT"]),
     }
     log(
         f"evaluate {eval_s:.1f} s, mteb {mteb_s:.1f} s (ratio {mteb_s / eval_s:.3f}); "

@@ -120,6 +120,18 @@ def _cmd_export_beir(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_mteb(args: argparse.Namespace) -> int:
+    from hybrid_plugin.integrations.mteb_export import export_mteb
+
+    languages = args.languages.split(",") if args.languages is not None else None
+    summary = export_mteb(args.task, args.out, languages, args.data_dir)
+    print(
+        f"wrote {len(summary.subsets)} subsets of {summary.mteb_task} in MTEB's dataset layout to "
+        f"{summary.out} ({summary.rows} rows, {summary.bytes / 1e6:.1f} MB)"
+    )
+    return 0
+
+
 def _group(value: str) -> tuple[str, list[str]]:
     name, sep, files = value.partition("=")
     paths = [f for f in files.split(",") if f]
@@ -264,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--force", action="store_true", help="replace a previous export of ours at --out")
     b.set_defaults(func=_cmd_export_beir)
+    m = formats.add_parser(
+        "mteb", help="MTEB's Hugging Face dataset layout ({subset}-corpus/-queries/-qrels, Parquet, card)"
+    )
+    m.add_argument("--task", required=True, help="xquad-r or mlqa-r (XQuADR, MLQAR)")
+    m.add_argument(
+        "--languages", default=None, help="comma list: x-y subsets among them and their x-pool subsets"
+    )
+    m.add_argument(
+        "--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (else $HYBRID_PLUGIN_DATA)"
+    )
+    m.add_argument("--out", required=True, help="new or empty output folder")
+    m.set_defaults(func=_cmd_export_mteb)
 
     _add_compare_parser(sub)
     add_mteb_parser(sub)

@@ -1,9 +1,9 @@
-"""MTEB integration: the real ``mteb run`` CLI (plugin registered by its .pth hook) against the evaluator."""
+"""MTEB integration: the official Python route, ``hybrid-plugin mteb run`` and ``mteb run`` (through the .pth
+hook) against the evaluator; results where mteb's ResultCache finds them."""
 
 from __future__ import annotations
 
 import os
-import re
 import site
 import subprocess
 import sys
@@ -17,12 +17,20 @@ from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.store import count_stored
 
 pytest.importorskip("mteb")
-pytest.importorskip("wrapt")
 
 from hybrid_plugin.integrations.mteb_metadata import iso3, subset_setting  # noqa: E402 - needs mteb
 
 REPO = Path(__file__).resolve().parents[1]
 PTH = REPO / "hybrid_plugin_mteb.pth"
+HOOK = REPO / "_hybrid_plugin_mteb.py"
+
+
+def pythonpath(*first: Path) -> str:
+    """``first``, then the caller's PYTHONPATH (e.g. another mteb version under test)."""
+    kept = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([*map(str, first), *kept])
+
+
 # the CLI's own entry point, run after site.addsitedir() processed the plugin's .pth like an install does
 MTEB_SHIM = (
     "import site, sys; site.addsitedir(sys.argv.pop(1)); sys.argv[0] = 'mteb'; "
@@ -45,7 +53,8 @@ def mteb_command(tmp_path: Path) -> list[str]:
         return [str(Path(sys.executable).with_name("mteb"))]
     site_dir = tmp_path / "site"
     site_dir.mkdir(exist_ok=True)
-    (site_dir / PTH.name).write_text(PTH.read_text())
+    for source in (PTH, HOOK):
+        (site_dir / source.name).write_text(source.read_text())
     return [sys.executable, "-c", MTEB_SHIM, str(site_dir)]
 
 
@@ -277,37 +286,45 @@ def test_task_metadata_and_subsets(registered):
 
 
 def test_mteb_run_cli_matches_evaluator(tiny_model, datasets, tmp_path, monkeypatch, one_torch_thread):
-    """Plain `mteb run` on MLQA-R, German subsets: every main score equals the evaluator's map."""
+    """`hybrid-plugin mteb run` on a local folder, MLQA-R German subsets: every main score is the evaluator's.
+
+    No --output-folder: results go where mteb's ResultCache looks ($MTEB_CACHE), in the results
+    repository's layout under the model name and revision given for submission.
+    """
     from mteb.cache import ResultCache
     from mteb.results import TaskResult
 
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.integrations.mteb_tasks import MLQAR
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(cache))  # empty: what mteb encodes is counted below
-    out = tmp_path / "mteb-results"
-    args = ["run", "-m", f"./{tiny_model.name}", "-t", "MLQAR", "-l", "deu", "--batch-size", "64"]
-    args += ["--output-folder", str(out), "-v", "2"]
+    mteb_cache = tmp_path / "mteb-cache"
+    args = ["mteb", "run", "-m", f"./{tiny_model.name}", "-t", "MLQAR", "-l", "deu", "--batch-size", "64"]
+    args += ["--model-name", "my-org/tiny-model", "--revision", "abc123"]
     proc = subprocess.run(  # a local model folder, given relative to the working directory
-        mteb_command(tmp_path) + args,
+        [sys.executable, "-m", "hybrid_plugin", *args],
         cwd=tiny_model.parent,
-        env=one_thread_env(datasets),
+        env=one_thread_env(datasets) | {"MTEB_CACHE": str(mteb_cache), "PYTHONPATH": pythonpath(REPO)},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,  # 24695 texts on 2 shared cores
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = " ".join(re.sub(r"\S+\.py:\d+", "", proc.stdout + proc.stderr).split())  # unwrap rich's log lines
     # every unique text (4199 questions + 20496 sentences) encoded once for all 20 subsets
-    assert "MLQAR: 24695 unique texts, 24695 encoded, 0 from the embedding cache" in log
     assert count_stored(cache / "embeddings") == 24695
+    assert proc.stdout.splitlines()[0].startswith("MLQAR: 20 subsets  mono_map 0.")
 
-    # results in MTEB's layout, loaded back with mteb's own objects
-    files = list((out / "results").glob("local__model/*/MLQAR.json"))
-    assert len(files) == 1
-    result = TaskResult.from_disk(files[0])
-    loaded = ResultCache(out).load_results(tasks=["MLQAR"])
+    # results in the results repository's layout, found by mteb's own ResultCache at its default path
+    folder = mteb_cache / "results" / "my-org__tiny-model" / "abc123"
+    assert {"MLQAR.json", "model_meta.json"} <= {p.name for p in folder.iterdir()}  # + mteb's run settings
+    assert proc.stdout.splitlines()[1].strip() == str(folder / "MLQAR.json")
+    monkeypatch.setenv("MTEB_CACHE", str(mteb_cache))
+    loaded = ResultCache().load_results(models=["my-org/tiny-model"], tasks=[MLQAR()], include_remote=False)
+    assert [r.model_name for r in loaded.model_results] == ["my-org/tiny-model"]
+    assert loaded.model_results[0].model_revision == "abc123"
     assert loaded.model_results[0].task_results[0].task_name == "MLQAR"
+    result = TaskResult.from_disk(folder / "MLQAR.json")
     by_subset = {e["hf_subset"]: e for e in result.scores["test"]}
     assert sorted(by_subset) == sorted(MLQA_DE_SUBSETS)
 
@@ -336,13 +353,15 @@ def test_mteb_run_cli_matches_evaluator(tiny_model, datasets, tmp_path, monkeypa
 
 
 def test_python_api_encodes_once_then_reads_the_cache(
-    registered, tiny_model, datasets, tmp_path, monkeypatch, one_torch_thread
+    tiny_model, datasets, tmp_path, monkeypatch, one_torch_thread
 ):
     """mteb.evaluate on four XQuAD-R subsets: each unique text encoded once; a rerun encodes nothing."""
     import mteb
     from sentence_transformers import SentenceTransformer
 
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+    from hybrid_plugin.integrations.mteb import XQuADR
+    from hybrid_plugin.integrations.mteb_models import local_model_meta
 
     monkeypatch.setenv("HYBRID_PLUGIN_DATA", str(datasets))
     monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path / "cache"))
@@ -356,11 +375,11 @@ def test_python_api_encodes_once_then_reads_the_cache(
 
     monkeypatch.setattr(SentenceTransformer, "encode", counting)
     subsets = ["deu-deu", "deu-eng", "eng-deu", "eng-eng"]
-    model = mteb.get_model(str(tiny_model))
+    model = local_model_meta(str(tiny_model)).load_model()  # what `hybrid-plugin mteb run -m DIR` loads
     assert model.mteb_model_meta.name == "local/model"
     scores = {}
     for run in range(2):
-        task = mteb.get_task("XQuADR", hf_subsets=subsets)
+        task = XQuADR().filter_languages(None, hf_subsets=subsets)
         result = mteb.evaluate(model, task, cache=None, encode_kwargs={"batch_size": 64}, co2_tracker=False)
         scores[run] = {e["hf_subset"]: e["main_score"] for e in result.task_results[0].scores["test"]}
         assert sum(encoded) == unique_de_en  # the second run reads the embedding cache
@@ -371,14 +390,15 @@ def test_python_api_encodes_once_then_reads_the_cache(
         assert abs(value - ours.setting(subset_setting(get_spec("xquad-r"), subset)).map) <= 1e-6
 
 
-def test_mteb_encoding_is_bit_identical_to_the_evaluator(registered, tiny_model, datasets):
+def test_mteb_encoding_is_bit_identical_to_the_evaluator(tiny_model, datasets):
     """The same shard through mteb's SentenceTransformer wrapper and through the evaluator: equal bits."""
-    import mteb
     from mteb.types import PromptType
 
     from hybrid_plugin.data.build import build_pool
     from hybrid_plugin.data.files import resolve_files
     from hybrid_plugin.data.spec import get_spec
+    from hybrid_plugin.integrations.mteb import XQuADR
+    from hybrid_plugin.integrations.mteb_models import local_model_meta
     from hybrid_plugin.integrations.mteb_tasks import encode_with_mteb_model
     from hybrid_plugin.models.ref import resolve_model
 
@@ -387,8 +407,8 @@ def test_mteb_encoding_is_bit_identical_to_the_evaluator(registered, tiny_model,
     padded = [t for t in pool.cand_text if t != t.strip()]  # kept as they are (mteb's corpus loader strips)
     texts = sorted(padded + pool.cand_text[:300], key=len, reverse=True)
     assert len(padded) == 33
-    task = mteb.get_task("XQuADR")
-    wrapper = mteb.get_model(str(tiny_model))
+    task = XQuADR()
+    wrapper = local_model_meta(str(tiny_model)).load_model()
     via_mteb = encode_with_mteb_model(
         wrapper, texts, PromptType.document, task.metadata, "test", "tha-tha", {"batch_size": 64}
     )
@@ -444,38 +464,43 @@ def test_python_api_unknown_subset_is_one_line(registered):
     assert "\n" not in str(info.value)
 
 
-def test_incompatible_registry_fails_with_one_line(capsys):
+def test_incompatible_registry_fails_with_one_line(capsys, monkeypatch):
     import types
 
-    from hybrid_plugin.integrations.mteb import IncompatibleMTEB, on_task_lookup_imported, register_tasks
+    import _hybrid_plugin_mteb as hook
+    from hybrid_plugin.integrations.mteb import IncompatibleMTEB, register_tasks
 
     future = types.ModuleType("mteb.get_tasks")
     future.TASK_REGISTRY = {}  # renamed in a hypothetical future mteb
     with pytest.raises(IncompatibleMTEB, match=r"supported: mteb>=2\.26,<3") as info:
         register_tasks(future)
     assert "\n" not in str(info.value)
-    on_task_lookup_imported(future)  # the import hook reports and never breaks `import mteb`
+    monkeypatch.setattr(hook, "_warned", False)
+    hook.after_exec("mteb.get_tasks", future)  # the import hook reports and never breaks `import mteb`
+    hook.after_exec("mteb.get_tasks", future)  # once per process
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("hybrid-plugin: cannot register XQuADR, MLQAR with mteb")
 
 
-def test_pth_costs_nothing_at_interpreter_start(tmp_path):
-    """The .pth arms only a stdlib watcher at start-up: no mteb, wrapt, numpy or torch; switchable off."""
-    site_dir = tmp_path / "site"
-    site_dir.mkdir()
-    (site_dir / PTH.name).write_text(PTH.read_text())
-    probe = (
-        "import site, sys; site.addsitedir(sys.argv[1]); "
-        "from hybrid_plugin.integrations._mteb_autoload import MTEBImportWatcher as W; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mteb', 'wrapt', 'numpy', 'torch')), "
-        "any(isinstance(f, W) for f in sys.meta_path))"
-    )
-    for switch, armed in (("1", True), ("0", False)):
-        env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": switch}
-        out = subprocess.run(
-            [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, check=True
-        ).stdout
-        assert out.strip() == f"[] {armed}"
+def test_signature_change_in_mteb_is_reported(monkeypatch):
+    """A retrieval base class whose hooks changed: registering refuses, naming the supported versions."""
+    import inspect
+    import types
+
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+
+    from hybrid_plugin.integrations.mteb import IncompatibleMTEB, register_tasks
+
+    def task_specific_scores(self, scores, qrels, results, hf_split):  # hf_subset dropped
+        return {}
+
+    monkeypatch.setattr(AbsTaskRetrieval, "task_specific_scores", task_specific_scores)
+    assert "hf_subset" not in inspect.signature(AbsTaskRetrieval.task_specific_scores).parameters
+    lookup = types.ModuleType("mteb.get_tasks")
+    lookup._TASKS_REGISTRY, lookup.TASK_LIST = {}, ()
+    with pytest.raises(IncompatibleMTEB, match="AbsTaskRetrieval.task_specific_scores takes no 'hf_subset'"):
+        register_tasks(lookup)
+    assert lookup._TASKS_REGISTRY == {}
 
 
 @pytest.mark.slow  # three fresh interpreters importing mteb: seconds each
@@ -484,15 +509,192 @@ def test_importing_a_plugin_module_first_still_registers(tmp_path, first):
     """A plugin module importing mteb runs the .pth hook mid-import: registration waits for it, silently."""
     site_dir = tmp_path / "site"
     site_dir.mkdir()
-    (site_dir / PTH.name).write_text(PTH.read_text())
+    for source in (PTH, HOOK):
+        (site_dir / source.name).write_text(source.read_text())
     probe = (
         "import site, sys; site.addsitedir(sys.argv[1]); "
         f"import hybrid_plugin.integrations.{first}; import mteb; "
         "print(mteb.get_task('XQuADR').metadata.name, mteb.get_task('MLQAR').metadata.name)"
     )
-    env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": str(REPO)}
+    env = os.environ | {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": pythonpath(REPO)}
     proc = subprocess.run(
         [sys.executable, "-c", probe, str(site_dir)], env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "XQuADR MLQAR" and "hybrid-plugin" not in proc.stderr
+
+
+def test_benchmark_object():
+    """The LAReQA Benchmark: both tasks, every subset, with what MTEB's benchmark listings show."""
+    from mteb import Benchmark
+
+    from hybrid_plugin.integrations.mteb import BENCHMARK_NAME, benchmark
+
+    bench = benchmark()
+    assert isinstance(bench, Benchmark) and bench.name == BENCHMARK_NAME == "LAReQA"
+    assert [t.metadata.name for t in bench.tasks] == ["XQuADR", "MLQAR"]
+    assert [len(t.hf_subsets) for t in bench.tasks] == [11 * 12, 7 * 8]
+    assert bench.reference == "https://arxiv.org/abs/2408.10536"
+    assert bench.citation.count("@inproceedings{") == 1 and "roy-etal-2020-lareqa" in bench.citation
+    assert "monolingual" in bench.description and "language-bias" in bench.description
+
+
+DOCUMENTED_ROUTE = """
+import json, sys, mteb
+from sentence_transformers import SentenceTransformer
+from hybrid_plugin.integrations.mteb import XQuADR
+
+model = SentenceTransformer(sys.argv[1])
+task = XQuADR().filter_languages(["deu", "eng"], exclusive_language_filter=True)
+result = mteb.evaluate(model, tasks=[task], cache=None, encode_kwargs={"batch_size": 64}, co2_tracker=False)
+registry = sys.modules["mteb.get_tasks"]._TASKS_REGISTRY
+print(json.dumps({
+    "registered": "XQuADR" in registry,
+    "scores": {e["hf_subset"]: e["main_score"] for e in result.task_results[0].scores["test"]},
+}))
+"""
+
+
+def test_documented_route_without_the_hook(tiny_model, datasets, tmp_path):
+    """docs/mteb.md's Python route, with HYBRID_PLUGIN_MTEB_AUTOREGISTER=0: a SentenceTransformer and the
+    task object; nothing registered, and every main score equals the evaluator's exact map."""
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
+
+    env = one_thread_env(datasets) | {
+        "HYBRID_PLUGIN_MTEB_AUTOREGISTER": "0",
+        "HYBRID_PLUGIN_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": pythonpath(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", DOCUMENTED_ROUTE, str(tiny_model)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["registered"] is False
+    assert sorted(out["scores"]) == ["deu-deu", "deu-eng", "eng-deu", "eng-eng"]
+    ours = evaluate(EvalConfig(task="xquad-r", model=str(tiny_model), languages="de,en", run_depth=0))
+    for subset, value in out["scores"].items():
+        assert abs(value - ours.setting(subset_setting(get_spec("xquad-r"), subset)).map) <= 1e-6, subset
+
+
+@pytest.mark.slow
+def test_mteb_run_with_the_hook_equals_the_python_route(datasets, tmp_path, monkeypatch):
+    """Plain `mteb run -t MLQAR` (tasks registered by the .pth hook) with mteb's own offline random
+    encoder: the same scores as `mteb.evaluate` on the task object, and results in mteb's layout."""
+    import mteb
+    from mteb.results import TaskResult
+
+    from hybrid_plugin.integrations.mteb import MLQAR
+
+    monkeypatch.setenv("HYBRID_PLUGIN_DATA", str(datasets))
+    monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "results"
+    args = [
+        "run",
+        "-m",
+        "mteb/baseline-random-encoder",
+        "-t",
+        "MLQAR",
+        "-l",
+        "deu",
+        "--output-folder",
+        str(out),
+    ]
+    env = one_thread_env(datasets) | {"HYBRID_PLUGIN_CACHE": str(tmp_path / "cache")}
+    env |= {"HYBRID_PLUGIN_MTEB_AUTOREGISTER": "1", "PYTHONPATH": pythonpath(REPO)}
+    proc = subprocess.run(
+        mteb_command(tmp_path) + args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "hybrid-plugin:" not in proc.stderr
+    files = list((out / "results" / "mteb__baseline-random-encoder").glob("*/MLQAR.json"))
+    assert len(files) == 1 and (files[0].parent / "model_meta.json").is_file()
+    via_cli = {e["hf_subset"]: e["main_score"] for e in TaskResult.from_disk(files[0]).scores["test"]}
+    assert sorted(via_cli) == sorted(MLQA_DE_SUBSETS)
+
+    model = mteb.get_model("mteb/baseline-random-encoder")
+    task = MLQAR().filter_languages(["deu"])
+    result = mteb.evaluate(model, [task], cache=None, co2_tracker=False)
+    via_python = {e["hf_subset"]: e["main_score"] for e in result.task_results[0].scores["test"]}
+    assert via_python.keys() == via_cli.keys()
+    assert all(abs(via_python[s] - via_cli[s]) <= 1e-6 for s in via_cli)
+    assert len(set(via_cli.values())) > 1  # real, differing scores
+
+
+def _mteb_bibtex_form(citation: str) -> str | None:
+    """A citation as MTEB's citation test rewrites it (bibtexparser 1.x, 2-space indent, trailing commas)."""
+    bibtexparser = pytest.importorskip("bibtexparser")
+    from bibtexparser.bparser import BibTexParser
+    from bibtexparser.bwriter import BibTexWriter
+
+    parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False, interpolate_strings=False)
+    database = bibtexparser.loads(citation, parser)
+    if not database.entries:
+        return None
+    writer = BibTexWriter()
+    writer.indent, writer.comma_first, writer.add_trailing_comma = "  ", False, True
+    return writer.write(database).strip()
+
+
+@pytest.mark.parametrize("name", ["XQuADR", "MLQAR"])
+def test_tasks_pass_mtebs_own_task_checks(name):
+    """What MTEB's test suite checks on every task: metadata filled and valid, no remote code, shipped
+    descriptive statistics, citation in MTEB's canonical BibTeX form, and its dataset-quality rules
+    (re-implemented here: text length > 3, ≤ 1 % duplicates, relevant docs within the corpus, every query
+    with a relevant doc). The two findings inherent to LAReQA pools are exactly the expected ones and
+    the description says so."""
+    from hybrid_plugin.integrations.mteb import benchmark
+    from hybrid_plugin.integrations.mteb_metadata import QUALITY_NOTE
+    from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES
+
+    task = TASK_CLASSES[name]()
+    meta = task.metadata
+    meta._validate_metadata()
+    assert meta.is_filled() and meta.dataset.get("trust_remote_code", False) is False
+    assert meta.descriptive_stats is not None and meta.n_samples is not None
+    assert _mteb_bibtex_form(meta.bibtex_citation.strip()) == meta.bibtex_citation.strip()
+    assert _mteb_bibtex_form(benchmark().citation.strip()) == benchmark().citation.strip()
+
+    def findings(stats: dict) -> set[str]:
+        out = set()
+        if stats["num_samples"] == 0:
+            out.add("empty_split")
+        for field, expected in (("documents", stats["num_documents"]), ("queries", stats["num_queries"])):
+            text = stats[f"{field}_text_statistics"]
+            if not text["min_text_length"] > 3:
+                out.add(f"short_text:{field}")
+            if text["unique_texts"] < expected * 0.99:
+                out.add(f"duplicate_text:{field}")
+            elif text["unique_texts"] > expected:
+                out.add(f"impossible_unique_count:{field}")
+        relevant = stats["relevant_docs_statistics"]
+        if relevant["min_relevant_docs_per_query"] == 0:
+            out.add("zero_relevant_docs")
+        if relevant["unique_relevant_docs"] > stats["num_documents"]:
+            out.add("relevant_docs_exceed_corpus")
+        return out
+
+    split = meta.descriptive_stats["test"]
+    per_subset = {s: findings(v) for s, v in split["hf_subset_descriptive_stats"].items()}
+    assert findings(split) == {"short_text:documents", "duplicate_text:documents", "duplicate_text:queries"}
+    assert set().union(*per_subset.values()) == {"short_text:documents"}  # within a subset: no duplicates
+    assert QUALITY_NOTE in meta.description and "1-3 characters" in QUALITY_NOTE
+    assert "repeat across subsets" in QUALITY_NOTE
+
+
+@pytest.mark.data
+def test_quality_note_counts_are_the_data(datasets):
+    """The short candidates the docs count (XQuAD-R 21, MLQA-R 41) are what the LAReQA files hold."""
+    from hybrid_plugin.data.build import build_pool
+    from hybrid_plugin.data.files import resolve_files
+
+    for task, expected in (("xquad-r", 21), ("mlqa-r", 41)):
+        spec = get_spec(task)
+        pool = build_pool(spec, resolve_files(spec, spec.languages, datasets).paths)
+        assert sum(len(t) <= 3 for t in pool.cand_text) == expected, task

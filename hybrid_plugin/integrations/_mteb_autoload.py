@@ -1,69 +1,26 @@
-"""Interpreter-start hook (run from ``hybrid_plugin_mteb.pth``): registers XQuADR/MLQAR with mteb, lazily.
+"""Deferred registrations (imports nothing of the package), and the old .pth hook's entry point.
 
-At start-up this only puts a watcher on ``sys.meta_path`` (stdlib only, about a millisecond).
-The first time anything imports ``mteb``, the watcher hands over to wrapt's post-import hooks
-(and stays, inert), which call :func:`hybrid_plugin.integrations.mteb.on_task_lookup_imported` right
-after ``mteb.get_tasks`` (mteb's task registry) is executed, and
-:func:`~hybrid_plugin.integrations.mteb.on_model_lookup_imported` after ``mteb.models.get_model_meta``.
-Neither mteb nor wrapt is imported before that.
-
-``HYBRID_PLUGIN_MTEB_AUTOREGISTER=0`` turns it off; ``hybrid_plugin.integrations.mteb.register()``
-is the explicit route.
+The interpreter-start hook itself is the top-level module ``_hybrid_plugin_mteb`` (installed next to
+``hybrid_plugin_mteb.pth``, stdlib only). :func:`install` stays for .pth files written by older
+installs, which call it by this name.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 ENV_SWITCH = "HYBRID_PLUGIN_MTEB_AUTOREGISTER"
-_HOOKS = {
-    "mteb.get_tasks": "hybrid_plugin.integrations.mteb:on_task_lookup_imported",
-    "mteb.models.get_model_meta": "hybrid_plugin.integrations.mteb:on_model_lookup_imported",
-}
-
-
-class MTEBImportWatcher:
-    """Meta-path finder that never finds anything: it only notices the first ``import mteb``.
-
-    After that it stays in place, inert: removing it while the import system iterates over
-    ``sys.meta_path`` could make that iteration skip the next finder.
-    """
-
-    armed = False
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        if fullname == "mteb" and not self.armed:
-            self.armed = True
-            arm()
-        return None
-
-
-def arm() -> None:
-    """Hand over to wrapt: post-import hooks on mteb's task and model lookups."""
-    try:
-        from wrapt import register_post_import_hook
-    except ImportError:
-        sys.stderr.write(
-            "hybrid-plugin: wrapt is not installed, so XQuADR/MLQAR are not registered with mteb "
-            "automatically; pip install 'hybrid-plugin[mteb]' or call "
-            "hybrid_plugin.integrations.mteb.register()\n"
-        )
-        return
-    for module, hook in _HOOKS.items():
-        register_post_import_hook(hook, module)
 
 
 def install() -> None:
-    """Called from the .pth file: watch for mteb unless switched off (idempotent)."""
+    """What an older ``hybrid_plugin_mteb.pth`` calls: the current hook, if it is importable."""
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return
-    if any(isinstance(f, MTEBImportWatcher) for f in sys.meta_path):
+    try:
+        from _hybrid_plugin_mteb import install as install_hook
+    except ImportError:
         return
-    if "mteb" in sys.modules:  # imported before us (unusual): hook in right away
-        arm()
-        return
-    sys.meta_path.insert(0, MTEBImportWatcher())
+    install_hook()
 
 
 _deferred: list = []  # registrations put off while a plugin MTEB module was still importing

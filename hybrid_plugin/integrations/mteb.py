@@ -1,15 +1,26 @@
-"""MTEB integration: XQuADR and MLQAR as MTEB retrieval tasks, plus local-folder models for ``mteb run``.
+"""MTEB integration: XQuADR and MLQAR as MTEB tasks and the ``LAReQA`` benchmark, the official way first.
 
-After ``pip install 'hybrid-plugin[mteb]'`` a plain ``mteb run -m MODEL -t XQuADR`` works: the
-``hybrid_plugin_mteb.pth`` file installed next to the package arms a watcher at interpreter start
-(stdlib only; mteb is never imported then), and when mteb is first imported, wrapt post-import hooks
-call :func:`on_task_lookup_imported` as soon as ``mteb.get_tasks`` (mteb's task registry) has run and
-:func:`on_model_lookup_imported` after ``mteb.models.get_model_meta``. Where ``.pth`` files are not
-processed, or with ``HYBRID_PLUGIN_MTEB_AUTOREGISTER=0``, call :func:`register` or use
-``hybrid-plugin mteb run`` (same options as ``mteb run``, plus ``--subsets`` and ``--data-dir``).
+The route MTEB documents for tasks outside its own package is Python, and it needs no hook::
 
-This module imports neither mteb nor torch at import time; the tasks live in
-:mod:`hybrid_plugin.integrations.mteb_tasks`.
+    import mteb
+    from hybrid_plugin.integrations.mteb import benchmark, XQuADR
+
+    model = mteb.get_model("intfloat/multilingual-e5-small")      # or a SentenceTransformer
+    mteb.evaluate(model, tasks=benchmark())                         # XQuADR + MLQAR, every subset
+    mteb.evaluate(model, tasks=[XQuADR().filter_languages(hf_subsets=["deu-eng", "deu-pool"])])
+
+For the command line, ``hybrid_plugin_mteb.pth`` (installed with the package) adds the two tasks to
+mteb's task registry and the benchmark to its benchmark list when mteb executes them, so
+``mteb run -t XQuADR`` and ``mteb run -b LAReQA`` also work (hook: the top-level module
+``_hybrid_plugin_mteb``; :func:`on_mteb_module_imported`). mteb has no plugin API: the hook writes
+into private registries of the supported versions (:data:`SUPPORTED_MTEB`), and any failure is one
+line on stderr while mteb works on without our tasks. ``HYBRID_PLUGIN_MTEB_AUTOREGISTER=0`` turns it
+off; :func:`register` is the explicit form. Local model folders run through
+``hybrid-plugin mteb run -m ./folder`` (or a SentenceTransformer passed in Python): mteb's own model
+lookup is left alone.
+
+Importing this module imports neither mteb nor torch; the task classes (in
+:mod:`~hybrid_plugin.integrations.mteb_tasks`) import mteb but not torch, so registering is cheap.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from functools import wraps
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,17 +37,35 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.integrations import _mteb_autoload
 
 TASK_NAMES = {"xquad-r": "XQuADR", "mlqa-r": "MLQAR"}  # spec name -> MTEB task name
-SUPPORTED_MTEB = ">=2.26,<3"  # the registry layout relied on; tested with 2.26.24
-REGISTERED_FLAG = "_hybrid_plugin_local_folders"
-
-
+# the registry layout relied on; tested with 2.26.0 and 2.26.24 (the newest release when written)
+SUPPORTED_MTEB = ">=2.26,<3"
+BENCHMARK_NAME = "LAReQA"
+BENCHMARK_ATTRIBUTE = "HYBRID_PLUGIN_LAREQA"  # its name in mteb.benchmarks.benchmarks
 PLUGIN_MODULES = tuple(
     f"hybrid_plugin.integrations.{m}" for m in ("mteb_metadata", "mteb_encoder", "mteb_tasks")
 )
+_LAZY = ("XQuADR", "MLQAR", "TASK_CLASSES", "LAReQARetrieval")
+
+
+def __getattr__(name: str) -> Any:
+    """``XQuADR``, ``MLQAR``, ``TASK_CLASSES`` on first use (importing them imports mteb: seconds)."""
+    if name in _LAZY:
+        from hybrid_plugin.integrations import mteb_tasks
+
+        return getattr(mteb_tasks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class IncompatibleMTEB(UserError):
-    """mteb's task or model registry is not laid out as the supported versions lay it out."""
+    """mteb's task or benchmark registry is not laid out as the supported versions lay it out."""
+
+    one_line = True  # the hook prints it as it is
+
+
+class MissingDependency(UserError):
+    """Something the tasks import (other than mteb) is missing."""
+
+    one_line = True
 
 
 class _PluginImporting(Exception):
@@ -67,7 +96,67 @@ def _incompatible(what: str) -> IncompatibleMTEB:
 
 
 # ---------------------------------------------------------------------------------------------
-# Registration
+# The official route: task objects and a Benchmark (no registry involved)
+
+
+def _task_classes() -> dict[str, type]:
+    try:
+        from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES, compatibility_problems
+    except ImportError as err:
+        if _plugin_module_importing():  # a circular import, not a broken install: retried at its end
+            raise _PluginImporting from None
+        if (err.name or "mteb").split(".")[0] == "mteb":
+            raise _incompatible(f"cannot import {err.name or err}") from None
+        raise MissingDependency(
+            f"XQuADR/MLQAR not registered with mteb: cannot import {err.name} "
+            "(pip install 'hybrid-plugin[mteb]')"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - e.g. a TaskMetadata field mteb no longer accepts
+        raise _incompatible(f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
+    problems = compatibility_problems()
+    if problems:
+        raise _incompatible(problems[0])
+    return TASK_CLASSES
+
+
+def tasks(data_dir: str | None = None) -> list[Any]:
+    """One instance of each plugin task (XQuADR, MLQAR), every subset selected."""
+    out = []
+    for cls in _task_classes().values():
+        task = cls()
+        task.data_dir = data_dir
+        out.append(task)
+    return out
+
+
+@cache
+def benchmark() -> Any:
+    """The ``LAReQA`` :class:`mteb.Benchmark` (XQuADR + MLQAR): ``mteb.evaluate(model, benchmark())``."""
+    from mteb import Benchmark
+
+    from hybrid_plugin.data.spec import get_spec
+
+    citations = dict.fromkeys(get_spec(s).citation.strip() for s in TASK_NAMES)  # the data's sources
+    return Benchmark(
+        name=BENCHMARK_NAME,
+        tasks=tasks(),
+        description=(
+            "Language-agnostic answer retrieval (LAReQA, Roy et al. 2020) at once monolingual, "
+            "cross-lingual and multilingual: XQuAD-R (11 languages, 11-way parallel, professional "
+            "translations) and MLQA-R (7 languages, naturally 2-4-way parallel Wikipedia). One subset "
+            "per setting: x-x, x-y and x-pool (the merged candidates of every language, where every "
+            "parallel answer is relevant). Main score: exact full-rank MAP; pools also report "
+            "language-bias values. Packaged by hybrid_plugin (settings and measures of Elmahdy et al. "
+            "2024, arXiv 2408.10536)."
+        ),
+        reference="https://arxiv.org/abs/2408.10536",
+        citation="\n\n".join(citations),
+        contacts=None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration (for ``mteb run``): private registries of the supported mteb versions
 
 
 def register_tasks(task_lookup: ModuleType) -> tuple[str, ...]:
@@ -77,19 +166,9 @@ def register_tasks(task_lookup: ModuleType) -> tuple[str, ...]:
     similar = getattr(task_lookup, "_SIMILAR_TASKS", None)
     if not isinstance(registry, dict) or not isinstance(task_list, (tuple, list)):
         raise _incompatible("mteb.get_tasks has no _TASKS_REGISTRY dict / TASK_LIST tuple")
-    try:
-        from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES, compatibility_problems
-    except ImportError as err:
-        if _plugin_module_importing():  # a circular import, not a broken install: retried at its end
-            raise _PluginImporting from None
-        raise _incompatible(f"cannot import {err.name or err}") from None
-    except Exception as err:  # noqa: BLE001 - e.g. a TaskMetadata field mteb no longer accepts
-        raise _incompatible(f"{type(err).__name__}: {str(err).splitlines()[0]}") from None
-    problems = compatibility_problems()
-    if problems:
-        raise _incompatible(problems[0])
+    task_classes = _task_classes()
     added = []
-    for name, cls in TASK_CLASSES.items():
+    for name, cls in task_classes.items():
         current = registry.get(name)
         if current is cls:
             continue
@@ -98,80 +177,80 @@ def register_tasks(task_lookup: ModuleType) -> tuple[str, ...]:
         registry[name] = cls
         added.append(cls)
     if added:
-        kept = [t for t in task_list if getattr(t, "__name__", None) not in TASK_CLASSES]
-        task_lookup.TASK_LIST = type(task_list)([*kept, *TASK_CLASSES.values()])
+        kept = [t for t in task_list if getattr(t, "__name__", None) not in task_classes]
+        task_lookup.TASK_LIST = type(task_list)([*kept, *task_classes.values()])
         if isinstance(similar, dict):
             for cls in added:
                 for parent in cls.metadata.adapted_from or ():
                     if cls.metadata.name not in similar.setdefault(parent, []):
                         similar[parent].append(cls.metadata.name)
-    return tuple(TASK_CLASSES)
+    return tuple(task_classes)
 
 
-def patch_model_lookup(model_lookup: ModuleType) -> None:
-    """Let mteb's ``get_model_meta`` (module ``mteb.models.get_model_meta``) accept local model folders."""
-    original = getattr(model_lookup, "get_model_meta", None)
-    if original is None or not callable(original):
-        raise _incompatible("mteb.models.get_model_meta has no get_model_meta function")
-    if getattr(original, REGISTERED_FLAG, False):
-        return
+def register_benchmark(benchmark_list: ModuleType) -> str:
+    """Add the ``LAReQA`` benchmark to mteb's benchmark list (module ``mteb.benchmarks.benchmarks``).
 
-    @wraps(original)
-    def get_model_meta(model_name: str, *args: Any, **kwargs: Any) -> Any:
-        from hybrid_plugin.integrations.mteb_models import is_model_folder, local_model_meta
-
-        registry = getattr(model_lookup, "MODEL_REGISTRY", {})
-        if isinstance(model_name, str) and model_name not in registry and is_model_folder(model_name):
-            return local_model_meta(model_name)
-        return original(model_name, *args, **kwargs)
-
-    setattr(get_model_meta, REGISTERED_FLAG, True)
-    model_lookup.get_model_meta = get_model_meta
-    package = sys.modules.get("mteb")
-    if package is not None and getattr(package, "get_model_meta", None) is original:
-        package.get_model_meta = get_model_meta
+    mteb builds its benchmark registry from that module's Benchmark objects, once (cached): if it was
+    built already, the cache is cleared so the next lookup sees the new entry.
+    """
+    if not isinstance(benchmark_list, ModuleType):
+        raise _incompatible("mteb.benchmarks.benchmarks is not a module")
+    current = getattr(benchmark_list, BENCHMARK_ATTRIBUTE, None)
+    if current is None:
+        setattr(benchmark_list, BENCHMARK_ATTRIBUTE, benchmark())
+        lookup = sys.modules.get("mteb.benchmarks.get_benchmark")
+        for builder in ("_build_registry", "_build_aliases_registry"):
+            clear = getattr(getattr(lookup, builder, None), "cache_clear", None)
+            if clear is not None:
+                clear()
+    return BENCHMARK_NAME
 
 
 def register() -> tuple[str, ...]:
-    """Register XQuADR and MLQAR (and local-folder models) with mteb, explicitly; returns the task names.
+    """Register XQuADR, MLQAR and the LAReQA benchmark with mteb, explicitly; returns the task names.
 
-    Imports mteb (seconds). Raises :class:`IncompatibleMTEB` (one line, naming the supported mteb
-    versions) if mteb's registries are not laid out as expected.
+    Only ``mteb run``-style lookups by name need this (``mteb.get_task("XQuADR")``); passing the objects
+    of :func:`tasks` / :func:`benchmark` to ``mteb.evaluate`` does not. Imports mteb (seconds). Raises
+    :class:`IncompatibleMTEB` (one line, naming the supported mteb versions) if mteb's registries are
+    not laid out as expected.
     """
     from importlib import import_module
 
     try:  # by module name: mteb's package namespace shadows both modules with functions of their name
         task_lookup = import_module("mteb.get_tasks")
-        model_lookup = import_module("mteb.models.get_model_meta")
+        benchmark_list = import_module("mteb.benchmarks.benchmarks")
     except ImportError as err:
         raise _incompatible(f"cannot import {err.name or err}") from None
     names = register_tasks(task_lookup)
-    patch_model_lookup(model_lookup)
+    register_benchmark(benchmark_list)
     return names
 
 
-def _report(err: Exception) -> None:
-    """A hook must never break ``import mteb``: say what went wrong on one line instead."""
-    message = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
-    sys.stderr.write(f"hybrid-plugin: {(message.splitlines() or [''])[0]}\n")
+_REGISTRARS = {"mteb.get_tasks": register_tasks, "mteb.benchmarks.benchmarks": register_benchmark}
 
 
-def on_task_lookup_imported(task_lookup: ModuleType) -> None:
-    """wrapt post-import hook for ``mteb.get_tasks``."""
+def on_mteb_module_imported(name: str, module: ModuleType) -> None:
+    """Called by the interpreter-start hook right after mteb executed ``name``; raises on failure.
+
+    The hook turns any exception into one line on stderr. A registration fired while one of the
+    plugin's MTEB modules was itself importing mteb waits for that module to finish.
+    """
+    registrar = _REGISTRARS.get(name)
+    if registrar is None:
+        return
     try:
-        register_tasks(task_lookup)
+        registrar(module)
     except _PluginImporting:  # retried by _mteb_autoload.register_deferred() when the module is imported
-        _mteb_autoload.defer(lambda: on_task_lookup_imported(task_lookup))
-    except Exception as err:  # noqa: BLE001
-        _report(err)
+        _mteb_autoload.defer(lambda: _deferred_registration(name, module))
 
 
-def on_model_lookup_imported(model_lookup: ModuleType) -> None:
-    """wrapt post-import hook for ``mteb.models.get_model_meta``."""
+def _deferred_registration(name: str, module: ModuleType) -> None:
     try:
-        patch_model_lookup(model_lookup)
-    except Exception as err:  # noqa: BLE001
-        _report(err)
+        on_mteb_module_imported(name, module)
+    except Exception as err:  # noqa: BLE001 - the hook's promise: one line, mteb works on
+        from _hybrid_plugin_mteb import warn
+
+        warn(err)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,17 +308,20 @@ def _subsets(values: Sequence[str] | None) -> list[str] | None:
     return [s.strip() for v in values for s in v.split(",") if s.strip()]
 
 
-def _load_model(name: str, device: str | None) -> Any:
-    from pathlib import Path
-
+def _load_model(name: str, device: str | None, model_name: str | None, revision: str | None) -> Any:
+    """A local folder through the plugin's loader (mteb resolves only names); anything else through mteb."""
     import mteb
 
-    from hybrid_plugin.integrations.mteb_models import is_model_folder
+    from hybrid_plugin.integrations.mteb_models import is_model_folder, local_model_meta
 
     looks_local = name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
     if looks_local and not is_model_folder(name):
         raise UserError(f"--model {name}: not a SentenceTransformer or transformers model folder")
+    if (model_name or revision) and not looks_local:
+        raise UserError("--model-name and --revision name a local model folder; mteb names hub models itself")
     try:
+        if looks_local:
+            return local_model_meta(name, model_name=model_name, revision=revision).load_model(device=device)
         return mteb.get_model(name, device=device)
     except UserError:
         raise
@@ -278,7 +360,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     subsets = _subsets(args.subsets)
     from hybrid_plugin.atomic import check_writable
 
-    check_writable(Path(args.output_folder), "--output-folder")
+    output = Path(args.output_folder) if args.output_folder else ResultCache().default_cache_path
+    check_writable(output, "--output-folder")
     if args.prediction_folder:
         check_writable(Path(args.prediction_folder), "--prediction-folder")
     tasks = []
@@ -292,18 +375,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
             task.data_dir = args.data_dir
             task.use_embedding_cache = not args.no_cache
         tasks.append(task)
-    model = _load_model(args.model, args.device)
+    model = _load_model(args.model, args.device, args.model_name, args.revision)
     encode_kwargs = {"batch_size": args.batch_size} if args.batch_size else None
     result = mteb.evaluate(
         model,
         tasks,
-        cache=ResultCache(args.output_folder),
+        cache=ResultCache(output),
         encode_kwargs=encode_kwargs,
         overwrite_strategy=args.overwrite_strategy,
         prediction_folder=args.prediction_folder,
         co2_tracker=False,
     )
-    cache = ResultCache(args.output_folder)
+    cache = ResultCache(output)
     for task_result in result.task_results:
         n = sum(len(v) for v in task_result.scores.values())
         scores = summarize(task_result) if task_result.task_name in TASK_NAMES.values() else {}
@@ -351,7 +434,18 @@ def add_mteb_parser(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument(
         "--data-dir", default=None, help="folder holding xquad-r/ and mlqa-r/ (else $HYBRID_PLUGIN_DATA)"
     )
-    r.add_argument("--output-folder", default="results", help="MTEB results folder (default: results)")
+    r.add_argument(
+        "--output-folder",
+        default=None,
+        help="MTEB results folder (default: mteb's ResultCache, $MTEB_CACHE or ~/.cache/mteb); results go to "
+        "<folder>/results/<model>/<revision>/<task>.json + model_meta.json (the results repository layout)",
+    )
+    r.add_argument(
+        "--model-name", default=None, help="a local folder's model name in results (default: local/<folder>)"
+    )
+    r.add_argument(
+        "--revision", default=None, help="a local folder's revision in the results (default: its fingerprint)"
+    )
     r.add_argument("--batch-size", type=int, default=None, help="encoding batch size (mteb's default: 32)")
     r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     r.add_argument(

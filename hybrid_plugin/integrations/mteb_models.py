@@ -1,10 +1,11 @@
-"""``mteb run -m ./local/model/dir``: MTEB metadata and a loader for local SentenceTransformer folders.
+"""``hybrid-plugin mteb run -m ./local/model/dir``: MTEB metadata and a loader for local model folders.
 
-mteb alone resolves ``-m`` only through its model registry or the Hugging Face hub, so a local
-folder fails. The plugin wraps mteb's ``get_model_meta`` (see
-:func:`hybrid_plugin.integrations.mteb.patch_model_lookup`) to answer for folders with this metadata:
-name ``local/<folder name>``, revision = the first 12 hex digits of the folder's content
-fingerprint (so results of different weights never share a results folder).
+mteb resolves ``-m`` only through its model registry or the Hugging Face hub, and its maintainers
+declined local folders there (people pass a SentenceTransformer in Python instead), so the plugin
+leaves mteb's lookup alone and loads folders in its own ``mteb run`` with this metadata: name
+``local/<folder name>``, revision = the first 12 hex digits of the folder's content fingerprint (so
+results of different weights never share a results folder), or the name and revision given for the
+results repository.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def is_model_folder(name: str) -> bool:
     return path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file())
 
 
-def local_model_meta(name: str) -> Any:
+def local_model_meta(name: str, *, model_name: str | None = None, revision: str | None = None) -> Any:
     """ModelMeta for a local model folder (no weights are loaded, the folder is fingerprinted)."""
     from mteb.models import ModelMeta
     from mteb.models.model_meta import ScoringFunction
@@ -35,8 +36,8 @@ def local_model_meta(name: str) -> Any:
         overwrites=dict(
             loader=load_local_sentence_transformer,
             loader_kwargs={"model_path": str(ref.path)},
-            name=f"local/{ref.path.name}",
-            revision=fingerprint[:12],
+            name=model_name or f"local/{ref.path.name}",
+            revision=revision or fingerprint[:12],
             framework=["Sentence Transformers", "PyTorch"],
             similarity_fn_name=ScoringFunction.from_str(ref.similarity),
             use_instructions=bool(ref.query_prompt or ref.document_prompt),

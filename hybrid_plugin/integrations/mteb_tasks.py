@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mteb.abstasks.retrieval import AbsTaskRetrieval
@@ -26,16 +26,6 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
 from hybrid_plugin.data.spec import TaskSpec, get_spec
-from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
-from hybrid_plugin.evaluation.measures import BIAS, DEFAULT_MEASURES
-from hybrid_plugin.evaluation.runs import SettingRun
-from hybrid_plugin.integrations.mteb_encoder import (  # noqa: F401 - re-exported
-    EncoderIdentity,
-    MTEBEncoder,
-    encode_with_mteb_model,
-    encoder_identity,
-    folder_fingerprint,
-)
 from hybrid_plugin.integrations.mteb_metadata import (  # noqa: F401 - re-exported
     LANGUAGE_SCRIPTS,
     SPLIT,
@@ -53,8 +43,28 @@ from hybrid_plugin.integrations.mteb_metadata import (  # noqa: F401 - re-export
     subset_of,
     subset_setting,
 )
-from hybrid_plugin.paths import cache_root
-from hybrid_plugin.retrievers.dense import LIBRARIES, DenseRetriever
+
+if TYPE_CHECKING:  # the engine imports torch: only when a task is evaluated, never when it is registered
+    from hybrid_plugin.evaluation.engine import Evaluation, TaskContext
+    from hybrid_plugin.evaluation.runs import SettingRun
+
+_ENCODER_NAMES = (
+    "EncoderIdentity",
+    "MTEBEncoder",
+    "encode_with_mteb_model",
+    "encoder_identity",
+    "folder_fingerprint",
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The MTEB encoder's names, re-exported lazily (it imports the dense retriever)."""
+    if name in _ENCODER_NAMES:
+        from hybrid_plugin.integrations import mteb_encoder
+
+        return getattr(mteb_encoder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 logger = logging.getLogger("mteb.hybrid_plugin")  # under mteb's logger, so `mteb run -v` applies
 
@@ -193,6 +203,7 @@ class LAReQARetrieval(AbsTaskRetrieval):
 
         from hybrid_plugin.data.build import build_pool
         from hybrid_plugin.data.files import resolve_files
+        from hybrid_plugin.evaluation.engine import TaskContext
 
         if list(self.eval_splits) != [SPLIT]:
             raise ValueError(f"{self.metadata.name} has one split, {SPLIT!r}; got {list(self.eval_splits)}")
@@ -265,6 +276,12 @@ class LAReQARetrieval(AbsTaskRetrieval):
         timer: Any,
     ) -> ScoredPool:
         """The engine's evaluation of every setting (unique texts encoded once), once per (model, split)."""
+        from hybrid_plugin.evaluation.engine import evaluate_pool
+        from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
+        from hybrid_plugin.integrations.mteb_encoder import MTEBEncoder
+        from hybrid_plugin.paths import cache_root
+        from hybrid_plugin.retrievers.dense import LIBRARIES, DenseRetriever
+
         key = (id(model), hf_split, tuple(sorted((k, repr(v)) for k, v in encode_kwargs.items())))
         if key in self._scored:
             return self._scored[key]
@@ -370,6 +387,8 @@ class LAReQARetrieval(AbsTaskRetrieval):
         """
         if self._active is None:
             return {}
+        from hybrid_plugin.evaluation.measures import BIAS
+
         scored, setting = self._active
         typed = scored.evaluation.results
         entry = typed.setting(setting)
