@@ -1,8 +1,9 @@
-"""User task folders (``--task PATH``): ``task.toml`` plus BEIR-layout files whose records name their language.
+"""User task folders (``--task PATH``): ``task.toml`` and BEIR-layout files whose records name a language.
 
 A folder holds::
 
     task.toml         name, title, description, languages, license, citation, candidate_unit
+                      (optional: reference, in_domain_training)
     corpus.jsonl      {"_id", "text", "language", optional "title"}       one candidate per line
     queries.jsonl     {"_id", "text", "language", optional "group"}       one query per line
     qrels/test.tsv    query-id <TAB> corpus-id <TAB> score (> 0: relevant; a BEIR header line is allowed)
@@ -54,7 +55,9 @@ def looks_like_folder(task: str | Path) -> bool:
     text = str(task)
     if text.lower() in all_specs():
         return False
-    return isinstance(task, Path) or "/" in text or "\\" in text or text.startswith(".") or Path(text).is_dir()
+    return (
+        isinstance(task, Path) or "/" in text or "\\" in text or text.startswith(".") or Path(text).is_dir()
+    )
 
 
 def valid_language(code: object) -> bool:
@@ -98,6 +101,9 @@ def read_task_toml(folder: Path) -> dict:
             raise UserError(f"{path}: languages: {code!r} is not an ISO 639-1 or ISO 639-3 language code")
     if len(set(languages)) != len(languages):
         raise UserError(f"{path}: languages lists a language twice")
+    training = raw.get("in_domain_training", [])
+    if not isinstance(training, list) or not all(isinstance(t, str) and t for t in training):
+        raise UserError(f"{path}: in_domain_training must be a list of training-data names")
     if not isinstance(raw.get("reference", ""), str):
         raise UserError(f"{path}: field 'reference' must be a string (a URL)")
     return raw
@@ -208,7 +214,9 @@ def _read_qrels(path: Path, queries: dict[str, int], cands: dict[str, int]) -> l
 def read_records(folder: Path, languages: tuple[str, ...]) -> FolderRecords:
     """Every record of the folder's three data files, checked."""
     cand_ids, cand_text, cand_lang = [], [], []
-    for _, rec in _records(folder / CORPUS, {"_id": True, "text": True, "language": True, "title": False}, languages):
+    for _, rec in _records(
+        folder / CORPUS, {"_id": True, "text": True, "language": True, "title": False}, languages
+    ):
         cand_ids.append(rec["_id"])
         cand_text.append(candidate_text(rec))
         cand_lang.append(rec["language"])
@@ -243,7 +251,9 @@ def read_records(folder: Path, languages: tuple[str, ...]) -> FolderRecords:
             f"{folder / QUERIES}: line {q_line[q]}: query {q_ids[q]!r} has no relevant document "
             f"(score > 0) in {QRELS}"
         )
-    return FolderRecords(cand_ids, cand_text, cand_lang, q_ids, q_text, q_lang, q_group, q_line, grouped, qrels)
+    return FolderRecords(
+        cand_ids, cand_text, cand_lang, q_ids, q_text, q_lang, q_group, q_line, grouped, qrels
+    )
 
 
 def setting_kinds(records: FolderRecords) -> tuple[str, ...]:
@@ -357,6 +367,7 @@ def load_folder(
         expected_questions=counts["questions"],
         expected_candidates=counts["candidates"],
         source=str(folder / TASK_FILE),
+        in_domain_training=tuple(raw.get("in_domain_training", ())),
         settings=settings,
         candidate_unit=raw["candidate_unit"],
     )
@@ -369,7 +380,9 @@ def load_folder(
     selected = select_languages(spec, languages)
     pool, left_out = build_folder_pool(spec.name, records, selected, settings, default)
     if not pool.query_ids:
-        raise UserError(f"{folder}: no query of {','.join(selected)} has a relevant document in the selection")
+        raise UserError(
+            f"{folder}: no query of {','.join(selected)} has a relevant document in the selection"
+        )
     files = ResolvedFiles({f: folder / f for f in LAYOUT}, DATA_ORIGIN, sums)
     return FolderTask(spec, pool, files, records.grouped, left_out)
 
@@ -391,6 +404,7 @@ def task_toml(spec: TaskSpec, name: str, exported_from: dict | None = None) -> s
         f"license = {_toml_string(spec.license)}",
         f"reference = {_toml_string(spec.reference)}",
         f"candidate_unit = {_toml_string(spec.candidate_unit)}",
+        f"in_domain_training = [{', '.join(_toml_string(x) for x in spec.in_domain_training)}]",
         f"citation = {_toml_string(spec.citation)}",
     ]
     if exported_from:
@@ -398,7 +412,9 @@ def task_toml(spec: TaskSpec, name: str, exported_from: dict | None = None) -> s
         for key, value in exported_from.items():
             items = value.items() if isinstance(value, dict) else [(None, value)]
             for sub, v in items:  # a dict becomes dotted keys: sha256."de.json" = "..."
-                lines.append(f"{key}{'' if sub is None else '.' + _toml_string(sub)} = {_toml_string(str(v))}")
+                lines.append(
+                    f"{key}{'' if sub is None else '.' + _toml_string(sub)} = {_toml_string(str(v))}"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -421,7 +437,10 @@ def write_folder(pool: Pool, spec: TaskSpec, name: str, out: Path, exported_from
     texts = pool.cand_text
     jsonl(
         out / CORPUS,
-        ({"_id": c, "text": t, "language": langs[i]} for c, t, i in zip(pool.cand_ids, texts, pool.cand_lang)),
+        (
+            {"_id": c, "text": t, "language": langs[i]}
+            for c, t, i in zip(pool.cand_ids, texts, pool.cand_lang)
+        ),
     )
     jsonl(
         out / QUERIES,

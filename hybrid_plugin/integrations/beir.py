@@ -238,7 +238,12 @@ def export_beir(
     return _staged_write(
         out,
         lambda staging: _write_export(
-            loaded.pool, loaded.spec, loaded.pool.languages, loaded.pool.candidate_format, loaded.files, staging
+            loaded.pool,
+            loaded.spec,
+            loaded.pool.languages,
+            loaded.pool.candidate_format,
+            loaded.files,
+            staging,
         ),
     )
 
@@ -276,7 +281,7 @@ def export_task(
     name = name or f"{loaded.spec.name}-export"
     if TASK_NAME.fullmatch(name) is None or name in all_specs():
         raise UserError(
-            f"--name {name!r}: use lower-case letters, digits, '.', '_' or '-', and not a built-in task's name"
+            f"--name {name!r}: use lower-case letters, digits, '.', '_' or '-' (not a built-in task's name)"
         )
     out = _prepare_out(out, loaded.files, data_dir, force, _is_task_export)
     source = {
