@@ -427,3 +427,35 @@ def test_export_task_refuses_a_foreign_folder_and_replaces_its_own(datasets, tmp
     assert main([*argv, "--force", "--name", "mlqa-de"]) == 0
     assert 'name = "mlqa-de"' in (other / "task.toml").read_text()
     assert "--name 'xquad-r'" in cli_error(capsys, [*argv, "--force", "--name", "xquad-r"])
+
+
+def test_mteb_task_object_of_a_folder(folder_model, tmp_path, monkeypatch):
+    """``folder_task(PATH)`` under ``mteb.evaluate``: its subsets are the folder's settings and every
+    main score is the map of ``evaluate --task PATH``."""
+    import mteb
+
+    from hybrid_plugin.integrations.mteb_tasks import folder_task
+
+    monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path / "cache"))
+    folder = write_task(tmp_path / "t", corpus=[*CORPUS, {"_id": "y1", "text": "jat1", "language": "yue"}])
+    toml = TOML.replace('["de", "en"]', '["de", "en", "yue"]')
+    (folder / "task.toml").write_text(toml)
+    task = folder_task(folder)
+    assert task.metadata.name == "tiny-pool" and task.metadata.license == "cc0-1.0"
+    # no query has a relevant candidate in yue: no X→yue subsets; yue-pool would need a yue query
+    assert list(task.metadata.eval_langs) == ["deu-deu", "deu-eng", "deu-pool", "eng-deu", "eng-eng", "eng-pool"]
+    assert task.metadata.eval_langs["deu-pool"] == ["deu-Latn", "eng-Latn", "yue-Hant"]
+    model = mteb.get_model(str(folder_model))
+    result = mteb.evaluate(model, task, cache=None, encode_kwargs={"batch_size": 8}, co2_tracker=False)
+    scores = {e["hf_subset"]: e["main_score"] for e in result.task_results[0].scores["test"]}
+    ours = evaluate(EvalConfig(task=str(folder), model=str(folder_model), run_depth=0))
+    assert set(scores) == set(task.metadata.eval_langs)
+    for subset, setting in (("deu-eng", "de-en"), ("eng-pool", "en-pool"), ("deu-deu", "de-de")):
+        assert abs(scores[subset] - ours.settings[setting].map) <= 1e-6
+
+
+def test_mteb_task_of_a_monolingual_folder_has_only_mono_subsets(tmp_path):
+    from hybrid_plugin.integrations.mteb_tasks import folder_task
+
+    task = folder_task(write_task(tmp_path / "t", qrels=[("qd", "d1", 1), ("qe", "e1", 1)]))
+    assert list(task.metadata.eval_langs) == ["deu-deu", "eng-eng"]

@@ -99,8 +99,10 @@ def read_task_toml(folder: Path) -> dict:
     for code in languages:
         if not valid_language(code):
             raise UserError(f"{path}: languages: {code!r} is not an ISO 639-1 or ISO 639-3 language code")
-    if len(set(languages)) != len(languages):
-        raise UserError(f"{path}: languages lists a language twice")
+    import langcodes
+
+    if len({langcodes.Language.get(code).to_alpha3() for code in languages}) != len(languages):
+        raise UserError(f"{path}: languages lists a language twice (e.g. as 'de' and 'deu')")
     training = raw.get("in_domain_training", [])
     if not isinstance(training, list) or not all(isinstance(t, str) and t for t in training):
         raise UserError(f"{path}: in_domain_training must be a list of training-data names")
