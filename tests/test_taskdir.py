@@ -460,3 +460,29 @@ def test_mteb_task_of_a_monolingual_folder_has_only_mono_subsets(tmp_path):
 
     task = folder_task(write_task(tmp_path / "t", qrels=[("qd", "d1", 1), ("qe", "e1", 1)]))
     assert list(task.metadata.eval_langs) == ["deu-deu", "eng-eng"]
+
+
+def test_leaderboard_submit_validate_render_of_a_folder_task(folder_model, tmp_path, capsys):
+    folder = write_task(tmp_path / "t")
+    board = tmp_path / "board"
+    argv = ["evaluate", "--task", str(folder), "--model", str(folder_model), "--out", str(tmp_path / "r")]
+    assert main(argv) == 0
+    results = str(next((tmp_path / "r").glob("*.json")))
+    line = cli_error(capsys, ["leaderboard", "submit", results, "--dir", str(board), "--submitter", "t"])
+    assert "task 'tiny-pool': expected one of" in line  # a folder's results need --task
+    other = write_task(tmp_path / "other", qrels=[*QRELS, ("qd", "e2", 1)])
+    argv = ["leaderboard", "submit", results, "--dir", str(board), "--submitter", "t", "--task"]
+    assert "not computed on the task folder" in cli_error(capsys, [*argv, str(other)])
+    assert not board.exists() or not any(board.rglob("*.csv"))
+    assert main([*argv, str(folder)]) == 0
+    assert "in " + str(board / "tiny-pool.csv") in capsys.readouterr().out
+    copy = (board / "tasks" / "tiny-pool.toml").read_text()
+    assert 'settings = ["mono", "cross", "multi"]' in copy and '"qrels/test.tsv" = ' in copy
+    assert main(["leaderboard", "validate", "--dir", str(board)]) == 0
+    assert f"ok {board / 'tiny-pool.csv'}: 1 row(s) of tiny-pool" in capsys.readouterr().out
+    assert main(["leaderboard", "render", "--dir", str(board)]) == 0
+    readme = (board / "README.md").read_text()
+    assert "## Tiny pool (`tiny-pool`)" in readme and "## XQuAD-R (`xquad-r`)" in readme
+    # another board knows nothing of it
+    assert main(["leaderboard", "render", "--dir", str(tmp_path / "empty")]) == 0
+    assert "tiny-pool" not in (tmp_path / "empty" / "README.md").read_text()

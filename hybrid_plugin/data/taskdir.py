@@ -74,7 +74,11 @@ def valid_language(code: object) -> bool:
 
 def read_task_toml(folder: Path) -> dict:
     """``task.toml`` checked field by field (one line per problem)."""
-    path = folder / TASK_FILE
+    return read_toml_fields(folder / TASK_FILE)
+
+
+def read_toml_fields(path: Path) -> dict:
+    """A task TOML file (a folder's ``task.toml`` or a leaderboard's copy) checked field by field."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
@@ -387,6 +391,48 @@ def load_folder(
         )
     files = ResolvedFiles({f: folder / f for f in LAYOUT}, DATA_ORIGIN, sums)
     return FolderTask(spec, pool, files, records.grouped, left_out)
+
+
+def spec_copy_text(spec: TaskSpec) -> str:
+    """A spec without its data: task.toml's fields, the setting kinds and each file's sha256 (what a
+    leaderboard folder keeps to validate and render a task folder's rows)."""
+    lines = [
+        task_toml(spec, spec.name).rstrip("\n"),
+        f"settings = [{', '.join(_toml_string(k) for k in spec.settings)}]",
+        "",
+        "[files]",
+        *(f"{_toml_string(f)} = {_toml_string(sha)}" for f, sha in spec.files.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def read_spec_copy(path: Path) -> TaskSpec:
+    """The spec that :func:`spec_copy_text` wrote."""
+    raw = read_toml_fields(path)
+    settings, files = raw.get("settings"), raw.get("files")
+    if not isinstance(settings, list) or not settings or not set(settings) <= set(SETTING_KINDS):
+        raise UserError(f"{path}: settings must be a non-empty list of {', '.join(SETTING_KINDS)}")
+    if not isinstance(files, dict) or set(files) != set(LAYOUT):
+        raise UserError(f"{path}: [files] must give the sha256 of {', '.join(LAYOUT)}")
+    return TaskSpec(
+        name=raw["name"],
+        title=raw["title"],
+        description=raw["description"].strip(),
+        languages=tuple(raw["languages"]),
+        license=raw["license"],
+        reference=raw.get("reference", ""),
+        citation=raw["citation"].strip(),
+        origin_url="",
+        origin_commit="",
+        folder="",
+        files=dict(files),
+        expected_questions={},
+        expected_candidates={},
+        source=str(path),
+        in_domain_training=tuple(raw.get("in_domain_training", ())),
+        settings=tuple(k for k in SETTING_KINDS if k in settings),
+        candidate_unit=raw["candidate_unit"],
+    )
 
 
 # --- writing -----------------------------------------------------------------------------------------
