@@ -114,6 +114,9 @@ def main() -> None:
             "wall_s": [round(w, 3) for _, w in entries],
             "load_s": [e.results.timings["load_s"] for e, _ in entries],
             "total_s": [e.results.timings["total_s"] for e, _ in entries],
+            "encode_s": [e.results.timings.get("encode_s") for e, _ in entries],
+            "metrics_s": [e.results.timings.get("metrics_s") for e, _ in entries],
+            "texts_encoded": [e.results.counts.get("texts_encoded") for e, _ in entries],
         }
         for kind, entries in runs.items()
     }
@@ -147,11 +150,12 @@ def main() -> None:
         f"other differences: {differ or 'none'}",
         f"- per-query file: {n_per_query} values, max |Δ| = {per_query_delta}",
         "",
-        "| run | wall s per round | load s | total s (engine) |",
-        "|---|---|---|---|",
+        "| run | wall s per round | load s | encode s | metrics s | texts encoded |",
+        "|---|---|---|---|---|---|",
     ]
     for kind, t in timing.items():
-        lines.append(f"| {kind} | {t['wall_s']} | {t['load_s']} | {t['total_s']} |")
+        cells = [t[k] for k in ("wall_s", "load_s", "encode_s", "metrics_s", "texts_encoded")]
+        lines.append(f"| {kind} | " + " | ".join(map(str, cells)) + " |")
     write_text(out / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -371,7 +371,9 @@ def _numbers(obj, path=""):
     return {path: obj}
 
 
-@pytest.mark.parametrize(("task", "languages"), [("mlqa-r", "de,en,zh"), ("xquad-r", "de,en,zh")])
+@pytest.mark.parametrize(
+    ("task", "languages"), [("mlqa-r", "de,en,zh"), ("xquad-r", "de,en,zh"), ("tydi-goldp", "bn,fi")]
+)
 def test_exported_builtin_task_gives_identical_numbers(
     task, languages, datasets, tiny_model, tmp_path, capsys
 ):
@@ -394,6 +396,7 @@ def test_exported_builtin_task_gives_identical_numbers(
     ta, tb = to_arrow(builtin.table, builtin.pool), to_arrow(user.table, user.pool)
     assert ta.equals(tb)
     assert user.results.provenance["data_origin"] == "task-folder"
+    assert user.results.setting_kinds == builtin.results.setting_kinds  # tydi-goldp: monolingual-only
     source = (folder / "task.toml").read_text()
     assert f'task = "{task}"' in source and "[exported_from]" in source
     # the folder's own pool is the built-in one (all fields but the task name)

@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import langcodes
 import numpy as np
 
 from hybrid_plugin.data.files import ResolvedFiles, sha256_file
@@ -63,8 +64,6 @@ def looks_like_folder(task: str | Path) -> bool:
 def valid_language(code: object) -> bool:
     """An ISO 639-1 (``de``) or ISO 639-3 (``deu``, ``yue``) code in lower case, known to the IANA
     language-subtag registry (through ``langcodes``); ``und``, ``mul``, ``zxx`` and private use are not."""
-    import langcodes
-
     if not isinstance(code, str) or re.fullmatch(r"[a-z]{2,3}", code) is None:
         return False
     if code in ("und", "mul", "mis", "zxx") or "qaa" <= code <= "qtz":
@@ -80,7 +79,7 @@ def read_task_toml(folder: Path) -> dict:
 def read_toml_fields(path: Path) -> dict:
     """A task TOML file (a folder's ``task.toml`` or a leaderboard's copy) checked field by field."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}") from None
     except UnicodeDecodeError as err:
@@ -103,8 +102,6 @@ def read_toml_fields(path: Path) -> dict:
     for code in languages:
         if not valid_language(code):
             raise UserError(f"{path}: languages: {code!r} is not an ISO 639-1 or ISO 639-3 language code")
-    import langcodes
-
     if len({langcodes.Language.get(code).to_alpha3() for code in languages}) != len(languages):
         raise UserError(f"{path}: languages lists a language twice (e.g. as 'de' and 'deu')")
     training = raw.get("in_domain_training", [])
@@ -120,7 +117,7 @@ def _records(path: Path, fields: dict[str, bool], languages: tuple[str, ...]):
     whether it is required. Blank lines are skipped; every other problem names the line."""
     data = read_limited(path, JSON_MAX_BYTES, "task file")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is not data
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     seen: dict[str, int] = {}
@@ -185,7 +182,7 @@ def candidate_text(record: dict) -> str:
 def _read_qrels(path: Path, queries: dict[str, int], cands: dict[str, int]) -> list[tuple[int, int]]:
     data = read_limited(path, JSON_MAX_BYTES, "qrels file")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is not data
     except UnicodeDecodeError as err:
         raise UserError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     pairs: list[tuple[int, int]] = []

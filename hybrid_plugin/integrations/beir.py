@@ -250,10 +250,10 @@ def export_beir(
 
 def _is_task_export(folder: Path) -> bool:
     """True if ``folder`` holds exactly a task folder that :func:`export_task` wrote."""
-    names = {p.name for p in folder.iterdir()}
-    if names != {TASK_FILE, CORPUS, QUERIES, "qrels"} or {p.name for p in (folder / "qrels").iterdir()} != {
-        "test.tsv"
-    }:
+    qrels = folder / "qrels"
+    if {p.name for p in folder.iterdir()} != {TASK_FILE, CORPUS, QUERIES, "qrels"}:
+        return False
+    if not qrels.is_dir() or qrels.is_symlink() or [p.name for p in qrels.iterdir()] != ["test.tsv"]:
         return False
     try:
         return "[exported_from]" in (folder / TASK_FILE).read_text(encoding="utf-8")
