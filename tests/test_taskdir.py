@@ -393,7 +393,7 @@ def test_exported_builtin_task_gives_identical_numbers(
     assert a.pop("/counts/texts_encoded") == a["/counts/unique_texts"]  # the first run encodes ...
     assert b.pop("/counts/texts_encoded") == 0  # ... the same texts: all from the embedding cache
     assert a == b  # every other number, every setting and language key: identical
-    assert len(a) > 150
+    assert len(a) > 80  # (a monolingual-only task has fewer)
     ta, tb = to_arrow(builtin.table, builtin.pool), to_arrow(user.table, user.pool)
     assert ta.equals(tb)
     assert user.results.provenance["data_origin"] == "task-folder"
