@@ -123,12 +123,15 @@ def _cmd_export_beir(args: argparse.Namespace) -> int:
 def _cmd_export_task(args: argparse.Namespace) -> int:
     from hybrid_plugin.integrations.beir import export_task
 
-    if args.candidate_format not in (None, "sentence", "passage"):
-        raise UserError(
-            f"--candidate-format {args.candidate_format}: a task folder holds one text per candidate; "
-            "export task writes the task's default format (sentence, or passage)"
-        )
-    source = export_task(args.task, args.out, args.languages, args.data_dir, args.name, force=args.force)
+    source = export_task(
+        args.task,
+        args.out,
+        args.languages,
+        args.data_dir,
+        args.name,
+        force=args.force,
+        candidate_format=args.candidate_format,
+    )
     print(
         f"wrote task folder {args.out} ({source['task']}: {source['languages']}, "
         f"{source['candidate_format']}); evaluate it with --task {args.out}"

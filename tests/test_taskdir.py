@@ -431,6 +431,8 @@ def test_export_task_refuses_a_foreign_folder_and_replaces_its_own(datasets, tmp
     assert main([*argv, "--force", "--name", "mlqa-de"]) == 0
     assert 'name = "mlqa-de"' in (other / "task.toml").read_text()
     assert "--name 'xquad-r'" in cli_error(capsys, [*argv, "--force", "--name", "xquad-r"])
+    line = cli_error(capsys, [*argv, "--force", "--candidate-format", "sentence+context"])
+    assert "export task writes mlqa-r's default format (sentence)" in line
 
 
 def test_mteb_task_object_of_a_folder(folder_model, tmp_path, monkeypatch):

@@ -268,6 +268,7 @@ def export_task(
     data_dir: str | None = None,
     name: str | None = None,
     force: bool = False,
+    candidate_format: str | None = None,
 ) -> dict:
     """Write ``task`` (its default candidate format) as a user task folder, readable with ``--task OUT``.
 
@@ -277,7 +278,13 @@ def export_task(
     """
     if str(out).strip() == "":
         raise UserError("--out is empty; name a new folder for the export")
-    loaded = load_pool(task, languages, None, data_dir)
+    loaded = load_pool(task, languages, candidate_format, data_dir)
+    default = loaded.spec.candidate_formats[0]
+    if loaded.pool.candidate_format != default:
+        raise UserError(
+            f"--candidate-format {loaded.pool.candidate_format}: a task folder holds one text per "
+            f"candidate; export task writes {loaded.spec.name}'s default format ({default})"
+        )
     name = name or f"{loaded.spec.name}-export"
     if TASK_NAME.fullmatch(name) is None or name in all_specs():
         raise UserError(
