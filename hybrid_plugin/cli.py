@@ -132,6 +132,25 @@ def _cmd_export_mteb(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_task(args: argparse.Namespace) -> int:
+    from hybrid_plugin.integrations.beir import export_task
+
+    source = export_task(
+        args.task,
+        args.out,
+        args.languages,
+        args.data_dir,
+        args.name,
+        force=args.force,
+        candidate_format=args.candidate_format,
+    )
+    print(
+        f"wrote task folder {args.out} ({source['task']}: {source['languages']}, "
+        f"{source['candidate_format']}); evaluate it with --task {args.out}"
+    )
+    return 0
+
+
 def _group(value: str) -> tuple[str, list[str]]:
     name, sep, files = value.partition("=")
     paths = [f for f in files.split(",") if f]
@@ -202,7 +221,12 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="xquad-r, mlqa-r or tydi-goldp (see: hybrid-plugin tasks)")
+    p.add_argument(
+        "--task",
+        required=True,
+        help="xquad-r, mlqa-r or tydi-goldp (see: hybrid-plugin tasks), or the path of a task folder "
+        "(task.toml, corpus.jsonl, queries.jsonl, qrels/test.tsv; see docs/task-folders.md)",
+    )
     p.add_argument("--languages", default=None, help="comma list restricting all settings, e.g. de,en,zh")
     p.add_argument(
         "--candidate-format",
@@ -288,6 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--out", required=True, help="new or empty output folder")
     m.set_defaults(func=_cmd_export_mteb)
+    t = formats.add_parser(
+        "task",
+        help="a task folder (task.toml, corpus.jsonl, queries.jsonl, qrels/test.tsv) for --task PATH",
+    )
+    _add_data_options(t)
+    t.add_argument(
+        "--out", required=True, help="new or empty output folder (or, with --force, a previous task export)"
+    )
+    t.add_argument("--name", default=None, help="the folder task's name in task.toml (default: TASK-export)")
+    t.add_argument("--force", action="store_true", help="replace a previous task export of ours at --out")
+    t.set_defaults(func=_cmd_export_task)
 
     _add_compare_parser(sub)
     add_mteb_parser(sub)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from hybrid_plugin.data.files import ResolvedFiles, resolve_files
 from hybrid_plugin.data.lareqa import read_language_file
 from hybrid_plugin.data.passages import read_passage_file
 from hybrid_plugin.data.pool import LanguageFile, Pool, pool_from_files
-from hybrid_plugin.data.spec import TaskSpec
+from hybrid_plugin.data.spec import TaskSpec, get_spec, select_languages
 from hybrid_plugin.errors import UserError
 
 
@@ -45,3 +47,35 @@ def build_pool(
             check_counts(spec, lf, files[lang])
         parsed.append(lf)
     return pool_from_files(spec.name, languages, parsed, candidate_format, spec.settings)
+
+
+@dataclass(frozen=True)
+class LoadedTask:
+    """A task's spec, the pool of the selected languages, its files, and notes for the results."""
+
+    spec: TaskSpec
+    pool: Pool
+    files: ResolvedFiles
+    notes: dict = field(default_factory=dict)
+
+
+def load_pool(
+    task: str,
+    languages: str | list[str] | None = None,
+    candidate_format: str | None = None,
+    data_dir: str | Path | None = None,
+    verify: bool = True,
+) -> LoadedTask:
+    """The pool of a built-in task (by name) or of a user task folder (a path: ``--task PATH``)."""
+    from hybrid_plugin.data import taskdir
+    from hybrid_plugin.provenance import portable_path
+
+    if taskdir.looks_like_folder(task):
+        loaded = taskdir.load_folder(task, languages, candidate_format)
+        notes = {"task_folder": portable_path(str(Path(task).resolve())), **loaded.notes()}
+        return LoadedTask(loaded.spec, loaded.pool, loaded.files, notes)
+    spec = get_spec(task)
+    langs = select_languages(spec, languages)
+    candidate_format = spec.candidate_format(candidate_format)  # before any file is looked for
+    files = resolve_files(spec, langs, data_dir, verify=verify)
+    return LoadedTask(spec, build_pool(spec, files.paths, candidate_format, check=verify), files)

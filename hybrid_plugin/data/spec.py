@@ -140,8 +140,28 @@ def all_specs() -> dict[str, TaskSpec]:
     return {s.name: s for s in specs}
 
 
+_REGISTERED: dict[str, TaskSpec] = {}
+
+
+def register_spec(spec: TaskSpec) -> None:
+    """Make a task folder's spec known by name in this process (its leaderboard reads it by name)."""
+    if spec.name in all_specs():
+        raise UserError(f"task {spec.name!r}: a built-in task has this name")
+    _REGISTERED[spec.name] = spec
+
+
+def forget_registered() -> None:
+    """Drop every registered task folder spec (a leaderboard folder's tasks replace the last one's)."""
+    _REGISTERED.clear()
+
+
+def known_specs() -> dict[str, TaskSpec]:
+    """Built-in specs and the task folders' specs registered in this process, by name."""
+    return {**all_specs(), **_REGISTERED}
+
+
 def get_spec(name: str) -> TaskSpec:
-    specs = all_specs()
+    specs = known_specs()
     key = name.lower()
     if key not in specs:
         raise UserError(f"unknown task {name!r}; known tasks: {', '.join(sorted(specs))}")

@@ -76,7 +76,7 @@ class TaskContext:
                 "spec": spec.source and Path(spec.source).name,
                 "data_origin": files.origin,
                 "data_sha256": files.sha256,
-                "origin_commit": spec.origin_commit,
+                "origin_commit": spec.origin_commit or None,  # None: a user task folder
                 **provenance,
             },
             load_s=load_s,

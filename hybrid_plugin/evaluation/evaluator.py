@@ -12,10 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybrid_plugin.data.build import build_pool
-from hybrid_plugin.data.files import resolve_files
+from hybrid_plugin.data.build import load_pool
 from hybrid_plugin.data.pool import Pool
-from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
@@ -29,7 +27,7 @@ from hybrid_plugin.retrievers.resolve import resolve_retriever
 class EvalConfig:
     """Everything that decides an evaluation's numbers (recorded in the results)."""
 
-    task: str
+    task: str  # a built-in task's name or a task folder's path
     model: str | None = None
     languages: str | list[str] | None = None
     candidate_format: str | None = None  # None: the task's default (sentence, or passage)
@@ -52,19 +50,20 @@ class EvalConfig:
 def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
     """The pool of the configured task and languages, and what the results say about its data."""
     t0 = time.perf_counter()
-    spec = get_spec(cfg.task)
-    languages = select_languages(spec, cfg.languages)
-    candidate_format = spec.candidate_format(cfg.candidate_format)  # before any file is looked for
-    files = resolve_files(spec, languages, cfg.data_dir, verify=cfg.verify)
-    pool = build_pool(spec, files.paths, candidate_format, check=cfg.verify)
+    loaded = load_pool(cfg.task, cfg.languages, cfg.candidate_format, cfg.data_dir, cfg.verify)
+    spec, pool = loaded.spec, loaded.pool
     if not pool.query_ids or not pool.cand_ids:
-        raise UserError(f"empty selection: no queries or candidates for {spec.name} {','.join(languages)}")
+        raise UserError(
+            f"empty selection: no queries or candidates for {spec.name} {','.join(pool.languages)}"
+        )
     config = {k: v for k, v in asdict(cfg).items() if k != "extra"} | cfg.extra
     for key in ("data_dir", "cache_dir", "trec_out", "model"):  # recorded without the machine's layout
         if isinstance(config.get(key), str) and config[key]:
             config[key] = portable_path(config[key])
+    if loaded.notes.get("task_folder"):
+        config["task"] = loaded.notes["task_folder"]
     context = TaskContext.from_files(
-        spec, files, time.perf_counter() - t0, data_verified=cfg.verify, config=config
+        spec, loaded.files, time.perf_counter() - t0, data_verified=cfg.verify, config=config, **loaded.notes
     )
     return pool, context
 

@@ -28,11 +28,12 @@ from tqdm.auto import tqdm
 
 from hybrid_plugin import __version__
 from hybrid_plugin.atomic import check_writable, pid_alive, swap_in_dir, writing_to
-from hybrid_plugin.data.build import build_pool
-from hybrid_plugin.data.files import DATA_ENV, ResolvedFiles, resolve_files
+from hybrid_plugin.data.build import load_pool
+from hybrid_plugin.data.files import DATA_ENV, ResolvedFiles
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import POOL, Setting, pool_settings, relevant_in
-from hybrid_plugin.data.spec import TaskSpec, get_spec, select_languages
+from hybrid_plugin.data.spec import TaskSpec, all_specs
+from hybrid_plugin.data.taskdir import CORPUS, QUERIES, TASK_FILE, TASK_NAME, write_folder
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.paths import cache_root
 
@@ -118,7 +119,9 @@ def _protected_places(files: ResolvedFiles, data_dir: str | Path | None) -> tupl
     return whole, inside
 
 
-def _check_out(out: Path, files: ResolvedFiles, data_dir: str | Path | None, force: bool) -> None:
+def _check_out(
+    out: Path, files: ResolvedFiles, data_dir: str | Path | None, force: bool, is_previous=_is_export
+) -> None:
     """Refuse an ``out`` whose replacement could destroy something that is not a previous export."""
     target = out.resolve()
     whole, inside = _protected_places(files, data_dir)
@@ -137,10 +140,13 @@ def _check_out(out: Path, files: ResolvedFiles, data_dir: str | Path | None, for
         raise UserError(f"--out {out} exists and is not a folder; choose a new folder for the export")
     if not any(out.iterdir()):
         return
-    if not _is_export(out):
+    if not is_previous(out):
+        what = "BEIR export of hybrid-plugin (no matching manifest.json)"
+        if is_previous is not _is_export:
+            what = "task folder export of hybrid-plugin (task.toml with [exported_from] and the data files)"
         raise UserError(
-            f"--out {out} is not empty and is not a previous BEIR export of hybrid-plugin (no matching "
-            "manifest.json); nothing was changed: choose a new folder or empty it yourself"
+            f"--out {out} is not empty and is not a previous {what}; nothing was changed: "
+            "choose a new folder or empty it yourself"
         )
     if not force:
         raise UserError(f"--out {out} holds a previous export and is not empty; pass --force to replace it")
@@ -168,7 +174,7 @@ def clean_stale_staging(out: Path) -> list[str]:
         if m is not None and entry.is_dir() and not pid_alive(int(m[2])):
             stale.append((m[1], entry))
     for kind, entry in stale:
-        if kind == "old" and not out.exists() and _is_export(entry):
+        if kind == "old" and not out.exists() and (_is_export(entry) or _is_task_export(entry)):
             os.replace(entry, out)
             notes.append(f"restored the previous export {out} from {entry.name} (an export was killed)")
     for _, entry in stale:
@@ -181,6 +187,35 @@ def clean_stale_staging(out: Path) -> list[str]:
     return notes
 
 
+def _prepare_out(out: str | Path, files: ResolvedFiles, data_dir, force: bool, is_previous) -> Path:
+    """Check ``out`` (see :func:`export_beir`), put back what a killed export left, check again."""
+    if str(out).strip() == "":
+        raise UserError("--out is empty; name a new folder for the export")
+    out = Path(out)
+    _check_out(out, files, data_dir, force, is_previous)
+    check_writable(out.parent, "--out")
+    with writing_to(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for note in clean_stale_staging(out):
+            print(f"hybrid-plugin: {note}", file=sys.stderr)
+    _check_out(out, files, data_dir, force, is_previous)  # a restored export is checked like any other
+    return out
+
+
+def _staged_write(out: Path, write) -> dict:
+    """``write(staging)`` into a hidden sibling of ``out``, then swap it in (old or new, never a mix)."""
+    staging, old = _staging_names(out)
+    try:
+        with writing_to(out):
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            manifest = write(staging)
+            swap_in_dir(staging, out, old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
 def export_beir(
     task: str,
     out: str | Path,
@@ -189,7 +224,7 @@ def export_beir(
     data_dir: str | None = None,
     force: bool = False,
 ) -> dict:
-    """Export ``task`` into ``out``; returns the manifest.
+    """Export ``task`` (a built-in task or a task folder) into ``out``; returns the manifest.
 
     ``out`` must be new, empty, or (with ``force``) a previous export of ours; it may never be,
     contain or lie inside the data, the cache or the package, nor be or contain the current
@@ -198,29 +233,77 @@ def export_beir(
     """
     if str(out).strip() == "":
         raise UserError("--out is empty; name a new folder for the export")
-    out = Path(out)
-    spec = get_spec(task)
-    langs = select_languages(spec, languages)
-    candidate_format = spec.candidate_format(candidate_format)
-    files = resolve_files(spec, langs, data_dir)
-    _check_out(out, files, data_dir, force)
-    check_writable(out.parent, "--out")
-    with writing_to(out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for note in clean_stale_staging(out):
-            print(f"hybrid-plugin: {note}", file=sys.stderr)
-    _check_out(out, files, data_dir, force)  # a restored export is checked like any other
-    pool = build_pool(spec, files.paths, candidate_format)
-    staging, old = _staging_names(out)
+    loaded = load_pool(task, languages, candidate_format, data_dir)
+    out = _prepare_out(out, loaded.files, data_dir, force, _is_export)
+    return _staged_write(
+        out,
+        lambda staging: _write_export(
+            loaded.pool,
+            loaded.spec,
+            loaded.pool.languages,
+            loaded.pool.candidate_format,
+            loaded.files,
+            staging,
+        ),
+    )
+
+
+def _is_task_export(folder: Path) -> bool:
+    """True if ``folder`` holds exactly a task folder that :func:`export_task` wrote."""
+    qrels = folder / "qrels"
+    if {p.name for p in folder.iterdir()} != {TASK_FILE, CORPUS, QUERIES, "qrels"}:
+        return False
+    if not qrels.is_dir() or qrels.is_symlink() or [p.name for p in qrels.iterdir()] != ["test.tsv"]:
+        return False
     try:
-        with writing_to(out):
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir()
-            manifest = _write_export(pool, spec, langs, candidate_format, files, staging)
-            swap_in_dir(staging, out, old)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return manifest
+        return "[exported_from]" in (folder / TASK_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def export_task(
+    task: str,
+    out: str | Path,
+    languages: str | list[str] | None = None,
+    data_dir: str | None = None,
+    name: str | None = None,
+    force: bool = False,
+    candidate_format: str | None = None,
+) -> dict:
+    """Write ``task`` (its default candidate format) as a user task folder, readable with ``--task OUT``.
+
+    The folder gives the same pool, so the same numbers, as the built-in task; it is named ``name``
+    (default ``TASK-export``). ``out`` is checked and swapped in as in :func:`export_beir` (``force``
+    replaces a previous task export). Returns what ``task.toml``'s ``[exported_from]`` records.
+    """
+    if str(out).strip() == "":
+        raise UserError("--out is empty; name a new folder for the export")
+    loaded = load_pool(task, languages, candidate_format, data_dir)
+    default = loaded.spec.candidate_formats[0]
+    if loaded.pool.candidate_format != default:
+        raise UserError(
+            f"--candidate-format {loaded.pool.candidate_format}: a task folder holds one text per "
+            f"candidate; export task writes {loaded.spec.name}'s default format ({default})"
+        )
+    name = name or f"{loaded.spec.name}-export"
+    if TASK_NAME.fullmatch(name) is None or name in all_specs():
+        raise UserError(
+            f"--name {name!r}: use lower-case letters, digits, '.', '_' or '-' (not a built-in task's name)"
+        )
+    out = _prepare_out(out, loaded.files, data_dir, force, _is_task_export)
+    source = {
+        "task": loaded.spec.name,
+        "languages": ",".join(loaded.pool.languages),
+        "candidate_format": loaded.pool.candidate_format,
+        "hybrid_plugin": __version__,
+        "sha256": dict(loaded.files.sha256),
+    }
+
+    def write(staging: Path) -> dict:
+        write_folder(loaded.pool, loaded.spec, name, staging, source)
+        return source
+
+    return _staged_write(out, write)
 
 
 def _write_export(

@@ -15,7 +15,7 @@ from pathlib import Path
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from hybrid_plugin.data.settings import POOL, Setting
-from hybrid_plugin.data.spec import TaskSpec, get_spec
+from hybrid_plugin.data.spec import TaskSpec, all_specs, get_spec
 
 SPLIT = "test"
 STATS_DIR = Path(__file__).resolve().parent / "mteb_stats"
@@ -65,10 +65,16 @@ QUALITY_NOTE = (
 
 
 def language_script(lang: str) -> str:
-    """``de`` -> ``deu-Latn``."""
-    if lang not in LANGUAGE_SCRIPTS:
+    """``de`` -> ``deu-Latn``; a code the built-in tasks do not use (a task folder's ``yue``) through
+    ``langcodes``: its ISO 639-3 code and likely script (``yue-Hant``)."""
+    if lang in LANGUAGE_SCRIPTS:
+        return LANGUAGE_SCRIPTS[lang]
+    import langcodes
+
+    if not langcodes.tag_is_valid(lang):
         raise ValueError(f"no ISO 639-3/script code known for language {lang!r}; add it to LANGUAGE_SCRIPTS")
-    return LANGUAGE_SCRIPTS[lang]
+    code = langcodes.Language.get(lang)
+    return f"{code.to_alpha3()}-{code.maximize().script or 'Zyyy'}"
 
 
 def iso3(lang: str) -> str:
@@ -100,6 +106,7 @@ def spec_settings(spec: TaskSpec) -> list[Setting]:
         setting
         for x in spec.languages
         for setting in (*(Setting(x, y) for y in spec.languages), Setting(x, None))
+        if setting.kind in spec.settings  # a monolingual-only task folder: X→X only
     ]
 
 
@@ -111,7 +118,9 @@ def subsets(spec_name: str) -> dict[str, Setting]:
 
 def subset_setting(spec: TaskSpec, subset: str) -> Setting:
     """Inverse of :func:`subset_of`: ``deu-pool`` -> Setting("de", None); ``KeyError`` if unknown."""
-    return subsets(spec.name)[subset]
+    if spec.name in all_specs():
+        return subsets(spec.name)[subset]
+    return {subset_of(s): s for s in spec_settings(spec)}[subset]  # a task folder's spec
 
 
 def eval_langs(spec: TaskSpec) -> dict[str, list[str]]:
@@ -178,6 +187,33 @@ def build_metadata(info: MTEBTaskInfo) -> LAReQATaskMetadata:
         adapted_from=list(info.adapted_from),
         prompt={"query": "Given a question, retrieve the sentence that answers it, in any language"},
     )
+
+
+def folder_metadata(spec: TaskSpec, sha256: dict[str, str], settings: list[Setting]) -> LAReQATaskMetadata:
+    """MTEB metadata of a task folder's spec: one subset per setting that has queries (``settings``);
+    ``sha256`` of its files gives the revision."""
+    import hashlib
+
+    revision = hashlib.sha256("".join(sha256[f] for f in sorted(sha256)).encode()).hexdigest()[:16]
+    kinds = {"mono": "'{x}-{x}' monolingual", "cross": "'{x}-{y}' cross-lingual", "multi": "'{x}-pool'"}
+    fields = dict(
+        name=spec.name,
+        description=f"{spec.description} (a task folder; one subset per setting: "
+        f"{', '.join(kinds[k] for k in spec.settings)}). Main score: exact full-rank MAP.",
+        reference=spec.reference or None,
+        dataset={"path": spec.name, "revision": revision},
+        type="Retrieval",
+        category="t2t",
+        modalities=["text"],
+        eval_splits=[SPLIT],
+        eval_langs={k: v for k, v in eval_langs(spec).items() if k in {subset_of(s) for s in settings}},
+        main_score="map",
+        bibtex_citation=spec.citation,
+    )
+    try:
+        return LAReQATaskMetadata(**fields, license=mteb_license(spec.license))
+    except ValueError:  # a license MTEB does not know: recorded in the task folder, not here
+        return LAReQATaskMetadata(**fields, license="not specified")
 
 
 def _finish_import() -> None:

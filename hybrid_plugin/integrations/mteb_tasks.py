@@ -201,8 +201,6 @@ class LAReQARetrieval(AbsTaskRetrieval):
 
         from mteb.timing import TimingStack
 
-        from hybrid_plugin.data.build import build_pool
-        from hybrid_plugin.data.files import resolve_files
         from hybrid_plugin.evaluation.engine import TaskContext
 
         if list(self.eval_splits) != [SPLIT]:
@@ -212,17 +210,26 @@ class LAReQARetrieval(AbsTaskRetrieval):
         with timer("Data loading", log_message=f"Loading {self.metadata.name} from the LAReQA files..."):
             started = time.perf_counter()
             query_langs, file_langs = self.languages_needed()
-            files = resolve_files(spec, file_langs, self.data_dir)
-            self._pool = keep_queries_of(build_pool(spec, files.paths), query_langs)
+            pool, files, notes = self._read_pool(file_langs)
+            self._pool = keep_queries_of(pool, query_langs)
             self._context = TaskContext.from_files(
                 spec,
                 files,
                 time.perf_counter() - started,
                 mteb_task=self.metadata.name,
                 mteb_subsets=list(self.hf_subsets),
+                **notes,
             )
             self.dataset = self._subsets(self._pool)
         self.data_loaded = True
+
+    def _read_pool(self, languages: tuple[str, ...]) -> tuple[Pool, Any, dict]:
+        """The pool of the files of ``languages``, the resolved files, and notes for the results."""
+        from hybrid_plugin.data.build import build_pool
+        from hybrid_plugin.data.files import resolve_files
+
+        files = resolve_files(self.spec, languages, self.data_dir)
+        return build_pool(self.spec, files.paths), files, {}
 
     def _subsets(self, pool: Pool) -> dict[str, dict[str, dict]]:
         """MTEB's retrieval data per selected subset; corpora and query sets are shared, not copied."""
@@ -426,6 +433,47 @@ def _task_class(info: MTEBTaskInfo) -> type[LAReQARetrieval]:
         (LAReQARetrieval,),
         {"__doc__": doc, "__module__": __name__, "spec_name": info.spec, "metadata": build_metadata(info)},
     )
+
+
+class FolderRetrieval(LAReQARetrieval):
+    """A task folder (``--task PATH``) as an MTEB retrieval task: the same pool, engine and subsets."""
+
+    folder: str
+    folder_spec: TaskSpec
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.folder_spec
+
+    def _read_pool(self, languages: tuple[str, ...]) -> tuple[Pool, Any, dict]:
+        from hybrid_plugin.data.taskdir import load_folder
+        from hybrid_plugin.provenance import portable_path
+
+        loaded = load_folder(self.folder, list(languages))
+        return loaded.pool, loaded.files, {"task_folder": portable_path(self.folder), **loaded.notes()}
+
+
+def folder_task(folder: str | Path) -> FolderRetrieval:
+    """An MTEB task object of a task folder, for ``mteb.evaluate(model, tasks=[folder_task(path)])``.
+
+    The folder is read and checked now (one :class:`~hybrid_plugin.errors.UserError` line for a bad
+    one); its subsets are its settings that have queries (``deu-eng``, ``deu-pool``; X→X only for a
+    monolingual-only folder), scored by the same engine as ``hybrid-plugin evaluate --task PATH``.
+    """
+    from hybrid_plugin.data.taskdir import load_folder
+    from hybrid_plugin.integrations.mteb_metadata import folder_metadata
+
+    folder = str(Path(folder).resolve())
+    loaded = load_folder(folder)
+    attributes = {
+        "__doc__": f"{loaded.spec.name}: the task folder {loaded.spec.title} as an MTEB retrieval task.",
+        "__module__": __name__,
+        "spec_name": loaded.spec.name,
+        "folder": folder,
+        "folder_spec": loaded.spec,
+        "metadata": folder_metadata(loaded.spec, loaded.files.sha256, list(pool_settings(loaded.pool))),
+    }
+    return type(loaded.spec.name, (FolderRetrieval,), attributes)()
 
 
 TASK_CLASSES: dict[str, type[LAReQARetrieval]] = {info.name: _task_class(info) for info in TASKS}

@@ -31,7 +31,12 @@ from hybrid_plugin.leaderboard.rows import (
     sha256_bytes,
 )
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, RowBase, header, parse_row, row_key
-from hybrid_plugin.leaderboard.tasks import ranked_specs
+from hybrid_plugin.leaderboard.tasks import (
+    keep_spec_copy,
+    ranked_specs,
+    register_board_tasks,
+    register_folder_task,
+)
 from hybrid_plugin.leaderboard.uncertainty import UNCERTAINTY, uncertainty_cells
 
 RESULTS_DIR = "results"
@@ -270,7 +275,8 @@ def _check_results_files(path: Path, task: str, rows: list[Row], referenced: set
 
 
 def validate(paths: list[Path]) -> tuple[list[Checked], list[Problem]]:
-    """Check each CSV file; every problem of every file."""
+    """Check each CSV file; every problem of every file (task folders' specs: beside each CSV)."""
+    register_board_tasks(*sorted({Path(p).parent for p in paths}))
     checked = [check_csv(p) for p in paths]
     problems = [p for c in checked for p in c.problems]
     return checked, problems
@@ -310,14 +316,30 @@ def submit(
     notes: str | None = None,
     submitter: str | None = None,
     replace: bool = False,
+    task_folder: Path | None = None,
 ) -> Submitted:
-    """Add the row of ``results_file`` to ``board/<task>.csv``; a :class:`UserError` on anything wrong."""
+    """Add the row of ``results_file`` to ``board/<task>.csv``; a :class:`UserError` on anything wrong.
+
+    Results of a task folder need ``task_folder`` (the folder they were computed on, checked by the
+    sha256 of its files): its spec is then kept as ``board/tasks/NAME.toml`` beside its own CSV.
+    """
     results_file, board = Path(results_file), Path(board)
+    register_board_tasks(board)
+    folder_spec = None
+    if task_folder is not None:
+        folder_spec, folder_sha256 = register_folder_task(Path(task_folder))
     try:
         raw = read_limited(results_file, RESULTS_MAX_BYTES, "results JSON")
     except OSError as err:
         raise UserError(f"{results_file}: cannot read ({err.strerror or err})") from None
     results = load_results(raw, str(results_file))
+    if folder_spec is not None and (
+        results.task != folder_spec.name or results.provenance.get("data_sha256") != folder_sha256
+    ):
+        raise UserError(
+            f"{results_file}: not computed on the task folder {task_folder} (another task or other files: "
+            "their sha256 differ)"
+        )
     sha = sha256_bytes(raw)
     per_query = per_query_path(results_file, results)
     if results.per_query is not None and per_query is None:
@@ -332,6 +354,8 @@ def submit(
         where = f"--{column}" if column in FREE_TEXT else f"{results_file}: column {column}"
         raise UserError(f"{where}: {message}")
     with board_lock(board):  # concurrent submits: each reads the rows the one before wrote
+        if folder_spec is not None:
+            keep_spec_copy(board, folder_spec)
         return _submit_row(board, raw, sha, row, cells, replace, per_query)
 
 
@@ -392,6 +416,7 @@ def _uncertainty_in_order(board: Path, task: str, rows: list[Row]) -> list[dict[
 def read_board(board: Path) -> dict[str, list[Row]]:
     """Every task's valid rows (best first) from a folder that validates; a :class:`UserError` otherwise."""
     board = Path(board)
+    register_board_tasks(board)
     paths = [csv_path(board, task) for task in ranked_specs() if csv_path(board, task).exists()]
     checked, problems = validate(paths)
     if problems:

@@ -19,6 +19,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         notes=args.notes,
         submitter=args.submitter,
         replace=args.replace,
+        task_folder=Path(args.task) if args.task else None,
     )
     row, verb = done.row, "replaced" if done.replaced else "added"
     print(
@@ -75,6 +76,13 @@ def add_leaderboard_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--notes", default=None, help="free text shown with the row")
     s.add_argument("--submitter", default=None, help="who submits (default: git config user.name)")
     s.add_argument("--replace", action="store_true", help="replace a row with the same key")
+    s.add_argument(
+        "--task",
+        default=None,
+        metavar="PATH",
+        help="the task folder the results were computed on (results of --task PATH); its spec is kept "
+        "as DIR/tasks/NAME.toml beside its own CSV",
+    )
     s.add_argument("--dir", default=DEFAULT_DIR, help=f"leaderboard folder (default: {DEFAULT_DIR})")
     s.set_defaults(func=_cmd_submit)
 
