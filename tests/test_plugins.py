@@ -284,7 +284,12 @@ def load():
 
 
 def _setting_maps(results) -> dict[str, float]:
-    return {key: round(r.map, 9) for key, r in results.settings.items()}
+    return {key: r.map for key, r in results.settings.items()}
+
+
+def _same_maps(got: dict[str, float], expected: dict[str, float]) -> bool:
+    """Equal up to float rounding: other batch sizes change an embedding's last bits (~1e-7)."""
+    return got.keys() == expected.keys() and all(abs(got[k] - expected[k]) < 1e-6 for k in got)
 
 
 def test_plugins_of_a_tiny_model_match_the_folder(
@@ -302,12 +307,12 @@ def test_plugins_of_a_tiny_model_match_the_folder(
     st = SentenceTransformer(str(tiny_model), device="cpu")
     as_object = evaluate(cfg, model=st)
     assert as_object.model["query_prompt"] == "query: " and as_object.model["document_prompt"] == "passage: "
-    assert _setting_maps(as_object) == _setting_maps(folder)
+    assert _same_maps(_setting_maps(as_object), _setting_maps(folder))
 
     mteb = pytest.importorskip("mteb")
     wrapped = evaluate(cfg, model=mteb.models.SentenceTransformerEncoderWrapper(st))
     assert wrapped.model["protocol"] == "mteb"
-    assert _setting_maps(wrapped) == _setting_maps(folder)
+    assert _same_maps(_setting_maps(wrapped), _setting_maps(folder))
 
     (tmp_path / "hp_tiny_factory.py").write_text(FACTORY_MODULE, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -319,7 +324,7 @@ def test_plugins_of_a_tiny_model_match_the_folder(
     plugin_json = next((out / "plugin").glob("*.json"))
     saved = json.loads(plugin_json.read_text(encoding="utf-8"))
     assert saved["model"]["plugin"] == "hp_tiny_factory:load" and len(saved["model"]["fingerprint"]) == 64
-    assert {k: round(v["map"], 9) for k, v in saved["settings"].items()} == _setting_maps(folder)
+    assert _same_maps({k: v["map"] for k, v in saved["settings"].items()}, _setting_maps(folder))
     assert list((out / "plugin").glob("*.parquet"))
     folder_json = next((out / "folder").glob("*.json"))
     assert (
