@@ -331,3 +331,11 @@ def test_plugins_of_a_tiny_model_match_the_folder(
         main(["compare", str(folder_json), str(plugin_json), "--permutations", "200", "--bootstraps", "50"])
         == 0
     )
+
+
+def test_mteb_task_names_are_the_registered_ones() -> None:
+    pytest.importorskip("mteb")
+    from hybrid_plugin.integrations.mteb_metadata import TASKS
+    from hybrid_plugin.retrievers.plugin import MTEB_TASK_NAMES
+
+    assert {info.spec: info.name for info in TASKS} == MTEB_TASK_NAMES
