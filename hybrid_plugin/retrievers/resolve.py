@@ -8,19 +8,36 @@ from typing import Any
 from hybrid_plugin.baselines.bm25 import BM25Params, BM25Retriever  # Java starts only when used
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.retrievers.base import Retriever
+from hybrid_plugin.retrievers.debias import debias_retriever
 from hybrid_plugin.retrievers.dense import DenseRetriever, Encoder, SentenceTransformerEncoder
+from hybrid_plugin.retrievers.muse import MUSE_MODEL, MUSEEncoder
+from hybrid_plugin.retrievers.plugin import PluginEncoder, TextEncoder, is_plugin_spec, load_factory
 
 BM25_MODEL = "bm25"  # --model bm25: the Lucene BM25 baseline (a folder of that name: --model ./bm25)
+# --model muse: USE multilingual v3 (a folder of that name: --model ./muse)
 
 
 def resolve_retriever(
-    model: Any = None, *, batch_size: int = 64, cache_root: Path | None = None
+    model: Any = None,
+    *,
+    batch_size: int = 64,
+    cache_root: Path | None = None,
+    debias: str | None = None,
+    task: str | None = None,
 ) -> Retriever:
-    """``None``/``"default"``/a folder/a hub id → dense; ``"bm25"`` or ``BM25Params`` → BM25; an
-    :class:`~hybrid_plugin.retrievers.dense.Encoder` → dense over it; a retriever is returned as is.
+    """``None``/``"default"``/a folder/a hub id → dense; ``"muse"`` → USE multilingual v3;
+    ``"module:factory"`` → dense over the plug-in the factory returns; ``"bm25"`` or ``BM25Params`` →
+    BM25; an :class:`~hybrid_plugin.retrievers.dense.Encoder` or any object with ``encode``
+    (:class:`~hybrid_plugin.retrievers.plugin.TextEncoder`) → dense over it; a retriever as is.
 
-    ``cache_root`` is the embedding store of dense retrievers (``None``: no persistent cache).
+    ``cache_root`` is the embedding store of dense retrievers (``None``: no persistent cache);
+    ``debias`` wraps the retriever (``"center"``: language-mean centering); ``task`` is the pool's
+    task (MTEB-protocol plug-ins need its MTEB metadata).
     """
+    return debias_retriever(_retriever(model, batch_size, cache_root, task), debias)
+
+
+def _retriever(model: Any, batch_size: int, cache_root: Path | None, task: str | None) -> Retriever:
     if isinstance(model, Retriever):
         return model
     if isinstance(model, BM25Params):
@@ -31,10 +48,18 @@ def resolve_retriever(
         encoder: Encoder = SentenceTransformerEncoder(model)
     elif isinstance(model, Encoder):
         encoder = model
+    elif model == MUSE_MODEL:
+        encoder = MUSEEncoder()
+    elif isinstance(model, str) and is_plugin_spec(model):
+        plugin, fingerprint = load_factory(model)
+        encoder = PluginEncoder(plugin, fingerprint=fingerprint, source=model, task=task)
     elif model is None or isinstance(model, str):
         encoder = SentenceTransformerEncoder(resolve_model(model))
+    elif isinstance(model, TextEncoder):
+        encoder = PluginEncoder(model, task=task)
     else:
         raise TypeError(
-            f"cannot evaluate a {type(model).__name__}: pass a model name/folder, an Encoder or a Retriever"
+            f"cannot evaluate a {type(model).__name__}: pass a model name/folder, an object with encode, "
+            "an Encoder or a Retriever"
         )
     return DenseRetriever(encoder, batch_size=batch_size, cache_root=cache_root)
