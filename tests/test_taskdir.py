@@ -452,7 +452,9 @@ def test_mteb_task_object_of_a_folder(folder_model, tmp_path, monkeypatch):
     subsets = ["deu-deu", "deu-eng", "deu-pool", "eng-deu", "eng-eng", "eng-pool"]
     assert list(task.metadata.eval_langs) == subsets
     assert task.metadata.eval_langs["deu-pool"] == ["deu-Latn", "eng-Latn", "yue-Hant"]
-    model = mteb.get_model(str(folder_model))
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder_model))  # the documented route for a local folder in Python
     result = mteb.evaluate(model, task, cache=None, encode_kwargs={"batch_size": 8}, co2_tracker=False)
     scores = {e["hf_subset"]: e["main_score"] for e in result.task_results[0].scores["test"]}
     ours = evaluate(EvalConfig(task=str(folder), model=str(folder_model), run_depth=0))
