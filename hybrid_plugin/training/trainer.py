@@ -30,6 +30,7 @@ from hybrid_plugin.training.build import (
 from hybrid_plugin.training.card import RECORD_FORMAT, write_card, write_record
 from hybrid_plugin.training.checkpoints import completion_marker, resume_from
 from hybrid_plugin.training.config import LIBRARIES, TrainConfig
+from hybrid_plugin.training.dev_eval import dev_curve
 from hybrid_plugin.training.merge import keep_base_files, merge_saved, merge_weights  # noqa: F401 (public)
 from hybrid_plugin.training.samplers import world_size
 
@@ -116,6 +117,8 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
             "pairs_per_second": cfg.batch_size / per_step if per_step > 0 else 0.0,
             "final_loss": float(result.training_loss),
             "dev_loss": dev_losses(trainer.state.log_history),
+            "dev_retrieval": dev_curve(trainer.state.log_history),
+            "best_model": _best_model(cfg, trainer.state),
             "merge_with_base": {"weight": cfg.merge_with_base, "tensors": merged} if base_state else None,
             "max_seq_length": {"training": train_max_len, "saved": saved_max_len},
             "device": str(model.device),
@@ -130,6 +133,18 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         # scores go into README.md only: it is outside the model's fingerprint, training.json is not
         write_card(output, record, name=output.name)
     return record
+
+
+def _best_model(cfg: TrainConfig, state) -> dict | None:
+    """Which evaluation's weights were kept (``--load-best-model-at-end``), by which metric."""
+    if not cfg.load_best_model_at_end or state.best_model_checkpoint is None:
+        return None
+    return {
+        "metric": cfg.metric_for_best_model,
+        "greater_is_better": cfg.greater_is_better,
+        "value": state.best_metric,
+        "step": int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1]),
+    }
 
 
 def dry_run(cfg: TrainConfig) -> dict:
