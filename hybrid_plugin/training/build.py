@@ -12,6 +12,7 @@ import numpy as np
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import ModelRef
+from hybrid_plugin.training.card import prepare_card_data
 from hybrid_plugin.training.config import TrainConfig
 from hybrid_plugin.training.data import (
     PairTable,
@@ -68,7 +69,7 @@ class TrainingData:
             "  pairs (query-passage): " + ", ".join(f"{k} {v}" for k, v in self.pairs.counts().items()),
         ]
         if self.dev is not None:
-            lines.append(f"  held out for the dev loss: {len(self.dev)} pairs")
+            lines.append(f"  held out for the dev loss and dev retrieval: {len(self.dev)} pairs")
         return "\n".join(lines)
 
 
@@ -220,6 +221,15 @@ def build_trainer(
         # several CPU processes (torchrun without GPUs): accelerate runs DDP over gloo only with use_cpu
         use_cpu=processes > 1 and not torch.cuda.is_available(),
         **dev,
+    )
+    prepare_card_data(
+        model,
+        name=Path(cfg.output).name,
+        base_ref=model_ref,
+        base_model=cfg.base_model,
+        data=data,
+        license=cfg.license,
+        repo=cfg.push_to_hub,
     )
     trainer = SentenceTransformerTrainer(
         model=model,

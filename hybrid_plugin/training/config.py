@@ -131,7 +131,8 @@ class TrainConfig:
 
         if self.metric_for_best_model not in BEST_METRICS:
             choices = ", ".join(BEST_METRICS)
-            raise UserError(f"--metric-for-best-model {self.metric_for_best_model!r}: expected one of {choices}")
+            chosen = self.metric_for_best_model
+            raise UserError(f"--metric-for-best-model {chosen!r}: expected one of {choices}")
         if self.load_best_model_at_end and self.dev_fraction <= 0:
             raise UserError("--load-best-model-at-end needs a dev split: add --dev-fraction (e.g. 0.02)")
         if self.load_best_model_at_end and self.metric_for_best_model != "loss" and not self.dev_retrieval:
@@ -151,7 +152,8 @@ class TrainConfig:
     @property
     def best_metric_key(self) -> str:
         """The trainer's name of the chosen metric (``eval_loss``, ``eval_dev_multi_map``)."""
-        return "eval_loss" if self.metric_for_best_model == "loss" else f"eval_{DEV_NAME}_{self.metric_for_best_model}"
+        metric = self.metric_for_best_model
+        return "eval_loss" if metric == "loss" else f"eval_{DEV_NAME}_{metric}"
 
     @property
     def greater_is_better(self) -> bool:
