@@ -238,7 +238,6 @@ def benchmark_results(record: dict, model_name: str) -> list:
                         metric_type=key,
                         metric_name=label,
                         metric_value=float(scores[key]),
-                        source_name="hybrid_plugin",
                     )
                 )
     return out

@@ -116,7 +116,7 @@ class TrainingModelEncoder:
 
 def dev_evaluator(pool: Pool, name: str, prompts: dict[str, str], similarity: str, **options):
     """A sentence-transformers evaluator of the dev pool (built lazily: sentence-transformers is optional)."""
-    from sentence_transformers.evaluation import SentenceEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
     class DevRetrievalEvaluator(SentenceEvaluator):
         """Exact mono / cross / multi mAP and max rank distance of the model on the dev pool."""
