@@ -1,4 +1,4 @@
-"""The trainer as a sentence-transformers citizen: dev retrieval evaluator, best model, loggers, model card."""
+"""The trainer as sentence-transformers users expect: dev retrieval evaluator, best model, loggers, card."""
 
 from __future__ import annotations
 
@@ -149,19 +149,19 @@ def test_a_missing_logger_package_is_one_line(monkeypatch: pytest.MonkeyPatch) -
 
 
 def _options(train_jsonl: Path, tiny_model: Path, output: Path, **extra) -> dict:
-    return dict(
-        train_data=[f"jsonl:{train_jsonl}"],
-        output=str(output),
-        base_model=str(tiny_model),
-        strategy="hybrid",
-        batch_size=8,
-        max_seq_length=None,  # evaluate with the length the saved model has
-        learning_rate=1e-3,
-        dev_fraction=0.3,
-        dev_steps=1,
-        progress=False,
+    return {
+        "train_data": [f"jsonl:{train_jsonl}"],
+        "output": str(output),
+        "base_model": str(tiny_model),
+        "strategy": "hybrid",
+        "batch_size": 8,
+        "max_seq_length": None,  # evaluate with the length the saved model has
+        "learning_rate": 1e-3,
+        "dev_fraction": 0.3,
+        "dev_steps": 1,
+        "progress": False,
         **extra,
-    )
+    }
 
 
 def _saved_model_on_the_dev_pool(options: dict) -> dict[str, float]:
@@ -184,6 +184,7 @@ def _saved_model_on_the_dev_pool(options: dict) -> dict[str, float]:
 def two_step_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, train_jsonl: Path):
     from hybrid_plugin.training.trainer import train
 
+    pytest.importorskip("tensorboard", reason="--report-to tensorboard needs the train-logs extra")
     out = tmp_path_factory.mktemp("st") / "two-steps"
     options = _options(train_jsonl, tiny_model, out, max_steps=2, report_to="tensorboard", license="mit")
     return options, train(**options)
@@ -196,7 +197,6 @@ def test_two_steps_log_dev_map_into_the_record_and_tensorboard(two_step_run) -> 
     curve = record["dev_retrieval"]
     assert [e["step"] for e in curve] == [0, 1, 2]
     for entry in curve:
-        assert 0 < entry["cross_map"] <= entry["multi_map"] or 0 < entry["multi_map"] <= 1
         assert all(0 <= entry[k] <= 1 for k in ("mono_map", "cross_map", "multi_map"))
         assert entry["max_rank_distance"] >= 0
     # the last evaluation is the saved model's: the evaluation API on the same pool gives the same numbers
@@ -285,3 +285,48 @@ def test_load_best_model_keeps_the_best_evaluation_by_the_chosen_metric(
         {k: best[k] for k in ("mono_map", "cross_map", "multi_map", "max_rank_distance")}, abs=1e-9
     )
     assert not Path(str(options["output"]) + ".checkpoints").exists()
+
+
+def test_push_to_hub_uploads_the_written_folder_and_a_failure_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Not exercised against the Hub (offline): the call made, and what a failed upload says."""
+    from hybrid_plugin.training.trainer import _push
+
+    calls = []
+
+    class Model:
+        def push_to_hub(self, repo, **options):
+            calls.append((repo, options))
+            if repo == "me/down":
+                raise OSError("Connection refused\nlong traceback text")
+            return f"https://huggingface.co/{repo}"
+
+    _push(Model(), "me/model", tmp_path)
+    assert calls == [("me/model", {"local_model_path": str(tmp_path), "exist_ok": True})]
+    assert f"pushed {tmp_path} to https://huggingface.co/me/model" in capsys.readouterr().out
+    with pytest.raises(UserError) as err:
+        _push(Model(), "me/down", tmp_path)
+    assert str(err.value) == f"--push-to-hub me/down: Connection refused; the model is saved at {tmp_path}"
+
+
+def test_cli_parses_the_new_options(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import argparse
+
+    from hybrid_plugin.cli import main
+    from hybrid_plugin.training.cli import add_train_parser
+
+    base = ["train", "--train-data", "jsonl:x", "--output", str(tmp_path / "m")]
+    assert main([*base, "--load-best-model-at-end"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs a dev split" in err
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        [*base, "--eval-steps", "25", "--report-to", "tensorboard", "--metric-for-best-model"]
+        + ["max_rank_distance", "--push-to-hub", "me/m", "--license", "mit"]
+    )
+    assert (args.dev_steps, args.report_to) == (25, "tensorboard")
+    assert args.metric_for_best_model == "max_rank_distance"
+    assert (args.push_to_hub, args.license) == ("me/m", "mit")
+    assert parser.parse_args([*base, "--dev-steps", "7"]).dev_steps == 7

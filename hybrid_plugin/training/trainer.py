@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hybrid_plugin.atomic import atomic_dir
-from hybrid_plugin.errors import Interrupted
+from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.models.ref import resolve_model
 from hybrid_plugin.provenance import library_versions
 from hybrid_plugin.training.build import (
@@ -88,6 +88,8 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         best = _best_model(cfg, trainer.state)
         _card_scores_of_kept_weights(trainer, model, best)
         merged = merge_weights(model, base_state, cfg.merge_with_base) if base_state is not None else 0
+        if merged:  # the dev scores were the unmerged weights': they do not describe the saved model
+            model.model_card_data.eval_results_dict.clear()
         model.save(str(tmp), create_model_card=True)  # sentence-transformers' card, which ours extends
         base_card = (tmp / CARD_FILE).read_text(encoding="utf-8") if (tmp / CARD_FILE).is_file() else None
         keep_base_files(model_ref.path, tmp)
@@ -136,9 +138,18 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         # scores go into README.md only: it is outside the model's fingerprint, training.json is not
         write_card(output, record, name=output.name)
     if cfg.push_to_hub and main_process:
-        url = model.push_to_hub(cfg.push_to_hub, local_model_path=str(output), exist_ok=True)
-        print(f"pushed {output} to {url}")
+        _push(model, cfg.push_to_hub, output)
     return record
+
+
+def _push(model, repo: str, output: Path) -> None:
+    """Upload the finished folder as written (card, training.json), with sentence-transformers' push."""
+    try:
+        url = model.push_to_hub(repo, local_model_path=str(output), exist_ok=True)
+    except Exception as err:  # noqa: BLE001 - network, token, permissions: the model itself is saved
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"--push-to-hub {repo}: {first}; the model is saved at {output}") from None
+    print(f"pushed {output} to {url}")
 
 
 def _best_model(cfg: TrainConfig, state) -> dict | None:
