@@ -12,6 +12,7 @@ import numpy as np
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import ModelRef
+from hybrid_plugin.training.card import prepare_card_data
 from hybrid_plugin.training.config import TrainConfig
 from hybrid_plugin.training.data import (
     PairTable,
@@ -68,7 +69,7 @@ class TrainingData:
             "  pairs (query-passage): " + ", ".join(f"{k} {v}" for k, v in self.pairs.counts().items()),
         ]
         if self.dev is not None:
-            lines.append(f"  held out for the dev loss: {len(self.dev)} pairs")
+            lines.append(f"  held out for the dev loss and dev retrieval: {len(self.dev)} pairs")
         return "\n".join(lines)
 
 
@@ -175,13 +176,30 @@ def build_trainer(
         prompts["query"] = model_ref.query_prompt
     if model_ref.document_prompt:
         prompts["passage"] = model_ref.document_prompt
-    dev = {}
+    dev, evaluator = {}, None
     if data.dev is not None:
         dev = dict(
             eval_strategy="steps",
             eval_steps=cfg.dev_steps,
             per_device_eval_batch_size=per_process,
             eval_on_start=True,
+        )
+        if cfg.dev_retrieval:
+            from hybrid_plugin.training.dev_eval import dev_evaluator, dev_pool
+
+            primary = cfg.metric_for_best_model if cfg.metric_for_best_model != "loss" else "multi_map"
+            evaluator = dev_evaluator(
+                dev_pool(data.items, data.dev), model_ref.name, prompts, model_ref.similarity, primary=primary
+            )
+    save = dict(save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500)
+    if cfg.load_best_model_at_end:  # checkpoints at evaluations; the best and the newest are kept
+        save = dict(
+            save_strategy="steps",
+            save_steps=cfg.save_steps or cfg.dev_steps,
+            save_total_limit=2,
+            load_best_model_at_end=True,
+            metric_for_best_model=cfg.best_metric_key,
+            greater_is_better=cfg.greater_is_better,
         )
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work_dir),
@@ -195,9 +213,8 @@ def build_trainer(
         batch_sampler=batch_sampler,
         prompts=prompts or None,
         logging_steps=cfg.logging_steps,
-        save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500,
-        report_to="none",
+        **save,
+        report_to=cfg.report_to,
         disable_tqdm=not cfg.progress,
         dataloader_drop_last=True,
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -205,15 +222,33 @@ def build_trainer(
         use_cpu=processes > 1 and not torch.cuda.is_available(),
         **dev,
     )
+    prepare_card_data(
+        model,
+        name=Path(cfg.output).name,
+        base_ref=model_ref,
+        base_model=cfg.base_model,
+        data=data,
+        license=cfg.license,
+        repo=cfg.push_to_hub,
+    )
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=data.pairs.to_dataset(),
         eval_dataset=data.dev.to_dataset() if data.dev is not None else None,
         loss=loss,
+        evaluator=evaluator,
         callbacks=list(callbacks),
     )
+    _set_logging_dir(trainer, cfg.log_dir)
     return trainer, model, samplers
+
+
+def _set_logging_dir(trainer, log_dir: Path) -> None:
+    """TensorBoard writes beside the model (``OUTPUT.logs``), not into the checkpoints removed at the end."""
+    for callback in trainer.callback_handler.callbacks:
+        if type(callback).__name__ == "TensorBoardCallback":
+            callback.logging_dir = str(log_dir)
 
 
 class GracefulStop:

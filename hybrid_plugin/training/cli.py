@@ -6,6 +6,7 @@ import argparse
 import math
 
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.training.config import BEST_METRICS, REPORT_TO
 from hybrid_plugin.training.data import PASSAGE_UNITS, READERS
 from hybrid_plugin.training.strategies import MONO_WEIGHTS, STRATEGIES
 
@@ -55,6 +56,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         merge_with_base=args.merge_with_base,
         dev_fraction=args.dev_fraction,
         dev_steps=args.dev_steps,
+        dev_retrieval=not args.no_dev_retrieval,
+        load_best_model_at_end=args.load_best_model_at_end,
+        metric_for_best_model=args.metric_for_best_model,
+        report_to=args.report_to,
+        logging_dir=args.logging_dir,
+        push_to_hub=args.push_to_hub,
+        license=args.license,
         seed=args.seed,
         logging_steps=args.logging_steps,
         save_steps=args.save_steps,
@@ -165,7 +173,46 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         help="hold out this share of items (never trained on) and log their loss every --dev-steps",
     )
-    p.add_argument("--dev-steps", type=int, default=50, help="dev loss every N steps")
+    p.add_argument(
+        "--eval-steps",
+        "--dev-steps",
+        dest="dev_steps",
+        type=int,
+        default=50,
+        help="evaluate on the dev split (loss, and mono/cross/multi mAP) every N steps",
+    )
+    p.add_argument(
+        "--no-dev-retrieval",
+        action="store_true",
+        help="dev loss only: skip the exact mono/cross/multi mAP of the dev items at every evaluation",
+    )
+    p.add_argument(
+        "--load-best-model-at-end",
+        action="store_true",
+        help="save the weights of the best evaluation (by --metric-for-best-model), not the last step's",
+    )
+    p.add_argument(
+        "--metric-for-best-model",
+        default="multi_map",
+        choices=list(BEST_METRICS),
+        help="dev metric that picks the best model (max_rank_distance and loss: lower is better)",
+    )
+    p.add_argument(
+        "--report-to",
+        default="none",
+        choices=list(REPORT_TO),
+        help="log the training curves to TensorBoard (offline) or Weights & Biases",
+    )
+    p.add_argument(
+        "--logging-dir", default=None, help="TensorBoard event files (default: OUTPUT.logs beside the model)"
+    )
+    p.add_argument(
+        "--push-to-hub",
+        default=None,
+        metavar="REPO",
+        help="upload the finished model folder (card, training.json) to this Hugging Face Hub repository",
+    )
+    p.add_argument("--license", default=None, help="license in the model card (e.g. the base model's, mit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--logging-steps", type=int, default=10)
     p.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from hybrid_plugin.training.strategies import MONO_WEIGHTS, canonical_strategy, 
 
 LIBRARIES = ("torch", "sentence-transformers", "transformers", "accelerate", "datasets")
 LOSSES = ("mnrl", "cached-mnrl")
+REPORT_TO = ("none", "tensorboard", "wandb")
+DEV_NAME = "dev"  # the dev evaluator's name: its metrics are logged as eval_dev_<metric>
+# what the dev evaluator reports, and whether higher is better (the rank distance: lower)
+DEV_METRICS = {"mono_map": True, "cross_map": True, "multi_map": True, "max_rank_distance": False}
+BEST_METRICS = (*DEV_METRICS, "loss")  # choices of --metric-for-best-model
 
 
 @dataclass
@@ -40,7 +46,14 @@ class TrainConfig:
     freeze_embeddings: bool = False  # keep the word-embedding matrix fixed (far faster steps on CPU)
     merge_with_base: float | None = None  # save λ·trained + (1 − λ)·base instead of the trained weights
     dev_fraction: float = 0.0  # hold out this share of items (whole conflict groups) for a dev loss
-    dev_steps: int = 50  # dev loss every N steps (and at the end)
+    dev_steps: int = 50  # dev loss and dev retrieval every N steps (--eval-steps)
+    dev_retrieval: bool = True  # with a dev split: exact mono/cross/multi mAP on it at every evaluation
+    load_best_model_at_end: bool = False  # keep the weights of the best evaluation (needs a dev split)
+    metric_for_best_model: str = "multi_map"  # a dev metric (DEV_METRICS) or "loss"
+    report_to: str = "none"  # none, tensorboard or wandb (transformers' loggers)
+    logging_dir: str | None = None  # tensorboard event files; default OUTPUT.logs beside the model
+    push_to_hub: str | None = None  # Hub repository id the finished model folder is uploaded to
+    license: str | None = None  # the model card's license (the base model's, usually)
     seed: int = 0
     logging_steps: int = 10
     save_steps: int = 0  # > 0: checkpoints in OUTPUT.checkpoints/, deleted once the model is saved
@@ -69,6 +82,7 @@ class TrainConfig:
             )
         if not 0.0 <= self.dev_fraction < 0.5:
             raise UserError(f"--dev-fraction must be in [0, 0.5), got {self.dev_fraction}")
+        self._validate_evaluation()
         if self.passage_unit not in PASSAGE_UNITS:
             units = ", ".join(PASSAGE_UNITS)
             raise UserError(f"--passage-unit {self.passage_unit!r}: expected one of {units}")
@@ -110,6 +124,45 @@ class TrainConfig:
             raise UserError(
                 f"{self.checkpoint_dir} holds checkpoints of an unfinished run: add --resume, or delete it"
             )
+
+    def _validate_evaluation(self) -> None:
+        """Best-model selection needs something to select on; loggers need their package."""
+        import importlib.util
+
+        if self.metric_for_best_model not in BEST_METRICS:
+            choices = ", ".join(BEST_METRICS)
+            chosen = self.metric_for_best_model
+            raise UserError(f"--metric-for-best-model {chosen!r}: expected one of {choices}")
+        if self.load_best_model_at_end and self.dev_fraction <= 0:
+            raise UserError("--load-best-model-at-end needs a dev split: add --dev-fraction (e.g. 0.02)")
+        if self.load_best_model_at_end and self.metric_for_best_model != "loss" and not self.dev_retrieval:
+            raise UserError(f"--metric-for-best-model {self.metric_for_best_model} needs the dev retrieval")
+        if self.load_best_model_at_end and self.save_steps and self.save_steps % self.dev_steps:
+            raise UserError(
+                f"--save-steps {self.save_steps} must be a multiple of --eval-steps {self.dev_steps} "
+                "with --load-best-model-at-end"
+            )
+        if self.report_to not in REPORT_TO:
+            raise UserError(f"--report-to {self.report_to!r}: expected one of {', '.join(REPORT_TO)}")
+        if self.report_to != "none" and importlib.util.find_spec(self.report_to) is None:
+            raise UserError(f"--report-to {self.report_to}: pip install {self.report_to}")
+        if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
+            raise UserError(f"--push-to-hub {self.push_to_hub!r}: expected a Hub repository id USER/NAME")
+
+    @property
+    def best_metric_key(self) -> str:
+        """The trainer's name of the chosen metric (``eval_loss``, ``eval_dev_multi_map``)."""
+        metric = self.metric_for_best_model
+        return "eval_loss" if metric == "loss" else f"eval_{DEV_NAME}_{metric}"
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.metric_for_best_model != "loss" and DEV_METRICS[self.metric_for_best_model]
+
+    @property
+    def log_dir(self) -> Path:
+        out = Path(self.output)
+        return Path(self.logging_dir) if self.logging_dir else out.parent / f"{out.name}.logs"
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hybrid_plugin.atomic import atomic_dir
-from hybrid_plugin.errors import Interrupted
+from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.models.ref import resolve_model
 from hybrid_plugin.provenance import library_versions
 from hybrid_plugin.training.build import (
@@ -27,9 +27,10 @@ from hybrid_plugin.training.build import (
     need_training_extra,
     process_rank,
 )
-from hybrid_plugin.training.card import RECORD_FORMAT, write_card, write_record
+from hybrid_plugin.training.card import CARD_FILE, RECORD_FORMAT, write_card, write_record
 from hybrid_plugin.training.checkpoints import completion_marker, resume_from
-from hybrid_plugin.training.config import LIBRARIES, TrainConfig
+from hybrid_plugin.training.config import DEV_METRICS, DEV_NAME, LIBRARIES, TrainConfig
+from hybrid_plugin.training.dev_eval import dev_curve
 from hybrid_plugin.training.merge import keep_base_files, merge_saved, merge_weights  # noqa: F401 (public)
 from hybrid_plugin.training.samplers import world_size
 
@@ -84,8 +85,15 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         if not main_process:
             return {}
         model.max_seq_length = saved_max_len
+        best = _best_model(cfg, trainer.state)
+        if best is not None:
+            _load_kept_weights(model, trainer.state.best_model_checkpoint)
+        _card_scores_of_kept_weights(trainer, model, best)
         merged = merge_weights(model, base_state, cfg.merge_with_base) if base_state is not None else 0
-        model.save(str(tmp), create_model_card=False)
+        if merged:  # the dev scores were the unmerged weights': they do not describe the saved model
+            model.model_card_data.eval_results_dict.clear()
+        model.save(str(tmp), create_model_card=True)  # sentence-transformers' card, which ours extends
+        base_card = (tmp / CARD_FILE).read_text(encoding="utf-8") if (tmp / CARD_FILE).is_file() else None
         keep_base_files(model_ref.path, tmp)
         steps = int(result.global_step)
         step_seconds = timer.step_seconds()
@@ -116,20 +124,71 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
             "pairs_per_second": cfg.batch_size / per_step if per_step > 0 else 0.0,
             "final_loss": float(result.training_loss),
             "dev_loss": dev_losses(trainer.state.log_history),
+            "dev_retrieval": dev_curve(trainer.state.log_history),
+            "best_model": best,
             "merge_with_base": {"weight": cfg.merge_with_base, "tensors": merged} if base_state else None,
             "max_seq_length": {"training": train_max_len, "saved": saved_max_len},
             "device": str(model.device),
             "versions": library_versions(LIBRARIES),
             "evaluation": {},
         }
-        write_record(tmp, record, name=output.name)
+        write_record(tmp, record, name=output.name, base_card=base_card)
     shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints are for interrupted runs only
     print(f"wrote {output}: {steps} steps, {per_step:.3f} s/step, {record['pairs_per_second']:.1f} pairs/s")
     if eval_plan:
         record["evaluation"] = _evaluate(cfg, output, eval_plan)
         # scores go into README.md only: it is outside the model's fingerprint, training.json is not
         write_card(output, record, name=output.name)
+    if cfg.push_to_hub and main_process:
+        _push(model, cfg.push_to_hub, output)
     return record
+
+
+def _push(model, repo: str, output: Path) -> None:
+    """Upload the finished folder as written (card, training.json), with sentence-transformers' push."""
+    try:
+        url = model.push_to_hub(repo, local_model_path=str(output), exist_ok=True)
+    except Exception as err:  # noqa: BLE001 - network, token, permissions: the model itself is saved
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"--push-to-hub {repo}: {first}; the model is saved at {output}") from None
+    print(f"pushed {output} to {url}")
+
+
+def _best_model(cfg: TrainConfig, state) -> dict | None:
+    """Which evaluation's weights were kept (``--load-best-model-at-end``), by which metric."""
+    if not cfg.load_best_model_at_end or state.best_model_checkpoint is None:
+        return None
+    return {
+        "metric": cfg.metric_for_best_model,
+        "greater_is_better": cfg.greater_is_better,
+        "value": state.best_metric,
+        "step": int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1]),
+    }
+
+
+def _load_kept_weights(model, checkpoint: str) -> None:
+    """Load the best checkpoint's weights ourselves: sentence-transformers' loader only logs an error when
+    a checkpoint reloads with modules the model lacks (the default model has no pooler) and keeps the
+    last step's weights. Keys the model lacks are ignored; a weight it has and the checkpoint lacks is
+    an error."""
+    from sentence_transformers import SentenceTransformer
+
+    loaded = SentenceTransformer(checkpoint, trust_remote_code=False, device=str(model.device))
+    result = model.load_state_dict(loaded.state_dict(), strict=False)
+    if result.missing_keys:
+        raise UserError(f"best checkpoint {checkpoint} lacks weights: {', '.join(result.missing_keys[:3])}")
+
+
+def _card_scores_of_kept_weights(trainer, model, best: dict | None) -> None:
+    """sentence-transformers' card reports the evaluator's last call; with the best weights kept, it
+    must report that evaluation's scores instead (they are the saved model's)."""
+    evaluator = getattr(trainer, "evaluator", None)
+    if best is None or evaluator is None:
+        return
+    kept = next((e for e in dev_curve(trainer.state.log_history) if e["step"] == best["step"]), None)
+    if kept is not None:
+        metrics = {f"{DEV_NAME}_{k}": v for k, v in kept.items() if k in DEV_METRICS}
+        model.model_card_data.eval_results_dict[evaluator] = metrics
 
 
 def dry_run(cfg: TrainConfig) -> dict:
