@@ -438,7 +438,7 @@ def test_export_task_refuses_a_foreign_folder_and_replaces_its_own(datasets, tmp
 def test_mteb_task_object_of_a_folder(folder_model, tmp_path, monkeypatch):
     """``folder_task(PATH)`` under ``mteb.evaluate``: its subsets are the folder's settings and every
     main score is the map of ``evaluate --task PATH``."""
-    import mteb
+    mteb = pytest.importorskip("mteb")  # the mteb extra (absent on Python 3.10)
 
     from hybrid_plugin.integrations.mteb_tasks import folder_task
 
@@ -464,6 +464,7 @@ def test_mteb_task_object_of_a_folder(folder_model, tmp_path, monkeypatch):
 
 
 def test_mteb_task_of_a_monolingual_folder_has_only_mono_subsets(tmp_path):
+    pytest.importorskip("mteb")
     from hybrid_plugin.integrations.mteb_tasks import folder_task
 
     task = folder_task(write_task(tmp_path / "t", qrels=[("qd", "d1", 1), ("qe", "e1", 1)]))
