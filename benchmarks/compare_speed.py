@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats as sps
 
 from hybrid_plugin.atomic import write_text
-from hybrid_plugin.provenance import portable_command, portable_path
+from hybrid_plugin.provenance import display_path, portable_command
 from hybrid_plugin.stats import compare, render
 from hybrid_plugin.stats.load import load_run
 
@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         + portable_command(sys.argv[1:] if argv is None else argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
-        "baseline": portable_path(args.baseline),
-        "system": portable_path(args.system),
+        "baseline": display_path(args.baseline),
+        "system": display_path(args.system),
         "rows": a.rows,
         "groups": cmp.units,
         "permutations": args.permutations,

@@ -28,9 +28,9 @@ def portable_path(path: str | os.PathLike[str]) -> str:
 
     Inside the working directory: relative to it (``models/me5``); else under the home folder:
     ``~/...``; else beside it, under a common folder other than ``/`` (and other than the folder of
-    all home folders): relative with ``..`` (``../shared/datasets``); else in the temp folder:
-    ``$TMPDIR/...``; else unchanged. A relative path is returned as given. Committed artifacts stay free
-    of machine paths this way, and a recorded path still resolves from the same working directory.
+    all home folders): relative with ``..`` (``../shared/datasets``); else unchanged. A relative path is
+    returned as given. Committed artifacts stay free of machine paths this way, and a recorded path
+    still resolves from the same working directory (code loads models from recorded paths).
     """
     text = os.fspath(path)
     if not text or not os.path.isabs(os.path.expanduser(text)) or text.startswith("~"):
@@ -48,21 +48,30 @@ def portable_path(path: str | os.PathLike[str]) -> str:
     shared = Path(os.path.commonpath([target, cwd]))
     if shared != Path(shared.anchor) and shared != Path.home().parent:  # a sibling: ../shared/datasets
         return Path(os.path.relpath(target, cwd)).as_posix()
-    temp = Path(tempfile.gettempdir())
-    if target.is_relative_to(temp):
-        return "$TMPDIR/" + target.relative_to(temp).as_posix()
+    return text
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path for a record that is only read, never used (a command line, a benchmark's inputs):
+    :func:`portable_path`, and a path in the temp folder as ``$TMPDIR/...``."""
+    text = portable_path(path)
+    if os.path.isabs(text):
+        temp = Path(tempfile.gettempdir())
+        target = Path(os.path.normpath(text))
+        if target.is_relative_to(temp):
+            return "$TMPDIR/" + target.relative_to(temp).as_posix()
     return text
 
 
 def portable_command(argv: Sequence[str]) -> str:
     """A command line for a record: absolute paths in it (``--opt PATH``, ``--opt=PATH``,
-    ``FORMAT:PATH``) go through :func:`portable_path`."""
+    ``FORMAT:PATH``) go through :func:`display_path`."""
 
     def one(arg: str) -> str:
         for sep in ("=", ":"):
             head, found, tail = arg.partition(sep)
             if found and head and not head.startswith(("/", "~")) and os.path.isabs(tail):
-                return head + sep + portable_path(tail)
-        return portable_path(arg) if os.path.isabs(arg) else arg
+                return head + sep + display_path(tail)
+        return display_path(arg) if os.path.isabs(arg) else arg
 
     return " ".join(one(a) for a in argv)
