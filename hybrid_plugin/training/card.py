@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.models.record import RECORD_FILE, RECORD_FORMAT  # noqa: F401 (re-exported)
-from hybrid_plugin.provenance import portable_path
+from hybrid_plugin.provenance import display_path
 
 CARD_FILE = "README.md"
 SECTION_START = "<!-- hybrid-plugin:start -->"
@@ -275,13 +275,13 @@ def portable_record(record: dict) -> dict:
     """A copy of a training record whose paths (output, data, base model, merge source) are portable.
 
     ``training.json`` travels with the model (and into committed study records): it must not carry the
-    training machine's absolute paths. See :func:`hybrid_plugin.provenance.portable_path`.
+    training machine's absolute paths. See :func:`hybrid_plugin.provenance.display_path`.
     """
     out = copy.deepcopy(record)
 
     def fix(holder: dict | None, key: str) -> None:
         if isinstance(holder, dict) and isinstance(holder.get(key), str):
-            holder[key] = portable_path(holder[key])
+            holder[key] = display_path(holder[key])
 
     cfg = out.get("config")
     for key in ("output", "data_dir", "eval_out", "base_model"):
@@ -299,7 +299,7 @@ def portable_record(record: dict) -> dict:
 def _portable_source(spec: str) -> str:
     """``FORMAT:PATH`` (``mlqa:/data/mlqa``, ``squad[de]:...``) with its path made portable."""
     fmt, sep, path = spec.partition(":")
-    return f"{fmt}{sep}{portable_path(path)}" if sep and fmt and path else portable_path(spec)
+    return f"{fmt}{sep}{display_path(path)}" if sep and fmt and path else display_path(spec)
 
 
 def write_record(folder: Path, record: dict, name: str, base_card: str | None = None) -> None:
