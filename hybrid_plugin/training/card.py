@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.models.record import RECORD_FILE, RECORD_FORMAT  # noqa: F401 (re-exported)
-from hybrid_plugin.provenance import display_path
+from hybrid_plugin.provenance import display_path, portable_path
 
 CARD_FILE = "README.md"
 SECTION_START = "<!-- hybrid-plugin:start -->"
@@ -110,7 +110,7 @@ def render_section(record: dict) -> str:
     ]
     data_lines = []
     for src in record["data"]["sources"]:
-        data_lines.append(f"- `{src['format']}` {src['path']} ({len(src['files'])} files)")
+        data_lines.append(f"- `{src['format']}` {display_path(src['path'])} ({len(src['files'])} files)")
     counts = record["data"]["counts"]
     data_lines.append(
         f"- {record['data']['items']} items, {record['data']['pairs']} (query, passage) pairs; "
@@ -141,7 +141,7 @@ def render_section(record: dict) -> str:
             rows.append(f"| {task} | {_score_cells(scores)} |")
         evaluation = "\n".join(rows) + "\n"
     return _SECTION.format(
-        base_model=record["base_model"]["name"],
+        base_model=display_path(record["base_model"]["name"]),
         strategy_text=strategy_text(cfg["strategy"], record["sampler"]["alpha"]),
         version=record["versions"].get("hybrid-plugin"),
         settings="\n".join(f"| {k} | {v} |" for k, v in settings),
@@ -189,7 +189,7 @@ def render_card(record: dict, name: str) -> str:
     names = record.get("prompt_names") or {}
     return _CARD.format(
         name=name,
-        base_model=record["base_model"]["name"],
+        base_model=display_path(record["base_model"]["name"]),
         section=f"{SECTION_START}\n{render_section(record)}{SECTION_END}",
         query_prompt_arg=f", prompt_name={names['query']!r}" if names.get("query") else "",
         doc_prompt_arg=f", prompt_name={names['document']!r}" if names.get("document") else "",
@@ -275,13 +275,13 @@ def portable_record(record: dict) -> dict:
     """A copy of a training record whose paths (output, data, base model, merge source) are portable.
 
     ``training.json`` travels with the model (and into committed study records): it must not carry the
-    training machine's absolute paths. See :func:`hybrid_plugin.provenance.display_path`.
+    training machine's absolute paths. See :func:`hybrid_plugin.provenance.portable_path`.
     """
     out = copy.deepcopy(record)
 
     def fix(holder: dict | None, key: str) -> None:
         if isinstance(holder, dict) and isinstance(holder.get(key), str):
-            holder[key] = display_path(holder[key])
+            holder[key] = portable_path(holder[key])
 
     cfg = out.get("config")
     for key in ("output", "data_dir", "eval_out", "base_model"):
@@ -299,7 +299,7 @@ def portable_record(record: dict) -> dict:
 def _portable_source(spec: str) -> str:
     """``FORMAT:PATH`` (``mlqa:/data/mlqa``, ``squad[de]:...``) with its path made portable."""
     fmt, sep, path = spec.partition(":")
-    return f"{fmt}{sep}{display_path(path)}" if sep and fmt and path else display_path(spec)
+    return f"{fmt}{sep}{portable_path(path)}" if sep and fmt and path else portable_path(spec)
 
 
 def write_record(folder: Path, record: dict, name: str, base_card: str | None = None) -> None:
