@@ -71,6 +71,13 @@ class Pool:
         }
 
 
+def relevance_csr(pairs, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """``Pool.group_ptr`` and ``Pool.group_cands`` from (group, candidate) pairs: duplicates dropped,
+    each group's candidates sorted (every pool builder goes through here)."""
+    table = np.array(sorted(set(pairs)), dtype=np.int64).reshape(-1, 2)
+    return np.searchsorted(table[:, 0], np.arange(n_groups + 1)).astype(np.int64), table[:, 1].copy()
+
+
 def unique_texts(texts: list[str]) -> tuple[list[str], np.ndarray]:
     """Distinct texts in first-seen order, and each input's row among them (encode/search each once)."""
     index: dict[str, int] = {}
@@ -124,8 +131,7 @@ def pool_from_files(
             query_lang.append(li)
             query_group.append(g)
             answers.append((g, offset + ans))
-    pairs = np.array(sorted(set(answers)), dtype=np.int64).reshape(-1, 2)
-    group_ptr = np.searchsorted(pairs[:, 0], np.arange(len(group_index) + 1)).astype(np.int64)
+    group_ptr, group_cands = relevance_csr(answers, len(group_index))
     return Pool(
         task=task,
         languages=languages,
@@ -140,6 +146,6 @@ def pool_from_files(
         query_group=np.asarray(query_group, dtype=np.int64),
         group_names=list(group_index),
         group_ptr=group_ptr,
-        group_cands=pairs[:, 1].copy(),
+        group_cands=group_cands,
         settings=settings,
     )

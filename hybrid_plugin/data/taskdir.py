@@ -30,7 +30,7 @@ import numpy as np
 
 from hybrid_plugin.data.files import ResolvedFiles, sha256_file
 from hybrid_plugin.data.jsonfile import JSON_MAX_BYTES, read_limited
-from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.pool import Pool, relevance_csr
 from hybrid_plugin.data.spec import CANDIDATE_UNITS, SETTING_KINDS, TaskSpec, all_specs, select_languages
 from hybrid_plugin.errors import UserError
 
@@ -297,7 +297,7 @@ def build_folder_pool(
         g = group_index.setdefault((records.query_group[q], rel), len(group_index))
         query_group.append(g)
         answers += [(g, c) for c in rel]
-    pairs = np.array(sorted(set(answers)), dtype=np.int64).reshape(-1, 2)
+    group_ptr, group_cands = relevance_csr(answers, len(group_index))
     pool = Pool(
         task=name,
         languages=languages,
@@ -311,8 +311,8 @@ def build_folder_pool(
         query_text=[records.query_text[q] for q in queries],
         query_group=np.asarray(query_group, dtype=np.int64),
         group_names=[name for name, _ in group_index],
-        group_ptr=np.searchsorted(pairs[:, 0], np.arange(len(group_index) + 1)).astype(np.int64),
-        group_cands=pairs[:, 1].copy(),
+        group_ptr=group_ptr,
+        group_cands=group_cands,
         settings=settings,
     )
     return pool, len(selected) - len(queries)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.pool import Pool, relevance_csr
 from hybrid_plugin.data.spec import SETTING_KINDS
 from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
 from hybrid_plugin.retrievers.dense import DenseRetriever, Role
@@ -64,7 +64,9 @@ def dev_pool(items: ParallelItems, dev: PairTable) -> Pool:
                 query_lang.append(x)
                 query_text.append(question)
                 query_group.append(group_index[i])
-    relevant = [sorted(set(item_cands[i])) for i in groups]
+    group_ptr, group_cands = relevance_csr(
+        [(g, c) for g, i in enumerate(groups) for c in item_cands[i]], len(groups)
+    )
     return Pool(
         task=DEV_TASK,
         languages=languages,
@@ -78,8 +80,8 @@ def dev_pool(items: ParallelItems, dev: PairTable) -> Pool:
         query_text=query_text,
         query_group=np.asarray(query_group, dtype=np.int64),
         group_names=[items.ids[i] for i in groups],
-        group_ptr=np.concatenate([[0], np.cumsum([len(r) for r in relevant])]).astype(np.int64),
-        group_cands=np.asarray([c for r in relevant for c in r], dtype=np.int64),
+        group_ptr=group_ptr,
+        group_cands=group_cands,
         settings=SETTING_KINDS if len(languages) > 1 else ("mono",),
     )
 
