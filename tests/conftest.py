@@ -218,3 +218,24 @@ class MatrixScorer:
         import torch
 
         return self.matrix[torch.from_numpy(queries)]
+
+
+def random_tied_pool(rng, questions: int, groups: int):
+    """Three languages (40/30/25 candidates), ``questions`` per language drawn from ``groups`` parallel
+    question ids, one random answer each: the small pool the tie tests score with coarse scores."""
+    from hybrid_plugin.data.pool import LanguageFile, pool_from_files
+
+    files = []
+    for lang, n_cand in (("aa", 40), ("bb", 30), ("cc", 25)):
+        files.append(
+            LanguageFile(
+                lang,
+                cand_ids=[f"{lang}-a000-p00-s{i:03d}" for i in range(n_cand)],
+                sentences=[f"{lang}{i}" for i in range(n_cand)],
+                contexts=[""] * n_cand,
+                question_ids=[f"g{i}" for i in rng.choice(groups, questions, replace=False)],
+                questions=[f"{lang}q{i}" for i in range(questions)],
+                answer_cand=list(rng.integers(0, n_cand, questions)),
+            )
+        )
+    return pool_from_files("rand", ("aa", "bb", "cc"), files, "sentence")

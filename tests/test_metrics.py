@@ -18,7 +18,7 @@ from __future__ import annotations
 import ir_measures
 import numpy as np
 import pytest
-from conftest import engine_run
+from conftest import engine_run, random_tied_pool
 
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.evaluation.perquery import query_table
@@ -159,21 +159,7 @@ def test_id_tie_rank_is_bytewise():
 def test_parity_with_many_random_ties(pack):
     """Coarse embeddings force ties everywhere; AP must still equal pytrec_eval's on full runs."""
     rng = np.random.default_rng(7)
-    files = []
-    for lang, n_cand in (("aa", 40), ("bb", 30), ("cc", 25)):
-        n_q = 12
-        files.append(
-            LanguageFile(
-                lang,
-                cand_ids=[f"{lang}-a000-p00-s{i:03d}" for i in range(n_cand)],
-                sentences=[f"{lang}{i}" for i in range(n_cand)],
-                contexts=[""] * n_cand,
-                question_ids=[f"g{i}" for i in rng.choice(16, n_q, replace=False)],
-                questions=[f"{lang}q{i}" for i in range(n_q)],
-                answer_cand=list(rng.integers(0, n_cand, n_q)),
-            )
-        )
-    pool = pool_from_files("rand", ("aa", "bb", "cc"), files, "sentence")
+    pool = random_tied_pool(rng, questions=12, groups=16)
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
     scorer = Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)

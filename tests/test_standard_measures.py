@@ -9,10 +9,9 @@ import ir_measures
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import MatrixScorer, engine_run
+from conftest import MatrixScorer, engine_run, random_tied_pool
 from test_metrics import hand_pool
 
-from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import split_measures
@@ -69,21 +68,7 @@ def test_hand_pool_measures():
 def random_pool(seed: int, unretrieved: float):
     """Three languages, partly parallel questions, coarse integer scores (ties everywhere), some -inf."""
     rng = np.random.default_rng(seed)
-    files = []
-    for lang, n_cand in (("aa", 40), ("bb", 30), ("cc", 25)):
-        n_q = 14
-        files.append(
-            LanguageFile(
-                lang,
-                cand_ids=[f"{lang}-a000-p00-s{i:03d}" for i in range(n_cand)],
-                sentences=[f"{lang}{i}" for i in range(n_cand)],
-                contexts=[""] * n_cand,
-                question_ids=[f"g{i}" for i in rng.choice(18, n_q, replace=False)],
-                questions=[f"{lang}q{i}" for i in range(n_q)],
-                answer_cand=list(rng.integers(0, n_cand, n_q)),
-            )
-        )
-    pool = pool_from_files("rand", ("aa", "bb", "cc"), files, "sentence")
+    pool = random_tied_pool(rng, questions=14, groups=18)
     matrix = rng.integers(0, 4, (len(pool.query_ids), len(pool.cand_ids))).astype(np.float32)
     matrix[rng.random(matrix.shape) < unretrieved] = -np.inf
     return pool, MatrixScorer(pool, matrix)
