@@ -252,7 +252,8 @@ def test_muse_embeddings_are_the_packages_own(tmp_path: Path) -> None:
     sp_model = str(_package_dir() / "resources" / "sp.model")
     port, library = UseTokenizer(sp_model), spm.SentencePieceProcessor(model_file=sp_model)
     assert port.encode(texts) == library.encode(texts, add_bos=True, add_eos=True)
-    assert port.encode(differing) != library.encode(differing, add_bos=True, add_eos=True)
+    # the port's known miss (pure-Python port of sentencepiece 0.2.1); newer installs may agree
+    port_differs = port.encode(differing) != library.encode(differing, add_bos=True, add_eos=True)
 
     package = USE(threads=1)
     reference = package.encode([*texts, differing])
@@ -262,7 +263,10 @@ def test_muse_embeddings_are_the_packages_own(tmp_path: Path) -> None:
     assert (encoded, again) == (len(texts) + 1, 0)
     np.testing.assert_allclose(first[:-1], reference[:-1], atol=1e-6)
     np.testing.assert_array_equal(cached, first[:-1])
-    assert 0.9 < float(first[-1] @ reference[-1]) < 1 - 1e-4  # the tokenisation changes its vector
+    if port_differs:
+        assert 0.9 < float(first[-1] @ reference[-1]) < 1 - 1e-4  # the tokenisation changes its vector
+    else:
+        np.testing.assert_allclose(first[-1], reference[-1], atol=1e-6)
     exact = USE(threads=1)
     exact._sp = library  # the package's forward pass on sentencepiece's ids: our vector
     np.testing.assert_allclose(first[-1], exact.encode(differing), atol=1e-6)
