@@ -10,13 +10,18 @@ Plans (run names say what they are; a run shared by two plans is trained once):
   α = 1 the X-X-mono run (the sampler draws identical batches), so those are shared with ``main``
 - ``batch`` hybrid (α = 0.5) with ``--batch-sizes`` (default 16, 64, 256; cached loss above
   ``--mini-batch-size``) on XQuAD-R, next to the ``--batch-size`` run
-- ``merge`` untrained, hybrid and hybrid saved as λ·trained + (1 − λ)·base (λ = ``--merge``, made from
-  the trained run's weights, not trained again) on XQuAD-R and TyDi GoldP (held-out, monolingual)
+- ``merge`` untrained, hybrid and hybrid saved as λ·trained + (1 − λ)·base for each λ in ``--merge``
+  (made from the trained run's weights, not trained again) on XQuAD-R and TyDi GoldP (held-out,
+  monolingual)
+- ``seeds`` X-X-mono, X-Y and hybrid (α = 0.5) for each of ``--seeds``, seed by seed, on XQuAD-R (the
+  seed-spread runs of the second edition, without ``main``'s X-X and MLQA-R)
 - ``all``   every plan above
 - ``smoke`` untrained + mono + hybrid, one seed (for trying the pipeline out)
 
-``--tasks`` replaces each plan's tasks; ``--eval-languages`` evaluates a language subset (kept apart
-from full evaluations in the work folder). ``--report-only`` trains and evaluates nothing: it writes
+``--pairs N`` trains every run on N training pairs (steps = N / batch size, so the batch plan
+compares sizes at equal compute); otherwise every run takes ``--steps``. ``--tasks`` replaces each
+plan's tasks; ``--eval-languages`` evaluates a language subset (kept apart from full evaluations in
+the work folder). ``--report-only`` trains and evaluates nothing: it writes
 the report from what ``--work`` holds and lists the plan's runs that are missing.
 
 Every finished piece is kept in ``--work``: a model with its ``training.json`` is never retrained,
@@ -135,7 +140,7 @@ class Run:
 MAIN_TASKS = ("xquad-r", "mlqa-r")
 SWEEP_TASKS = ("xquad-r",)
 MERGE_TASKS = ("xquad-r", "tydi-goldp")
-PLANS = ("main", "alpha", "batch", "merge", "all", "smoke")
+PLANS = ("main", "alpha", "batch", "merge", "seeds", "all", "smoke")
 
 
 def plan_runs(
@@ -144,7 +149,7 @@ def plan_runs(
     batch_size: int,
     alphas: tuple[float, ...] = (0, 0.25, 0.5, 0.75, 1),
     batch_sizes: tuple[int, ...] = (16, 64, 256),
-    merge: float = 0.5,
+    merge: tuple[float, ...] = (0.5,),
 ) -> dict[Run, tuple[str, ...]]:
     """The runs of a named plan with the tasks each is evaluated on, untrained first."""
     untrained = Run("untrained")
@@ -171,7 +176,26 @@ def plan_runs(
         "batch": [
             ([untrained, hybrid, *(Run("hybrid", 0.5, b, seeds[0]) for b in batch_sizes)], SWEEP_TASKS)
         ],
-        "merge": [([untrained, hybrid, Run("hybrid", 0.5, batch_size, seeds[0], merge)], MERGE_TASKS)],
+        "merge": [
+            ([untrained, hybrid, *(Run("hybrid", 0.5, batch_size, seeds[0], m) for m in merge)], MERGE_TASKS)
+        ],
+        "seeds": [
+            (
+                [
+                    untrained,
+                    *(
+                        run
+                        for seed in seeds
+                        for run in (
+                            Run("hybrid", 0.5, batch_size, seed),
+                            Run("mono", batch_size=batch_size, seed=seed),
+                            Run("cross", batch_size=batch_size, seed=seed),
+                        )
+                    ),
+                ],
+                SWEEP_TASKS,
+            )
+        ],
         "smoke": [
             ([untrained, Run("mono", batch_size=batch_size), Run("hybrid", 0.5, batch_size)], SWEEP_TASKS)
         ],
@@ -222,7 +246,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         alpha=run.alpha if run.strategy == "hybrid" else None,
         batch_size=run.batch_size,
         mini_batch_size=args.mini_batch_size if run.batch_size > args.mini_batch_size else None,
-        max_steps=args.steps,
+        max_steps=steps_for(run, args),
         learning_rate=args.learning_rate,
         max_seq_length=args.max_seq_length,
         freeze_embeddings=args.freeze_embeddings,
@@ -234,6 +258,15 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
     tqdm.write(f"[study] training {run.name}" + (" (resuming)" if cfg.resume else ""))
     train(cfg)
     return out
+
+
+def steps_for(run: Run, args: argparse.Namespace) -> int:
+    """``--steps``, or with ``--pairs`` the steps that show the run that many training pairs."""
+    if not args.pairs:
+        return args.steps
+    if args.pairs % run.batch_size:
+        raise UserError(f"--pairs {args.pairs}: not a multiple of batch size {run.batch_size} ({run.name})")
+    return args.pairs // run.batch_size
 
 
 class Missing(Exception):
@@ -911,7 +944,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1", help="comma list of seeds for the main plan")
     p.add_argument("--alphas", default="0,0.25,0.5,0.75,1", help="α values of the alpha plan")
     p.add_argument("--batch-sizes", default="16,64,256", help="batch sizes of the batch plan")
-    p.add_argument("--merge", type=float, default=0.5, help="λ of the merge plan")
+    p.add_argument("--merge", default="0.5", help="comma list of λ for the merge plan")
     p.add_argument("--data-dir", default="../shared/datasets")
     p.add_argument("--train-data", action="append", default=None, help="override the training data")
     p.add_argument("--work", default="study-runs", help="models and result files (not committed)")
@@ -924,6 +957,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--base-model", default="default")
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument(
+        "--pairs", type=int, default=None, help="training pairs per run (steps = pairs / batch size)"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--mini-batch-size", type=int, default=64, help="cached loss above this batch size")
     p.add_argument("--learning-rate", type=float, default=3e-5)
@@ -942,12 +978,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
         args.alphas = tuple(float(x) for x in args.alphas.split(",") if x.strip())
         args.batch_sizes = tuple(int(x) for x in args.batch_sizes.split(",") if x.strip())
+        args.merge = tuple(float(x) for x in args.merge.split(",") if x.strip())
     except ValueError as err:
-        p.error(f"--seeds/--alphas/--batch-sizes: {err}")
+        p.error(f"--seeds/--alphas/--batch-sizes/--merge: {err}")
     if not args.seeds:
         p.error("--seeds: give at least one seed")
     if any(not 0 <= a <= 1 for a in args.alphas):
         p.error("--alphas: each α must be in [0, 1]")
+    if any(not 0 < m < 1 for m in args.merge):
+        p.error("--merge: each λ must be in (0, 1)")
+    if args.pairs is not None and args.pairs <= 0:
+        p.error("--pairs: expected a positive number of training pairs")
     args.tasks = [t for t in (args.tasks or "").split(",") if t.strip()] or None
     langs = {}
     for part in (args.eval_languages or "").split(";"):

@@ -48,6 +48,26 @@ def test_plans_name_their_runs_share_them_and_say_their_tasks() -> None:
         study.plan_runs("nope", [0], 32)
 
 
+def test_seeds_plan_goes_seed_by_seed_and_pairs_set_the_steps() -> None:
+    study = _study()
+    seeds = study.plan_runs("seeds", [0, 1], 32)
+    assert [r.name for r in seeds] == [
+        "untrained",
+        "hybrid-a0.5-b32-s0", "mono-b32-s0", "cross-b32-s0",
+        "hybrid-a0.5-b32-s1", "mono-b32-s1", "cross-b32-s1",
+    ]  # fmt: skip
+    assert set(seeds.values()) == {("xquad-r",)}
+    merged = study.plan_runs("merge", [0], 32, merge=(0.25, 0.75))
+    assert [r.name for r in merged][2:] == ["hybrid-a0.5-b32-s0-m0.25", "hybrid-a0.5-b32-s0-m0.75"]
+    args = study.parse_args(["--plan", "batch", "--pairs", "6400", "--merge", "0.25,0.5"])
+    assert args.merge == (0.25, 0.5)
+    steps = {b: study.steps_for(study.Run("hybrid", 0.5, b), args) for b in (16, 32, 64, 256)}
+    assert steps == {16: 400, 32: 200, 64: 100, 256: 25}
+    with pytest.raises(Exception, match="--pairs 6400: not a multiple of batch size 48"):
+        study.steps_for(study.Run("hybrid", 0.5, 48), args)
+    assert study.steps_for(study.Run("mono"), study.parse_args(["--steps", "7"])) == 7
+
+
 def test_smoke_plan_trains_evaluates_reports_and_resumes(
     tmp_path: Path, tiny_model: Path, train_jsonl: Path, datasets: Path
 ) -> None:
