@@ -10,9 +10,10 @@ Plans (run names say what they are; a run shared by two plans is trained once):
   α = 1 the X-X-mono run (the sampler draws identical batches), so those are shared with ``main``
 - ``batch`` hybrid (α = 0.5) with ``--batch-sizes`` (default 16, 64, 256; cached loss above
   ``--mini-batch-size``) on XQuAD-R, next to the ``--batch-size`` run
-- ``merge`` untrained, hybrid and hybrid saved as λ·trained + (1 − λ)·base for each λ in ``--merge``
-  (made from the trained run's weights, not trained again) on XQuAD-R and TyDi GoldP (held-out,
-  monolingual)
+- ``merge`` the training-free references: untrained, untrained with language-mean centering
+  (``--debias center``), hybrid and hybrid saved as λ·trained + (1 − λ)·base for each λ in
+  ``--merge`` (made from the trained run's weights, not trained again) on XQuAD-R and TyDi GoldP
+  (held-out, monolingual)
 - ``seeds`` X-X-mono, X-Y and hybrid (α = 0.5) for each of ``--seeds``, seed by seed, on XQuAD-R (the
   seed-spread runs of the second edition, without ``main``'s X-X and MLQA-R)
 - ``all``   every plan above
@@ -106,17 +107,20 @@ class Run:
     batch_size: int = 32
     seed: int = 0
     merge: float | None = None
+    debias: str | None = None  # "center": language-mean centering at evaluation (training-free)
 
     @property
     def name(self) -> str:
         if self.strategy == "untrained":
-            return "untrained"
+            return "untrained" + (f"-{self.debias}ed" if self.debias else "")
         parts = [self.strategy]
         if self.alpha is not None:
             parts.append(f"a{self.alpha:g}")
         parts += [f"b{self.batch_size}", f"s{self.seed}"]
         if self.merge is not None:
             parts.append(f"m{self.merge:g}")
+        if self.debias:
+            parts.append(f"{self.debias}ed")
         return "-".join(parts)
 
     @property
@@ -127,14 +131,15 @@ class Run:
     @property
     def label(self) -> str:
         """Short row label for tables."""
+        centered = " + centering" if self.debias == "center" else ""
         if self.strategy == "untrained":
-            return "untrained base"
+            return "untrained base" + centered
         text = {"mono": "X-X-mono", "cross": "X-Y", "mixed": "X-X", "hybrid": "hybrid"}[self.strategy]
         if self.strategy == "hybrid":
             text += f" α={self.alpha:g}"
         if self.merge is not None:
             text += f" merged λ={self.merge:g}"
-        return text
+        return text + centered
 
 
 MAIN_TASKS = ("xquad-r", "mlqa-r")
@@ -177,7 +182,15 @@ def plan_runs(
             ([untrained, hybrid, *(Run("hybrid", 0.5, b, seeds[0]) for b in batch_sizes)], SWEEP_TASKS)
         ],
         "merge": [
-            ([untrained, hybrid, *(Run("hybrid", 0.5, batch_size, seeds[0], m) for m in merge)], MERGE_TASKS)
+            (
+                [
+                    untrained,
+                    Run("untrained", debias="center"),
+                    hybrid,
+                    *(Run("hybrid", 0.5, batch_size, seeds[0], m) for m in merge),
+                ],
+                MERGE_TASKS,
+            )
         ],
         "seeds": [
             (
@@ -260,6 +273,15 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
     return out
 
 
+def only_runs(runs: dict[Run, tuple[str, ...]], names: list[str]) -> dict[Run, tuple[str, ...]]:
+    """The named runs of a plan, in the order given."""
+    by_name = {run.name: run for run in runs}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise UserError(f"--only {','.join(unknown)}: not in this plan (its runs: {', '.join(by_name)})")
+    return {by_name[name]: runs[by_name[name]] for name in names}
+
+
 def steps_for(run: Run, args: argparse.Namespace) -> int:
     """``--steps``, or with ``--pairs`` the steps that show the run that many training pairs."""
     if not args.pairs:
@@ -304,6 +326,7 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
             languages=languages,
             data_dir=args.data_dir,
             alignment=task in ("xquad-r", "mlqa-r"),
+            debias=run.debias,
         )
     )
     # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable
@@ -968,6 +991,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save-steps", type=int, default=50)
     p.add_argument("--tasks", default=None, help="comma list replacing every plan's tasks")
     p.add_argument(
+        "--only",
+        default=None,
+        metavar="RUNS",
+        help="comma list of the plan's run names: make only these, in this order (e.g. to spend a short "
+        "budget on the runs that matter first)",
+    )
+    p.add_argument(
         "--eval-languages",
         default=None,
         help="TASK=LANGS;... e.g. 'xquad-r=de,en,zh;mlqa-r=de,en,zh' (sweeps on a subset)",
@@ -990,6 +1020,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.pairs is not None and args.pairs <= 0:
         p.error("--pairs: expected a positive number of training pairs")
     args.tasks = [t for t in (args.tasks or "").split(",") if t.strip()] or None
+    args.only = [r.strip() for r in (args.only or "").split(",") if r.strip()] or None
     langs = {}
     for part in (args.eval_languages or "").split(";"):
         if "=" in part:
@@ -1005,6 +1036,8 @@ def main(argv: list[str] | None = None) -> int:
         from hybrid_plugin.data.spec import get_spec
 
         runs = plan_runs(args.plan, args.seeds, args.batch_size, args.alphas, args.batch_sizes, args.merge)
+        if args.only:
+            runs = only_runs(runs, args.only)
         for task in args.tasks or sorted({t for tasks in runs.values() for t in tasks}):
             get_spec(task)
         rows, missing = collect(runs, args)

@@ -58,7 +58,15 @@ def test_seeds_plan_goes_seed_by_seed_and_pairs_set_the_steps() -> None:
     ]  # fmt: skip
     assert set(seeds.values()) == {("xquad-r",)}
     merged = study.plan_runs("merge", [0], 32, merge=(0.25, 0.75))
-    assert [r.name for r in merged][2:] == ["hybrid-a0.5-b32-s0-m0.25", "hybrid-a0.5-b32-s0-m0.75"]
+    assert [r.name for r in merged] == [
+        "untrained",
+        "untrained-centered",
+        "hybrid-a0.5-b32-s0",
+        "hybrid-a0.5-b32-s0-m0.25",
+        "hybrid-a0.5-b32-s0-m0.75",
+    ]  # fmt: skip  (the training-free references: centering, and merges made from hybrid's weights)
+    centered = study.Run("untrained", debias="center")
+    assert centered.label == "untrained base + centering" and study.Run("untrained").name == "untrained"
     args = study.parse_args(["--plan", "batch", "--pairs", "6400", "--merge", "0.25,0.5"])
     assert args.merge == (0.25, 0.5)
     steps = {b: study.steps_for(study.Run("hybrid", 0.5, b), args) for b in (16, 32, 64, 256)}
@@ -66,6 +74,12 @@ def test_seeds_plan_goes_seed_by_seed_and_pairs_set_the_steps() -> None:
     with pytest.raises(Exception, match="--pairs 6400: not a multiple of batch size 48"):
         study.steps_for(study.Run("hybrid", 0.5, 48), args)
     assert study.steps_for(study.Run("mono"), study.parse_args(["--steps", "7"])) == 7
+    order = ["mono-b32-s1", "hybrid-a0.5-b32-s0"]
+    assert [r.name for r in study.only_runs(seeds, order)] == order
+    with pytest.raises(
+        Exception, match=r"--only mixed-b32-s0: not in this plan \(its runs: untrained, hybrid"
+    ):
+        study.only_runs(seeds, ["mixed-b32-s0"])
 
 
 def test_smoke_plan_trains_evaluates_reports_and_resumes(
