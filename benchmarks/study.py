@@ -381,13 +381,13 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def _mean_spread(values: list[float], digits: int = 3) -> str:
-    """One value, or mean ± standard deviation over seeds."""
+    """One value, or mean ± sample standard deviation over seeds."""
     values = [v for v in values if v is not None]
     if not values:
         return "–"
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def _cell(values: list[float], metric: str) -> str:
@@ -556,11 +556,19 @@ def _point_claims(groups: dict[str, list[dict]], task: str) -> list[str]:
     return out
 
 
-def breakdown_table(rows: list[dict], task: str, metric: str = "multi_map") -> list[str]:
-    """``metric`` (per query language) of the main plan's models by language family and by seen or
-    unseen training language (seed means), with hybrid's differences to the two baselines."""
-    main_labels = ("untrained base", "X-X-mono", "X-Y", "hybrid α=0.5", "X-X")
+def breakdown_table(
+    rows: list[dict],
+    task: str,
+    metric: str = "multi_map",
+    labels: list[str] | None = None,
+    deltas: list[tuple[str, str]] | None = None,
+) -> list[str]:
+    """``metric`` (per query language) of ``labels`` (default: the main plan's models) by language
+    family and by seen or unseen training language (seed means), with the ``deltas`` (default:
+    hybrid's differences to the two baselines)."""
+    main_labels = labels or ["untrained base", "X-X-mono", "X-Y", "hybrid α=0.5", "X-X"]
     groups = _group([r for r in rows if task in r["tasks"] and r["label"] in main_labels])
+    groups = {label: groups[label] for label in main_labels if label in groups}
     if not groups:
         return []
     langs = list(next(iter(groups.values()))[0]["tasks"][task]["per_language"])
@@ -571,9 +579,10 @@ def breakdown_table(rows: list[dict], task: str, metric: str = "multi_map") -> l
     for lang in langs:
         buckets.setdefault(f"{FAMILIES.get(lang, '?')}", []).append(lang)
     header = list(groups)
-    pairs = (("hybrid α=0.5", "X-X-mono"), ("hybrid α=0.5", "X-Y"))
+    short = deltas is None  # the default columns say "hybrid − X-Y"
+    pairs = deltas or [("hybrid α=0.5", "X-X-mono"), ("hybrid α=0.5", "X-Y")]
     deltas = [(a, b) for a, b in pairs if {a, b} <= set(groups)]
-    columns = header + [f"{a.split()[0]} − {b}" for a, b in deltas]
+    columns = header + [f"{a.split()[0] if short else a} − {b}" for a, b in deltas]
     lines = ["| languages | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for bucket, members in buckets.items():
         if not members:
@@ -587,9 +596,10 @@ def breakdown_table(rows: list[dict], task: str, metric: str = "multi_map") -> l
                 if g["tasks"][task]["per_language"][lang][metric] is not None
             ]
             means[label] = float(np.mean(vals)) if vals else None
-        cells = [_fmt(means[label]) for label in header]
+        places = 1 if metric == "max_rank_distance" else 3
+        cells = [_fmt(means[label], places) for label in header]
         cells += [
-            f"{means[a] - means[b]:+.3f}" if means[a] is not None and means[b] is not None else "–"
+            f"{means[a] - means[b]:+.{places}f}" if means[a] is not None and means[b] is not None else "–"
             for a, b in deltas
         ]
         name = f"{bucket} ({'/'.join(members)})"
@@ -611,24 +621,239 @@ def sweep_points(rows: list[dict], task: str, by: str, batch_size: int) -> dict[
     return dict(sorted(points.items()))
 
 
-def sweep_table(rows: list[dict], task: str, by: str, batch_size: int) -> list[str]:
-    """Seed means along the α sweep (``by="alpha"``) or the batch-size sweep (``by="batch"``)."""
+def sweep_table(rows: list[dict], task: str, by: str, batch_size: int, bias: bool = False) -> list[str]:
+    """Seed means along the α sweep (``by="alpha"``) or the batch-size sweep (``by="batch"``); with
+    ``bias``, also Lang-nDCG@10 and Mean Rank Correlation."""
     points = sweep_points(rows, task, by, batch_size)
     if len(points) < 2:
         return []
     name = "α" if by == "alpha" else "batch size"
-    lines = [
-        f"| {name} | seeds | mono mAP | cross mAP | multi mAP | max rank distance ↓ "
-        "| same-language top share |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    metrics = ["mono_map", "cross_map", "multi_map", "max_rank_distance", "same_language_top_share"]
+    header = "mono mAP | cross mAP | multi mAP | max rank distance ↓ | same-language top share"
+    if bias:
+        metrics += ["lang_ndcg_10", "mean_rank_correlation"]
+        header += " | Lang-nDCG@10 ↑ | MRC ↑"
+    lines = [f"| {name} | seeds | {header} |", "|---|---|" + "---|" * len(metrics)]
     for key, vals in points.items():
-        cells = (
-            _cell([v[m] for v in vals], m)
-            for m in ("mono_map", "cross_map", "multi_map", "max_rank_distance", "same_language_top_share")
-        )
+        cells = (_cell([v.get(m) for v in vals], m) for m in metrics)
         lines.append(f"| {key:g} | {len(vals)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _seed_mean(group: list[dict], task: str, metric: str) -> float | None:
+    vals = [g["tasks"][task].get(metric) for g in group]
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def pareto(rows: list[dict], task: str) -> list[dict]:
+    """Every model's seed-mean monolingual and multilingual mAP, with the models that dominate it
+    (at least as good on both, better on one); an empty ``dominated_by`` puts it on the front."""
+    points = [
+        {"label": label, "mono": _seed_mean(g, task, "mono_map"), "multi": _seed_mean(g, task, "multi_map")}
+        for label, g in _group([r for r in rows if task in r["tasks"]]).items()
+    ]
+    points = [p for p in points if p["mono"] is not None and p["multi"] is not None]
+    for p in points:
+        p["dominated_by"] = [
+            q["label"]
+            for q in points
+            if q is not p
+            and q["mono"] >= p["mono"]
+            and q["multi"] >= p["multi"]
+            and (q["mono"] > p["mono"] or q["multi"] > p["multi"])
+        ]
+    return points
+
+
+def pareto_lines(points: list[dict]) -> tuple[list[str], str]:
+    """The Pareto table and one sentence saying which recipe dominates (if any)."""
+    front = sorted((p for p in points if not p["dominated_by"]), key=lambda p: p["mono"])
+    lines = [
+        "| # | model | mono mAP | multi mAP | dominated by |",
+        "|---|---|---|---|---|",
+    ]
+    for i, p in enumerate(points, 1):
+        lines.append(
+            f"| {i} | {p['label']} | {p['mono']:.3f} | {p['multi']:.3f} | "
+            + (", ".join(p["dominated_by"]) or "**on the front**")
+            + " |"
+        )
+    if len(front) == 1:
+        sentence = (
+            f"{front[0]['label']} dominates every other model (seed means: better or equal on both axes)."
+        )
+    else:
+        sentence = (
+            "No single recipe dominates; the front runs from "
+            + ", ".join(f"{p['label']} ({p['mono']:.3f} / {p['multi']:.3f})" for p in front)
+            + " (mono / multi mAP, seed means), trading monolingual for multilingual mAP."
+        )
+    return lines, sentence
+
+
+def plot_pareto(points: list[dict], task: str, path: Path) -> None:
+    """Monolingual vs multilingual mAP of every model: numbered markers with a key (labels never
+    overlap), the front as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, key) = plt.subplots(1, 2, figsize=(8.5, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    front = sorted((p for p in points if not p["dominated_by"]), key=lambda p: p["mono"])
+    ax.plot([p["mono"] for p in front], [p["multi"] for p in front], "--", color="0.6", lw=1, zorder=1)
+    for i, p in enumerate(points, 1):
+        on_front = not p["dominated_by"]
+        ax.scatter(p["mono"], p["multi"], s=90, zorder=2, color="tab:blue" if on_front else "tab:gray")
+        ax.annotate(str(i), (p["mono"], p["multi"]), ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlabel("monolingual mAP (X→X)")
+    ax.set_ylabel("multilingual mAP (pool)")
+    ax.set_title(f"{task}: mono vs multi trade-off (seed means)", fontsize=9)
+    ax.margins(0.12)
+    key.axis("off")
+    key.text(
+        0,
+        1,
+        "\n".join(
+            f"{i:>2}  {p['label']}" + ("" if p["dominated_by"] else "  *") for i, p in enumerate(points, 1)
+        )
+        + "\n\n* on the Pareto front",
+        va="top",
+        family="monospace",
+        fontsize=7.5,
+        transform=key.transAxes,
+    )
+    _save_png(fig, path)
+
+
+def _query_se(path: str, key: str) -> float | None:
+    """Standard error of one result's macro score from query sampling: the width of its 95% bootstrap
+    interval over question groups / (2 · 1.96)."""
+    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.stats.compare import score_interval
+
+    measure = next(m for m in AGGREGATES if m.key == key)
+    interval = score_interval(path, measure, bootstraps=2_000, seed=0)
+    return None if interval is None else (interval[1] - interval[0]) / (2 * 1.959964)
+
+
+def spread_table(rows: list[dict], task: str) -> tuple[list[str], str | None]:
+    """Seed-to-seed spread (sample sd over seeds) against query-sampling noise (bootstrap SE over
+    question groups, mean over seeds), for every model with two or more seeds with per-query files."""
+    lines = [
+        "| model | seeds | multi mAP: seed sd | multi mAP: query SE "
+        "| mono mAP: seed sd | mono mAP: query SE |",
+        "|---|---|---|---|---|---|",
+    ]
+    ratios = []
+    for label, group in _group([r for r in rows if task in r["tasks"]]).items():
+        paths = [g["results_path"].get(task) for g in group]
+        if len(group) < 2 or not all(p and _has_per_query(p) for p in paths):
+            continue
+        cells = []
+        for key in ("multi_map", "mono_map"):
+            sd = float(np.std([g["tasks"][task][key] for g in group], ddof=1))
+            se = float(np.mean([_query_se(p, key) for p in paths]))
+            cells += [f"{sd:.4f}", f"{se:.4f}"]
+            if key == "multi_map":
+                ratios.append((label, sd / se))
+        lines.append(f"| {label} | {len(group)} | " + " | ".join(cells) + " |")
+    if not ratios:
+        return [], None
+    bigger = [label for label, r in ratios if r > 1]
+    sentence = (
+        "Seed-to-seed spread of multi mAP is "
+        + ", ".join(f"{r:.1f}× the query-sampling SE for {label}" for label, r in ratios)
+        + "; "
+        + (
+            f"so retraining moves the score more than resampling questions does ({', '.join(bigger)})"
+            if bigger
+            else "so query sampling dominates: a test over questions is the larger of the two noises"
+        )
+        + f". With {min(len(g) for g in _group(rows).values() if len(g) > 1)} seeds a standard deviation "
+        "is itself a rough estimate."
+    )
+    return lines, sentence
+
+
+def batch_section(rows: list[dict], task: str, batch_size: int) -> tuple[list[str], str | None]:
+    """The seed question: hybrid α = 0.5 at each batch size (equal training pairs where the runs say so),
+    by language family and seen/unseen training language, with paired tests between adjacent sizes."""
+    sizes = sorted(
+        {r["batch_size"] for r in rows if task in r["tasks"] and r["strategy"] == "hybrid"
+         and r["alpha"] == 0.5 and r["merge"] is None and not r.get("debias")}
+    )  # fmt: skip
+    if len(sizes) < 2:
+        return [], None
+    base = "hybrid α=0.5"
+    labels = {b: base if b == batch_size else f"{base} (batch {b})" for b in sizes}
+    groups = _group([r for r in rows if task in r["tasks"] and r["label"] in labels.values()])
+    labels = {b: lab for b, lab in labels.items() if lab in groups}
+    sizes = list(labels)
+    steps = {b: sorted({g.get("steps") for g in groups[labels[b]]}) for b in sizes}
+    pairs = {b: [s * b for s in steps[b] if s] for b in sizes}
+    lines = [
+        "Training pairs seen: "
+        + ", ".join(f"batch {b}: {'/'.join(map(str, steps[b]))} steps = {'/'.join(map(str, pairs[b]))} pairs"
+                    for b in sizes)
+        + ". Learning rate, warm-up ratio and linear decay are the same for every size (the runs' "
+        "`training.json` files record them); the cached loss is used above the mini-batch size.",
+        "",
+        *sweep_table(rows, task, "batch", batch_size, bias=True),
+        "",
+    ]  # fmt: skip
+    adjacent = list(zip(sizes, sizes[1:]))
+    for metric, name in (("multi_map", "Multilingual mAP"), ("max_rank_distance", "Max rank distance ↓")):
+        lines += [f"{name} by query-language group (seed means):", ""]
+        lines += breakdown_table(
+            rows, task, metric, labels=[labels[b] for b in sizes],
+            deltas=[(labels[b], labels[a]) for a, b in adjacent],
+        )  # fmt: skip
+        lines += [""]
+    testable = all(
+        g.get("results_path", {}).get(task) and _has_per_query(g["results_path"][task])
+        for lab in labels.values()
+        for g in groups[lab]
+    )
+    verdicts = []
+    if testable:
+        lines += ["Adjacent sizes, paired over question groups (difference [95% CI], p):", ""]
+        for a, b in adjacent:
+            cells = {
+                key: _paired(groups, task, labels[b], labels[a], key)[0]
+                for key in ("multi_map", "max_rank_distance", "lang_ndcg_10")
+            }
+            lines.append(
+                f"- batch {b} − batch {a}: multi mAP {_stated(cells['multi_map'])}; max rank distance "
+                f"{_stated(cells['max_rank_distance'], 1)}; Lang-nDCG@10 {_stated(cells['lang_ndcg_10'])}."
+            )
+            c = cells["multi_map"]
+            verdicts.append((a, b, "higher" if c.difference.value > 0 else "lower", c.test.p < CLAIM_ALPHA))
+        lines += [""]
+    multi = {b: _seed_mean(groups[labels[b]], task, "multi_map") for b in sizes}
+    unseen = {
+        b: float(np.mean([
+            g["tasks"][task]["per_language"][lang]["multi_map"]
+            for g in groups[labels[b]] for lang in g["tasks"][task]["per_language"] if lang not in SEEN
+        ]))
+        for b in sizes
+    }  # fmt: skip
+    trend = " → ".join(f"{multi[b]:.3f} (batch {b})" for b in sizes)
+    tested = (
+        "; ".join(f"{b} vs {a}: {d}{'' if sig else ', not significant'}" for a, b, d, sig in verdicts)
+        if verdicts
+        else "no per-query files, so no test"
+    )
+    answer = (
+        f"At equal training pairs, multilingual mAP goes {trend}; on the languages never seen in "
+        "training it goes "
+        + " → ".join(f"{unseen[b]:.3f}" for b in sizes)
+        + f". Adjacent sizes, paired test on multi mAP: {tested}. Limits: one seed per size, "
+        f"{max(max(p) for p in pairs.values() if p)} training pairs on 2 CPU cores (the paper trains far "
+        "longer), a small base model; a larger batch also means fewer optimizer steps here."
+    )
+    return lines, answer
 
 
 def alignment_table(rows: list[dict]) -> list[str]:
@@ -738,6 +963,48 @@ def training_settings(rows: list[dict]) -> str:
     )
 
 
+def conclusions(
+    rows: list[dict],
+    stated: dict[str, list[str]],
+    spreads: dict[str, tuple[list[str], str | None]],
+    batches: dict[str, tuple[list[str], str | None]],
+    fronts: dict[str, list[dict]],
+) -> list[str]:
+    """The section at the top: what the numbers below support, and what they cannot, each sentence
+    built from the same results as the tables (nothing typed by hand but the fixed limits)."""
+    lines = ["## What we can and cannot conclude", ""]
+    for task, claim_lines in stated.items():
+        tested = [line for line in claim_lines if line.startswith("- Hybrid")]
+        if tested:
+            lines += [f"On {task}:", "", *tested, ""]
+    for task, (_, sentence) in spreads.items():
+        if sentence:
+            lines += [f"- Noise ({task}): {sentence}"]
+    for task, (_, answer) in batches.items():
+        if answer:
+            lines += [f"- Batch size ({task}): {answer}"]
+    for task, points in fronts.items():
+        if len(points) > 1:
+            lines += [f"- Trade-off ({task}): {pareto_lines(points)[1]}"]
+    seeds = max(
+        (len(g) for g in _group([r for r in rows if r["strategy"] != "untrained"]).values()), default=0
+    )
+    lines += [
+        "",
+        "What these runs cannot tell:",
+        "",
+        f"- Whether the paper's full-scale numbers hold: {training_settings(rows)}; at most {seeds} "
+        "seed(s) per model, a small multilingual-e5 base (the paper fine-tunes XLM-R and LaBSE on far "
+        "more data).",
+        "- A test over question groups says whether two trained models differ on other questions, not "
+        "whether retraining would reproduce the difference; only the seed spread speaks to that.",
+        "- MLQA-R is in-domain for this training data (same Wikipedia source); XQuAD-R is the zero-shot "
+        "test.",
+        "",
+    ]
+    return lines
+
+
 def write_report(rows: list[dict], args: argparse.Namespace, command: str, missing: list[str]) -> Path:
     from hybrid_plugin.evaluation.report import plot_cross_heatmap
 
@@ -761,14 +1028,26 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
         f"- Evaluation languages: {json.dumps(args.eval_languages) if args.eval_languages else 'all'}.",
         "",
     ]
-    for task in ("xquad-r", "mlqa-r"):
-        if not any(task in r["tasks"] for r in rows):
-            continue
+    tasks = [t for t in ("xquad-r", "mlqa-r") if any(t in r["tasks"] for r in rows)]
+    stated = {task: claims(rows, task) for task in tasks}
+    spreads = {task: spread_table(rows, task) for task in tasks}
+    batches = {task: batch_section(rows, task, args.batch_size) for task in tasks}
+    fronts = {task: pareto(rows, task) for task in tasks}
+    lines += conclusions(rows, stated, spreads, batches, fronts)
+    for task in tasks:
         lines += [f"## {task}" + (" (in-domain)" if task == "mlqa-r" else " (zero-shot)"), ""]
         lines += main_table(rows, task) + [""] + paper_reference(task)
-        lines += ["Claims of the paper:", ""] + claims(rows, task) + [""]
+        lines += ["Claims of the paper:", ""] + stated[task] + [""]
+        spread, sentence = spreads[task]
+        if spread:
+            lines += ["Seed-to-seed spread against query sampling:", "", *spread, "", sentence or "", ""]
         plot_scatter(rows, task, assets / f"{task}-scatter.png")
         lines += [f"![multi mAP vs bias]({assets.name}/{task}-scatter.png)", ""]
+        if len(fronts[task]) > 1:
+            table, sentence = pareto_lines(fronts[task])
+            plot_pareto(fronts[task], task, assets / f"{task}-pareto.png")
+            lines += ["Mono vs multi trade-off of every model (Pareto front):", "", *table, "", sentence, ""]
+            lines += [f"![Pareto plot]({assets.name}/{task}-pareto.png)", ""]
         alpha = sweep_table(rows, task, "alpha", args.batch_size)
         if alpha:
             lines += [
@@ -779,15 +1058,10 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
             ]
         if plot_alpha(rows, task, assets / f"{task}-alpha.png", args.batch_size):
             lines += [f"![alpha sweep]({assets.name}/{task}-alpha.png)", ""]
-        batch = sweep_table(rows, task, "batch", args.batch_size)
+        batch, answer = batches[task]
         if batch:
-            lines += [
-                f"Batch-size sweep (hybrid α = 0.5, {args.steps} steps each; cached loss above "
-                f"{args.mini_batch_size}):",
-                "",
-                *batch,
-                "",
-            ]
+            lines += [f"### Batch size (hybrid α = 0.5; cached loss above {args.mini_batch_size})", ""]
+            lines += batch + [f"**Answer.** {answer}", ""]
         for metric, name in (("multi_map", "Multilingual"), ("mono_map", "Monolingual")):
             lines += [f"{name} mAP by query-language group:", ""]
             lines += breakdown_table(rows, task, metric) + [""]
@@ -822,7 +1096,13 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
             f"| {_fmt(r.get('seconds_per_step'), 2)} | {', '.join(r['tasks']) or '–'} |"
         )
     if missing:
-        lines += ["", "## Not run", "", "Pieces of this plan that the work folder does not hold:", ""]
+        lines += [
+            "",
+            "## Not run",
+            "",
+            "Pieces of this plan that the work folder does not hold (or holds from another base model):",
+            "",
+        ]
         lines += [f"- {gap}" for gap in missing]
     lines += [
         "",
@@ -934,6 +1214,27 @@ def _collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar) ->
     return rows, missing
 
 
+def same_base(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The rows trained from (or being) the base model as it is now, and a line for each left out.
+
+    The base's fingerprint is read from the untrained run's results; a run trained from another
+    conversion of the base (an older edition of the study) is not comparable and is left out.
+    """
+    untrained = next((r for r in rows if r["strategy"] == "untrained" and r["results_path"]), None)
+    if untrained is None:
+        return rows, []
+    path = next(iter(untrained["results_path"].values()))
+    current = (Results.load(path).model or {}).get("fingerprint", "")[:12]
+    kept, left = [], []
+    for row in rows:
+        base = (row.get("training") or {}).get("base_fingerprint")
+        if base and current and base != current:
+            left.append(f"{row['name']}: trained from base fingerprint {base}, not today's {current}")
+        else:
+            kept.append(row)
+    return kept, left
+
+
 def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[str]:
     """One leaderboard row per trained model and full-language ranked task (earlier rows replaced)."""
     from hybrid_plugin.leaderboard.board import submit
@@ -1041,6 +1342,8 @@ def main(argv: list[str] | None = None) -> int:
         for task in args.tasks or sorted({t for tasks in runs.values() for t in tasks}):
             get_spec(task)
         rows, missing = collect(runs, args)
+        rows, other_base = same_base(rows)
+        missing += other_base
         command = "python benchmarks/study.py " + portable_command(argv if argv is not None else sys.argv[1:])
         report = write_report(rows, args, command, missing)
         submitted = submit_to_leaderboard(rows, args) if args.leaderboard else []

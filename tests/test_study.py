@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from hybrid_plugin.evaluation.results import Results
 
 pytest.importorskip("accelerate", reason="training needs the train extra")
 STUDY = Path(__file__).resolve().parents[1] / "benchmarks" / "study.py"
@@ -222,3 +225,75 @@ def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny
     assert len(validate([board / "xquad-r.csv"])[0][0].rows) == 1
     args.eval_languages = {"xquad-r": "de,en"}  # sweeps on a language subset give no rows
     assert study.submit_to_leaderboard([row], args) == []
+
+
+def test_pareto_front_by_hand(tmp_path: Path) -> None:
+    """A model is dominated when another is at least as good on mono and multi mAP and better on one."""
+    study = _study()
+    rows = [
+        _row("A", 0, 0.80, 0.30, 1.0), _row("B", 0, 0.79, 0.54, 1.0), _row("C", 0, 0.77, 0.52, 1.0),
+        _row("D", 0, 0.75, 0.55, 1.0), _row("E", 0, 0.75, 0.54, 1.0),
+        _row("C", 1, 0.77, 0.50, 1.0),  # a second seed of C: its mean is (0.77, 0.51)
+    ]  # fmt: skip
+    points = {p["label"]: p for p in study.pareto(rows, "xquad-r")}
+    assert points["C"]["multi"] == pytest.approx(0.51)
+    assert {k: p["dominated_by"] for k, p in points.items()} == {
+        "A": [], "B": [], "C": ["B"], "D": [], "E": ["B", "D"],
+    }  # fmt: skip
+    table, sentence = study.pareto_lines(list(points.values()))
+    assert (
+        "| 3 | C | 0.770 | 0.510 | B |" in table and "| 1 | A | 0.800 | 0.300 | **on the front** |" in table
+    )
+    assert sentence.startswith("No single recipe dominates; the front runs from D (0.750 / 0.550), B (")
+    one = [_row("A", 0, 0.8, 0.6, 1.0), _row("B", 0, 0.7, 0.5, 1.0)]
+    assert study.pareto_lines(study.pareto(one, "xquad-r"))[1].startswith("A dominates every other model")
+    study.plot_pareto(list(points.values()), "xquad-r", tmp_path / "pareto.png")
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+
+
+def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
+    """Seed sd against the bootstrap SE of each seed's score; adjacent batch sizes tested with compare."""
+    from test_stats import scores, synthetic_pool, write_run
+
+    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.stats import compare
+    from hybrid_plugin.stats.compare import score_interval
+
+    study = _study()
+    pool = synthetic_pool(groups=12)
+    runs = [(32, 0, 3.0), (32, 1, 2.0), (64, 0, 4.0)]  # batch, seed, signal
+    rows = []
+    for batch, seed, signal in runs:
+        path = write_run(pool, scores(pool, 10 * batch + seed, signal), tmp_path / f"{batch}-{seed}", "m")
+        label = "hybrid α=0.5" + ("" if batch == 32 else f" (batch {batch})")
+        rows.append({
+            "label": label, "name": f"hybrid-a0.5-b{batch}-s{seed}", "strategy": "hybrid", "alpha": 0.5,
+            "batch_size": batch, "seed": seed, "merge": None, "steps": 6400 // batch,
+            "tasks": {"synth": study._summary(Results.load(path))}, "results_path": {"synth": str(path)},
+        })  # fmt: skip
+    lines, sentence = study.spread_table(rows, "synth")
+    multi = [r["tasks"]["synth"]["multi_map"] for r in rows[:2]]
+    measure = next(m for m in AGGREGATES if m.key == "multi_map")
+    se = np.mean(
+        [np.diff(score_interval(r["results_path"]["synth"], measure))[0] / 3.919928 for r in rows[:2]]
+    )
+    assert f"| hybrid α=0.5 | 2 | {np.std(multi, ddof=1):.4f} | {se:.4f} |" in lines[2]
+    assert len(lines) == 3  # the one-seed batch-64 model has no spread row
+    assert f"{np.std(multi, ddof=1) / se:.1f}× the query-sampling SE for hybrid α=0.5" in sentence
+
+    lines, answer = study.batch_section(rows, "synth", 32)
+    assert lines[0].startswith("Training pairs seen: batch 32: 200 steps = 6400 pairs, batch 64: 100 steps")
+    groups = {
+        "b32": [r["results_path"]["synth"] for r in rows[:2]],
+        "b64": [rows[2]["results_path"]["synth"]],
+    }
+    ref = compare(groups=groups, baseline="b32", permutations=10_000, bootstraps=2_000, seed=0)
+    ref = ref.pairs[0].measure("multi_map").macro
+    d = ref.difference
+    stated = (
+        f"- batch 64 − batch 32: multi mAP {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}], p = {ref.test.p:.4f}"
+    )
+    assert any(line.startswith(stated) for line in lines)
+    assert answer.startswith(
+        f"At equal training pairs, multilingual mAP goes {np.mean(multi):.3f} (batch 32) → "
+    )
