@@ -110,6 +110,8 @@ def test_duplicate_refused_unless_replace(board: Path, tiny_results: dict[str, P
                              "--replace", "--name", "renamed", "--submitter", "tester")  # fmt: skip
     assert code == 0, err
     assert out.startswith("replaced renamed")
+    # ranked among comparable rows only: the sentence+context row is another candidate format
+    assert "place 1 of 1 on de,en (sentence), multi" in out
     rows = read_rows(csv_file)
     assert len(rows) == 2 and {r["name"] for r in rows} == {"renamed", "tiny sentence+context"}
     assert validate_errors(capsys, csv_file) == (0, [])

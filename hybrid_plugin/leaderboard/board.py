@@ -303,9 +303,9 @@ class Submitted:
     csv: Path
     results_copy: Path
     row: RowBase
-    position: int
+    position: int  # among the rows with the same languages and candidate format
     replaced: bool
-    total: int
+    total: int  # those rows, this one included
 
 
 def submit(
@@ -404,8 +404,14 @@ def _submit_row(
         if rel not in still_used:
             (board / rel).unlink(missing_ok=True)
             (board / per_query_relpath(rel)).unlink(missing_ok=True)
-    position = next(i for i, r in enumerate(rows, 1) if r.model is row)
-    return Submitted(target, copy, row, position, bool(same), len(rows))
+    # ranked among the rows it is comparable with: same languages and candidate format
+    peers = [
+        r.model
+        for r in rows
+        if r.model.languages == row.languages and r.model.candidate_format == row.candidate_format
+    ]
+    position = next(i for i, r in enumerate(peers, 1) if r is row)
+    return Submitted(target, copy, row, position, bool(same), len(peers))
 
 
 def _uncertainty_in_order(board: Path, task: str, rows: list[Row]) -> list[dict[str, str]]:

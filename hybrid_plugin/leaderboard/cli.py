@@ -24,7 +24,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     row, verb = done.row, "replaced" if done.replaced else "added"
     print(
         f"{verb} {row.name} ({row.model_fingerprint[:12]}) in {done.csv}: "
-        f"place {done.position} of {done.total}, multi {row.multi_map:.4f}, mono {row.mono_map:.4f}, "
+        f"place {done.position} of {done.total} on {row.languages} ({row.candidate_format}), "
+        f"multi {row.multi_map:.4f}, mono {row.mono_map:.4f}, "
         f"cross {row.cross_map:.4f}, max rank distance {row.max_rank_distance:.1f}"
     )
     print(f"provenance: {done.results_copy}; now run: hybrid-plugin leaderboard render --dir {args.dir}")
