@@ -1100,7 +1100,7 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
             "",
             "## Not run",
             "",
-            "Pieces of this plan that the work folder does not hold (or holds from another base model):",
+            "Pieces of this plan that the work folder does not hold:",
             "",
         ]
         lines += [f"- {gap}" for gap in missing]
@@ -1214,27 +1214,6 @@ def _collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar) ->
     return rows, missing
 
 
-def same_base(rows: list[dict]) -> tuple[list[dict], list[str]]:
-    """The rows trained from (or being) the base model as it is now, and a line for each left out.
-
-    The base's fingerprint is read from the untrained run's results; a run trained from another
-    conversion of the base (an older edition of the study) is not comparable and is left out.
-    """
-    untrained = next((r for r in rows if r["strategy"] == "untrained" and r["results_path"]), None)
-    if untrained is None:
-        return rows, []
-    path = next(iter(untrained["results_path"].values()))
-    current = (Results.load(path).model or {}).get("fingerprint", "")[:12]
-    kept, left = [], []
-    for row in rows:
-        base = (row.get("training") or {}).get("base_fingerprint")
-        if base and current and base != current:
-            left.append(f"{row['name']}: trained from base fingerprint {base}, not today's {current}")
-        else:
-            kept.append(row)
-    return kept, left
-
-
 def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[str]:
     """One leaderboard row per trained model and full-language ranked task (earlier rows replaced)."""
     from hybrid_plugin.leaderboard.board import submit
@@ -1342,8 +1321,6 @@ def main(argv: list[str] | None = None) -> int:
         for task in args.tasks or sorted({t for tasks in runs.values() for t in tasks}):
             get_spec(task)
         rows, missing = collect(runs, args)
-        rows, other_base = same_base(rows)
-        missing += other_base
         command = "python benchmarks/study.py " + portable_command(argv if argv is not None else sys.argv[1:])
         report = write_report(rows, args, command, missing)
         submitted = submit_to_leaderboard(rows, args) if args.leaderboard else []
