@@ -1216,7 +1216,7 @@ def _collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar) ->
 
 def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[str]:
     """One leaderboard row per trained model and full-language ranked task (earlier rows replaced)."""
-    from hybrid_plugin.leaderboard.board import submit
+    from hybrid_plugin.leaderboard.board import remove, submit
     from hybrid_plugin.leaderboard.render import render
     from hybrid_plugin.leaderboard.tasks import ranked_specs
 
@@ -1228,11 +1228,13 @@ def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[st
         for task, path in row["results_path"].items():
             if task not in ranked or args.eval_languages.get(task):
                 continue
+            name = f"multilingual-e5-small + {row['label']}, seed {row['seed']}, {row['steps']} steps (study)"
+            # a retrained run has a new fingerprint: its earlier row goes by name, not by key
+            remove(Path(args.leaderboard), task, name=name, missing_ok=True)
             submitted = submit(
                 Path(path),
                 Path(args.leaderboard),
-                name=f"multilingual-e5-small + {row['label']}, seed {row['seed']}, "
-                f"{row['steps']} steps (study)",
+                name=name,
                 notes=f"benchmarks/study.py run {row['name']}; docs/study.md",
                 replace=True,
             )

@@ -607,3 +607,32 @@ def test_per_query_file_travels_with_its_row(tmp_path: Path, tiny_results: dict[
     code, _, err = run_cli(capsys, "leaderboard", "submit", lonely, "--dir", tmp_path / "lb2")
     one_error(code, err, "lonely.json", "per-query file", "missing")
     assert not (tmp_path / "lb2" / "xquad-r.csv").exists()
+
+
+def test_remove_by_name_or_fingerprint(board: Path, tiny_results: dict[str, Path], capsys) -> None:
+    """A row goes with its results copy; the rows left still validate; nothing matched is one line."""
+    csv_file = board / "xquad-r.csv"
+    rows = {r["name"]: r for r in read_rows(csv_file)}
+    gone = rows["tiny sentence"]
+    copy = board / results_relpath("xquad-r", gone["results_sha256"])
+    assert copy.is_file()
+    code, out, err = run_cli(capsys, "leaderboard", "remove", "--task", "xquad-r", "--name", "tiny sentence",
+                             "--dir", board)  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines()[0] == f"removed tiny sentence ({gone['model_fingerprint'][:12]}, de,en, sentence)"
+    assert [r["name"] for r in read_rows(csv_file)] == ["tiny sentence+context"]
+    per_query = board / board_module.per_query_relpath(results_relpath("xquad-r", gone["results_sha256"]))
+    assert not copy.exists() and not per_query.exists()
+    assert validate_errors(capsys, csv_file) == (0, [])
+    before = csv_file.read_bytes()
+    code, _, err = run_cli(capsys, "leaderboard", "remove", "--task", "xquad-r", "--name", "tiny sentence",
+                           "--dir", board)  # fmt: skip
+    one_error(code, err, "xquad-r.csv: no row named 'tiny sentence'")
+    code, _, err = run_cli(capsys, "leaderboard", "remove", "--task", "xquad-r", "--fingerprint", "abc",
+                           "--dir", board)  # fmt: skip
+    one_error(code, err, "--fingerprint abc: give at least 8 hex digits")
+    assert csv_file.read_bytes() == before
+    left = read_rows(csv_file)[0]["model_fingerprint"]
+    code, out, err = run_cli(capsys, "leaderboard", "remove", "--task", "xquad-r", "--fingerprint",
+                             left[:8].upper(), "--dir", board)  # fmt: skip
+    assert code == 0 and read_rows(csv_file) == [], err

@@ -223,6 +223,12 @@ def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny
     assert (board / "README.md").is_file() and (board / "index.html").is_file()
     assert study.submit_to_leaderboard([row], args)  # replaces its own row
     assert len(validate([board / "xquad-r.csv"])[0][0].rows) == 1
+    # the run made again gives another row key (here another candidate format; retrained: another
+    # fingerprint): its earlier row goes by name
+    again = row | {"results_path": {"xquad-r": str(tiny_results["sentence+context"])}}
+    assert study.submit_to_leaderboard([again], args)
+    (left,) = validate([board / "xquad-r.csv"])[0][0].rows
+    assert left.model.candidate_format == "sentence+context"
     args.eval_languages = {"xquad-r": "de,en"}  # sweeps on a language subset give no rows
     assert study.submit_to_leaderboard([row], args) == []
 

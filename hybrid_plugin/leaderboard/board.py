@@ -2,8 +2,9 @@
 
 ``submit`` turns a results JSON into a row (validated like any other), refuses a duplicate key
 unless told to replace it, copies the results file in as the row's provenance and rewrites the
-CSV atomically, best ``multi_map`` first. ``validate`` checks a CSV file against the schema, its
-keys and order, and every row against its committed results file.
+CSV atomically, best ``multi_map`` first. ``remove`` takes rows out by name or fingerprint.
+``validate`` checks a CSV file against the schema, its keys and order, and every row against its
+committed results file.
 """
 
 from __future__ import annotations
@@ -412,6 +413,64 @@ def _submit_row(
     ]
     position = next(i for i, r in enumerate(peers, 1) if r is row)
     return Submitted(target, copy, row, position, bool(same), len(peers))
+
+
+def remove(
+    board: Path,
+    task: str,
+    *,
+    name: str | None = None,
+    fingerprint: str | None = None,
+    missing_ok: bool = False,
+) -> list[RowBase]:
+    """Remove the rows of ``task`` with this display ``name`` or whose model fingerprint starts with
+    ``fingerprint`` (at least 8 hex digits); the intervals of the rows left are recomputed (the best
+    row may change), results copies no row uses are deleted. A :class:`UserError` if none matches,
+    unless ``missing_ok``."""
+    if (name is None) == (fingerprint is None):
+        raise UserError("leaderboard remove: give exactly one of --name or --fingerprint")
+    if fingerprint is not None and len(fingerprint) < 8:
+        raise UserError(
+            f"--fingerprint {fingerprint}: give at least 8 hex digits (a prefix that short is ambiguous)"
+        )
+    board = Path(board)
+    register_board_tasks(board)
+    spec = get_spec(task)
+    target = csv_path(board, spec.name)
+    with board_lock(board):
+        if not target.exists():
+            if missing_ok:
+                return []
+            raise UserError(f"{target}: no such leaderboard CSV")
+        checked = check_csv(target, check_results=False)
+        if checked.problems:
+            raise UserError(
+                f"{target} has {len(checked.problems)} problem(s), first: {checked.problems[0]}; "
+                "fix it (hybrid-plugin leaderboard validate) before removing rows"
+            )
+
+        def matches(row: RowBase) -> bool:
+            if name is not None:
+                return row.name == name
+            return row.model_fingerprint.startswith(fingerprint.lower())
+
+        gone = [r for r in checked.rows if matches(r.model)]
+        if not gone:
+            if missing_ok:
+                return []
+            what = f"named {name!r}" if name is not None else f"with fingerprint {fingerprint}…"
+            raise UserError(f"{target}: no row {what}")
+        rows = [r for r in checked.rows if not matches(r.model)]
+        for r, cells in zip(rows, _uncertainty_in_order(board, spec.name, rows)):
+            r.cells |= cells
+        write_csv(target, header(spec.name), (r.cells for r in rows))
+        still_used = {results_relpath(spec.name, r.model.results_sha256) for r in rows}
+        for old in gone:
+            rel = results_relpath(spec.name, old.model.results_sha256)
+            if rel not in still_used:
+                (board / rel).unlink(missing_ok=True)
+                (board / per_query_relpath(rel)).unlink(missing_ok=True)
+    return [r.model for r in gone]
 
 
 def _uncertainty_in_order(board: Path, task: str, rows: list[Row]) -> list[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""``hybrid-plugin leaderboard submit|validate|render``: parses, calls the library, prints."""
+"""``hybrid-plugin leaderboard submit|remove|validate|render``: parses, calls the library, prints."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         f"cross {row.cross_map:.4f}, max rank distance {row.max_rank_distance:.1f}"
     )
     print(f"provenance: {done.results_copy}; now run: hybrid-plugin leaderboard render --dir {args.dir}")
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    from hybrid_plugin.leaderboard.board import remove
+
+    gone = remove(Path(args.dir), args.task, name=args.name, fingerprint=args.fingerprint)
+    for row in gone:
+        print(f"removed {row.name} ({row.model_fingerprint[:12]}, {row.languages}, {row.candidate_format})")
+    print(f"now run: hybrid-plugin leaderboard render --dir {args.dir}")
     return 0
 
 
@@ -63,7 +73,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def add_leaderboard_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``leaderboard submit|validate|render`` to the main CLI's subparsers."""
+    """Add ``leaderboard submit|remove|validate|render`` to the main CLI's subparsers."""
     p = subparsers.add_parser(
         "leaderboard",
         help="leaderboard CSVs: submit a results JSON, validate, render README/HTML/plots",
@@ -86,6 +96,16 @@ def add_leaderboard_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--dir", default=DEFAULT_DIR, help=f"leaderboard folder (default: {DEFAULT_DIR})")
     s.set_defaults(func=_cmd_submit)
+
+    d = actions.add_parser(
+        "remove", help="take rows out of a task's CSV by display name or model fingerprint"
+    )
+    d.add_argument("--task", required=True, help="the leaderboard's task (e.g. xquad-r)")
+    which = d.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", default=None, help="the row's display name, exactly")
+    which.add_argument("--fingerprint", default=None, help="a model fingerprint prefix (≥ 8 hex digits)")
+    d.add_argument("--dir", default=DEFAULT_DIR, help=f"leaderboard folder (default: {DEFAULT_DIR})")
+    d.set_defaults(func=_cmd_remove)
 
     v = actions.add_parser("validate", help="check CSV files: one line per problem, exit 2 on any")
     v.add_argument("files", nargs="*", metavar="FILE", help="CSV files (default: DIR/*.csv)")
