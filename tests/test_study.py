@@ -203,6 +203,21 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
         assert verdict in ("yes", "no") or verdict.startswith(("not distinguishable", "not established"))
     assert "12 parallel question groups" in lines[3]
 
+    # X-Y without its per-query file (evaluated before they existed): the hybrid vs X-X-mono claims are
+    # still tested, hybrid vs X-Y is stated on the point estimates and says so
+    bare = tmp_path / "bare" / paths["X-Y"].name
+    bare.parent.mkdir()
+    bare.write_bytes(paths["X-Y"].read_bytes())
+    for r in rows:
+        r["tasks"]["synth"] = study._summary(Results.load(r["results_path"]["synth"]))
+    rows[2]["results_path"]["synth"] = str(bare)
+    partial = study.claims(rows, "synth")
+    assert partial[1:3] == lines[1:3]  # mono closeness and bias: hybrid vs X-X-mono, tested as before
+    h, x = (rows[i]["tasks"]["synth"]["multi_map"] for i in (0, 2))
+    assert f"hybrid − X-X-mono {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in partial[0]
+    assert f"hybrid {h:.3f} vs X-Y {x:.3f}, a point estimate: run-2 has no per-query file" in partial[0]
+    assert partial[0].count("p = ") == 1
+
 
 def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny_results: dict) -> None:
     import argparse
