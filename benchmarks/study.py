@@ -1040,6 +1040,14 @@ def write_report(rows: list[dict], args: argparse.Namespace, command: str, missi
         "- XQuAD-R is zero-shot (no XQuAD data in training). **MLQA-R is in-domain**: MLQA test and "
         "MLQA-R share their Wikipedia source. TyDi GoldP is a held-out monolingual check, never trained on.",
         f"- Evaluation languages: {json.dumps(args.eval_languages) if args.eval_languages else 'all'}.",
+        *(
+            [
+                "- The runs record more than one base fingerprint: the fingerprint's definition changed, "
+                "not the base's weights ([study guide: base fingerprints](study-guide.md#base-fingerprints))."
+            ]
+            if len({r.get("training", {}).get("base_fingerprint") for r in rows} - {None}) > 1
+            else []
+        ),
         "",
     ]
     tasks = [t for t in ("xquad-r", "mlqa-r") if any(t in r["tasks"] for r in rows)]
