@@ -14,11 +14,10 @@ from __future__ import annotations
 import ir_measures
 import numpy as np
 import pytest
-from conftest import engine_run
+from conftest import engine_run, random_tied_pool
 from scipy import stats as sps
 from test_metrics import hand_pool
 
-from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.evaluation.perquery import measure_values, query_table, to_arrow
 from hybrid_plugin.evaluation.ranking import Scorer, pool_rankings, relevant_ranks
 from hybrid_plugin.evaluation.runs import qrels_and_run, top_k_runs
@@ -114,20 +113,7 @@ def test_per_query_file_columns_reproduce_the_aggregates():
 def tied_pool():
     """Three languages, coarse embeddings: ties everywhere (as in test_metrics' parity test)."""
     rng = np.random.default_rng(11)
-    files = []
-    for lang, n_cand in (("aa", 40), ("bb", 30), ("cc", 25)):
-        files.append(
-            LanguageFile(
-                lang,
-                cand_ids=[f"{lang}-a000-p00-s{i:03d}" for i in range(n_cand)],
-                sentences=[f"{lang}{i}" for i in range(n_cand)],
-                contexts=[""] * n_cand,
-                question_ids=[f"g{i}" for i in rng.choice(16, 12, replace=False)],
-                questions=[f"{lang}q{i}" for i in range(12)],
-                answer_cand=list(rng.integers(0, n_cand, 12)),
-            )
-        )
-    pool = pool_from_files("rand", ("aa", "bb", "cc"), files, "sentence")
+    pool = random_tied_pool(rng, questions=12, groups=16)
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
     return pool, Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
