@@ -399,12 +399,7 @@ def _submit_row(
             copy.unlink(missing_ok=True)
             per_query_copy.unlink(missing_ok=True)
         raise
-    still_used = {results_relpath(spec.name, r.model.results_sha256) for r in rows}
-    for old in same:
-        rel = results_relpath(spec.name, old.model.results_sha256)
-        if rel not in still_used:
-            (board / rel).unlink(missing_ok=True)
-            (board / per_query_relpath(rel)).unlink(missing_ok=True)
+    _drop_unused_copies(board, spec.name, rows, same)
     # ranked among the rows it is comparable with: same languages and candidate format
     peers = [
         r.model
@@ -464,13 +459,18 @@ def remove(
         for r, cells in zip(rows, _uncertainty_in_order(board, spec.name, rows)):
             r.cells |= cells
         write_csv(target, header(spec.name), (r.cells for r in rows))
-        still_used = {results_relpath(spec.name, r.model.results_sha256) for r in rows}
-        for old in gone:
-            rel = results_relpath(spec.name, old.model.results_sha256)
-            if rel not in still_used:
-                (board / rel).unlink(missing_ok=True)
-                (board / per_query_relpath(rel)).unlink(missing_ok=True)
+        _drop_unused_copies(board, spec.name, rows, gone)
     return [r.model for r in gone]
+
+
+def _drop_unused_copies(board: Path, task: str, rows: list[Row], gone: list[Row]) -> None:
+    """Delete the results copies (and per-query files) of ``gone`` rows that no row in ``rows`` uses."""
+    still_used = {results_relpath(task, r.model.results_sha256) for r in rows}
+    for old in gone:
+        rel = results_relpath(task, old.model.results_sha256)
+        if rel not in still_used:
+            (board / rel).unlink(missing_ok=True)
+            (board / per_query_relpath(rel)).unlink(missing_ok=True)
 
 
 def _uncertainty_in_order(board: Path, task: str, rows: list[Row]) -> list[dict[str, str]]:
