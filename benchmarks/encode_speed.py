@@ -28,6 +28,12 @@ shared with other work:
 - ``int8-b64``: ``torch.ao.quantization.quantize_dynamic`` int8 linear layers (not exact; listed
   for its speed and its embedding error only).
 
+``--profile`` encodes the sample once more (token batches of 64) under ``torch.profiler`` and splits the
+time by operator: how fast the linear layers' GEMMs (``aten::addmm``) ran, what share of the time
+the work outside the bound (attention, GELU, bias copies, norms) takes, and so what the machine
+allows at best: the floor = the linear FLOPs at the best GEMM rate measured on these cores plus the
+time of the attention kernel, as a multiple of the bound.
+
 ``--map-check LANGS`` encodes the task restricted to LANGS both ways (``today`` vs
 ``encode_texts`` per shard) and compares every setting's exact mAP.
 """
@@ -309,6 +315,86 @@ def speed(args: argparse.Namespace) -> dict:
     }
 
 
+def profile(args: argparse.Namespace) -> dict:
+    """Per-operator time of a token-batched encode of the sample; the floor the profile implies."""
+    pool = load_task(args.task, args.data_dir, None)
+    ref = resolve_model(args.model)
+    model = ref.load()
+    q_all, _ = unique_texts(pool.query_text)
+    c_all, _ = unique_texts(pool.cand_text)
+    qs, cs = sample_texts(q_all, c_all, args.sample, args.seed)
+    jobs = [(qs, ref.query_prompt), (cs, ref.document_prompt)]
+    lengths = [token_lengths(model, t, p) for t, p in jobs]
+    tokens = int(sum(x.sum() for x in lengths))
+    padded = sum(padded_tokens_sorted(n, 64) for n in lengths)
+    p_lin = linear_params(model)
+    peak = torch.get_num_threads() * cpu_ghz() * 1e9 * FLOPS_PER_CYCLE
+    encode_texts(model, qs[:8], ref.query_prompt, 64)  # warm-up
+    best: dict | None = None
+    gemm = [gemm_gflops()]
+    for _ in range(args.rounds):
+        with (
+            torch.inference_mode(),
+            torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof,
+        ):
+            t = time.perf_counter()
+            for texts, prompt in jobs:
+                encode_texts(model, texts, prompt, 64)
+            wall = time.perf_counter() - t
+        gemm.append(gemm_gflops())
+        ops = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+        if best is None or wall < best["wall_s"]:
+            best = {"wall_s": wall, "ops": ops}
+    assert best is not None
+    ops, wall = best["ops"], best["wall_s"]
+    total = sum(ops.values())
+    top = dict(sorted(ops.items(), key=lambda kv: -kv[1])[:10])
+    attention = sum(v for k, v in ops.items() if "scaled_dot_product" in k)
+    linear_flop = 2 * p_lin * padded
+    best_gemm = max(gemm) * 1e9
+    floor_s = linear_flop / best_gemm + attention
+    bound_s = 2 * p_lin * tokens / peak
+    return {
+        "sample": {"queries": len(qs), "candidates": len(cs), "tokens": tokens, "padded_tokens": padded},
+        "peak_gflops": round(peak / 1e9, 1),
+        "gemm_gflops_per_round": [round(x, 1) for x in gemm],
+        "wall_s": round(wall, 2),
+        "bound_s": round(bound_s, 2),
+        "wall_x_bound": round(wall / bound_s, 2),
+        "profiled_op_seconds": round(total, 2),
+        "share_of_op_time": {k: round(v / total, 4) for k, v in top.items()},
+        "addmm_gflops": round(linear_flop / ops.get("aten::addmm", float("nan")) / 1e9, 1),
+        "floor_s": round(floor_s, 2),
+        "floor_x_bound": round(floor_s / bound_s, 2),
+        "floor": "linear FLOPs on the padded tokens at the best GEMM rate measured in this run, plus the "
+        "attention kernel's measured time; GELU, bias copies, norms and the rest counted as free",
+    }
+
+
+def profile_markdown(rec: dict) -> list[str]:
+    p = rec["profile"]
+    shares = ", ".join(f"`{k}` {v:.1%}" for k, v in p["share_of_op_time"].items() if v >= 0.005)
+    return [
+        f"# Where a cold encode's time goes — {rec['task']}, default model",
+        "",
+        f"Command: `{rec['command']}` ({rec['date']}; {rec['environment']['processor']}, "
+        f"{rec['environment']['torch_threads']} torch threads, no GPU).",
+        "",
+        f"Sample: {p['sample']['queries']} queries + {p['sample']['candidates']} candidates, "
+        f"{p['sample']['tokens']:,} tokens ({p['sample']['padded_tokens']:,} with padding), "
+        "token batches of 64, "
+        f"best of the profiled rounds: **{p['wall_s']} s = {p['wall_x_bound']}× the fp32 bound** "
+        f"({p['bound_s']} s at {p['peak_gflops']} GFLOP/s; see `encode_speed_*.md` for the bound).",
+        "",
+        f"- Share of operator time: {shares}.",
+        f"- The linear layers' GEMMs (`aten::addmm`) ran at **{p['addmm_gflops']} GFLOP/s**; the best "
+        f"fp32 GEMM measured on these cores in the same run (2048×384 · 384×1536): "
+        f"{', '.join(str(x) for x in p['gemm_gflops_per_round'])} GFLOP/s, against a nominal peak of "
+        f"{p['peak_gflops']}.",
+        f"- **Floor: {p['floor_s']} s = {p['floor_x_bound']}× the bound** ({p['floor']}).",
+    ]
+
+
 @dataclass
 class ShardedEncoder(SentenceTransformerEncoder):
     """The default model's encoder with the encode path swapped (the store's 2,048-text shards kept)."""
@@ -476,6 +562,7 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32, 64, 128])
     ap.add_argument("--batch-size", type=int, default=64, help="--map-check: batch size of both paths")
     ap.add_argument("--map-check", metavar="LANGS", default=None)
+    ap.add_argument("--profile", action="store_true", help="per-operator time and the floor it implies")
     ap.add_argument(
         "--variants", type=lambda s: s.split(","), default=None, help="comma-separated subset (default: all)"
     )
@@ -492,6 +579,9 @@ def main() -> None:
     if args.map_check:
         rec["map_check"] = map_check(args)
         stem, md = f"encode_map_check_{args.task}", map_markdown(rec)
+    elif args.profile:
+        rec["profile"] = profile(args)
+        stem, md = f"encode_profile_{args.task}", profile_markdown(rec)
     else:
         rec.update(speed(args))
         stem, md = f"encode_speed_{args.task}", speed_markdown(rec)

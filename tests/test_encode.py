@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import build_tiny_model
 
-from hybrid_plugin.models.encode import encode_texts, length_batches, token_lengths
+from hybrid_plugin.models.encode import encode_on_threads, encode_texts, length_batches, token_lengths
 
 TEXTS = [
     "short",
@@ -132,8 +132,107 @@ def test_dense_retriever_batches_by_token_count_and_matches_the_model(model, tmp
         emb, encoded = DenseRetriever(encoder, batch_size=3, cache_root=cache).embed(unique, "query", "enc")
         assert encoded == len(unique)
         tokens = token_lengths(model, unique, encoder.prompt("query"))
-        sizes = [[int(tokens[unique.index(t)]) for t in batch] for batch in calls]
-        flat = [n for batch in sizes for n in batch]
-        assert flat == sorted(flat, reverse=True)  # longest first, by tokens
+        # the batches are cut longest first by tokens; two may run at once, so compare as a set
+        expected = [[unique[i] for i in rows] for rows in length_batches(tokens, 3)]
+        assert sorted(calls) == sorted(expected)
+        assert calls[0] == expected[0]  # the first runs alone, before any other starts
         reference = model.encode(unique, prompt=encoder.prompt("query") or None, convert_to_numpy=True)
         np.testing.assert_allclose(emb, reference, atol=1e-5)
+
+
+@pytest.fixture
+def two_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_encode_on_threads_keeps_order_and_restores_torch_threads(two_torch_threads) -> None:
+    """Results come back in batch order whatever finishes first; the first batch runs in the calling
+    thread alone; the workers run on one torch thread each, and the caller gets its 2 threads back."""
+    import threading
+    import time
+
+    import torch
+
+    caller = threading.get_ident()
+    seen: list[tuple[int, int, int]] = []  # (batch, thread id, torch threads inside)
+
+    def encode(batch: list[int]) -> np.ndarray:
+        time.sleep(0.02 * (batch[0] % 3))  # later batches may finish first
+        seen.append((batch[0], threading.get_ident(), torch.get_num_threads()))
+        return np.array([[float(x)] for x in batch], dtype=np.float32)
+
+    batches = [[i, i + 100] for i in range(7)]
+    out = list(encode_on_threads(encode, batches, workers=2))
+    assert [o[:, 0].tolist() for o in out] == [[float(i), i + 100.0] for i in range(7)]
+    assert seen[0] == (0, caller, 2)  # alone, before the workers start, with all threads
+    workers = {tid for b, tid, _ in seen[1:]}
+    assert caller not in workers and 1 <= len(workers) <= 2
+    assert all(n == 1 for _, _, n in seen[1:])
+    assert torch.get_num_threads() == 2
+
+
+def test_encode_on_threads_sequential_without_spare_threads() -> None:
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ids: set[int] = set()
+        out = list(encode_on_threads(lambda b: ids.add(threading.get_ident()) or np.ones((1, 1)), [1, 2, 3]))
+        assert len(out) == 3 and ids == {threading.get_ident()}
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_encode_on_threads_stops_and_restores_on_a_failing_batch(two_torch_threads) -> None:
+    import torch
+
+    started: list[int] = []
+
+    def encode(batch: int) -> np.ndarray:
+        started.append(batch)
+        if batch == 2:
+            raise RuntimeError("batch 2 failed")
+        return np.zeros((1, 1))
+
+    with pytest.raises(RuntimeError, match="batch 2 failed"):
+        list(encode_on_threads(encode, range(40), workers=2))
+    assert torch.get_num_threads() == 2
+    assert len(started) < 40  # the batches queued behind the failure were cancelled
+
+
+def test_store_closes_the_batch_runner_when_a_batch_is_refused(tmp_path, two_torch_threads) -> None:
+    """A NaN embedding stops the shard; the threads are back to 2 right away, nothing is cached."""
+    import torch
+
+    from hybrid_plugin.errors import UserError
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    def encode(batch: list[str]) -> np.ndarray:
+        return np.full((len(batch), 2), np.nan if "bad" in batch else 1.0, dtype=np.float32)
+
+    store = EmbeddingStore(tmp_path, "e" * 64, "")
+    texts = [f"text {i}" for i in range(10)] + ["bad"]
+    with pytest.raises(UserError, match="NaN or infinite"):
+        store.ensure(texts, encode, batch_size=2, map_batches=lambda f, b: encode_on_threads(f, b, 2))
+    assert torch.get_num_threads() == 2 and len(store) == 0
+
+
+def test_dense_retriever_on_threads_equals_one_batch_at_a_time(model, tmp_path, two_torch_threads) -> None:
+    """The CPU path runs two batches at once; the embeddings are those of one batch at a time."""
+    from hybrid_plugin.models.ref import ModelRef
+    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+
+    ref = ModelRef(name="tiny", path=Path("tiny"), fingerprint=None, query_prompt="", document_prompt="")
+    ref._model = model
+    texts = list(dict.fromkeys(TEXTS * 3))
+    threaded, _ = DenseRetriever(SentenceTransformerEncoder(ref), batch_size=2).embed(texts, "query", "e")
+    sequential = encode_texts(model, texts, "", batch_size=2)
+    np.testing.assert_allclose(threaded, sequential, rtol=0, atol=1e-6)

@@ -21,7 +21,8 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,6 +270,7 @@ class EmbeddingStore:
         desc: str = "encoding",
         batch_size: int | None = None,
         lengths: Callable[[list[str]], np.ndarray] | None = None,
+        map_batches: MapBatches | None = None,
     ) -> int:
         """Encode and store every missing text, longest-first in shards; returns how many were encoded.
 
@@ -276,7 +278,9 @@ class EmbeddingStore:
         goes to ``encode`` in consecutive batches of that size, so the progress bar, its rate and ETA
         move per batch, not per shard. "Longest" is by ``lengths`` (the encoder's token counts) when
         given, else by characters: batches of similar token counts pad little, and every padded token
-        costs as much as a real one (characters are a poor proxy across scripts).
+        costs as much as a real one (characters are a poor proxy across scripts). ``map_batches``
+        (the encoder's, optional) runs ``encode`` over a shard's batches, e.g. several at a time; the
+        results come back in order, so shards and their contents do not depend on it.
         If the first embeddings differ in dimension from what the cache holds, the cache's shards
         of the other dimension are quarantined and their texts encoded as well.
         """
@@ -293,9 +297,11 @@ class EmbeddingStore:
             while todo:
                 shard, todo = todo[:shard_size], todo[shard_size:]
                 parts = []
-                for b in range(0, len(shard), step):
-                    parts.append(_checked_output(encode(shard[b : b + step]), len(shard[b : b + step])))
-                    bar.update(len(parts[-1]))
+                batches = [shard[b : b + step] for b in range(0, len(shard), step)]
+                with encoded_batches(encode, batches, map_batches) as results:
+                    for emb in results:
+                        parts.append(emb)
+                        bar.update(len(emb))
                 before = len(self._index)
                 self.add(shard, parts[0] if len(parts) == 1 else np.concatenate(parts))
                 done += len(shard)
@@ -305,6 +311,24 @@ class EmbeddingStore:
                     bar.total += len(todo) - rest
                     bar.refresh()
         return done
+
+
+MapBatches = Callable[[Callable[[list[str]], np.ndarray], list[list[str]]], Iterable[np.ndarray]]
+
+
+@contextmanager
+def encoded_batches(
+    encode: Callable[[list[str]], np.ndarray], batches: list[list[str]], map_batches: MapBatches | None
+) -> Iterator[Iterator[np.ndarray]]:
+    """Checked embeddings of each batch, in order; whatever runs them is closed on exit, also when
+    a batch fails or the caller stops early (so no encoding goes on behind an error)."""
+    results = iter(map_batches(encode, batches) if map_batches is not None else map(encode, batches))
+    try:
+        yield (_checked_output(emb, len(batch)) for batch, emb in zip(batches, results))
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
 
 
 def longest_first_order(
@@ -325,15 +349,19 @@ def encode_uncached(
     batch_size: int,
     desc: str = "encoding",
     lengths: Callable[[list[str]], np.ndarray] | None = None,
+    map_batches: MapBatches | None = None,
 ) -> np.ndarray:
     """Embeddings of ``texts`` in input order, encoded longest-first in batches with a moving bar
     (the same batches the store would make, without writing anything)."""
     order = longest_first_order(texts, lengths)
+    rows_of = [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
+    batches = [[texts[i] for i in rows] for rows in rows_of]
     out: np.ndarray | None = None
-    with tqdm(total=len(texts), desc=desc, unit="text") as bar:
-        for b in range(0, len(order), batch_size):
-            rows = order[b : b + batch_size]
-            emb = _checked_output(encode([texts[i] for i in rows]), len(rows))
+    with (
+        tqdm(total=len(texts), desc=desc, unit="text") as bar,
+        encoded_batches(encode, batches, map_batches) as results,
+    ):
+        for rows, emb in zip(rows_of, results):
             if out is None:
                 out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
             out[rows] = emb

@@ -9,6 +9,7 @@ the prompt of each role, so every unique text is encoded once per (model, prompt
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -18,7 +19,7 @@ import numpy as np
 from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.evaluation.ranking import Scorer
 from hybrid_plugin.evaluation.store import EmbeddingStore, encode_uncached
-from hybrid_plugin.models.encode import token_lengths
+from hybrid_plugin.models.encode import encode_on_threads, token_lengths
 from hybrid_plugin.models.ref import ModelRef
 from hybrid_plugin.provenance import library_versions
 from hybrid_plugin.retrievers.base import Scored
@@ -77,6 +78,15 @@ class SentenceTransformerEncoder:
             show_progress_bar=False,
         )
 
+    def map_batches(
+        self, encode: Callable[[list[str]], np.ndarray], batches: list[list[str]]
+    ) -> Iterator[np.ndarray]:
+        """The store's batches, two at a time on a CPU (see ``encode_on_threads``); one at a time on
+        an accelerator, which a single batch already keeps busy."""
+        model = self.ref.load()
+        workers = 2 if str(getattr(model, "device", "cpu")) == "cpu" else 1
+        return encode_on_threads(encode, batches, workers)
+
     def lengths(self, texts: list[str], role: Role) -> np.ndarray:
         """Token counts as the model sees the texts (prompt included): the store batches by them."""
         return token_lengths(self.ref.load(), texts, self.prompt(role))
@@ -119,12 +129,18 @@ class DenseRetriever:
         encode = lambda batch: self.encoder.encode(batch, role, self.batch_size)  # noqa: E731
         measure = getattr(self.encoder, "lengths", None)  # optional: token counts for tight batches
         lengths = (lambda batch: measure(batch, role)) if callable(measure) else None
+        map_batches = getattr(self.encoder, "map_batches", None)  # optional: batches run concurrently
         if self.cache_root is None or self.encoder.fingerprint is None:
-            return encode_uncached(texts, encode, self.batch_size, desc=desc, lengths=lengths), len(texts)
+            out = encode_uncached(
+                texts, encode, self.batch_size, desc=desc, lengths=lengths, map_batches=map_batches
+            )
+            return out, len(texts)
         store = EmbeddingStore(
             self.cache_root, self.encoder.fingerprint, self.encoder.prompt(role), self.encoder.name
         )
-        encoded = store.ensure(texts, encode, desc=desc, batch_size=self.batch_size, lengths=lengths)
+        encoded = store.ensure(
+            texts, encode, desc=desc, batch_size=self.batch_size, lengths=lengths, map_batches=map_batches
+        )
         return store.get(texts), encoded
 
     def embed_pool(self, pool: Pool) -> PoolEmbeddings:
