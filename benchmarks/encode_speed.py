@@ -24,6 +24,8 @@ shared with other work:
 - ``tokens-bN``: :func:`hybrid_plugin.models.encode.encode_texts`: batches of N sorted by token
   count.
 - ``tokens-b64-1thread``: the same with ``torch.set_num_threads(1)``.
+- ``tokens-b64-2workers``: the same batches two at a time, each on one torch thread
+  (:func:`hybrid_plugin.models.encode.encode_on_threads`, the dense retriever's CPU path).
 - ``tokens-b64-eager``: the model loaded with the eager attention instead of SDPA (the default).
 - ``int8-b64``: ``torch.ao.quantization.quantize_dynamic`` int8 linear layers (not exact; listed
   for its speed and its embedding error only).
@@ -64,7 +66,7 @@ from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.pool import unique_texts
 from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-from hybrid_plugin.models.encode import encode_texts, length_batches, token_lengths
+from hybrid_plugin.models.encode import encode_on_threads, encode_texts, length_batches, token_lengths
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.provenance import portable_command
 from hybrid_plugin.retrievers.dense import Role, SentenceTransformerEncoder
@@ -88,6 +90,22 @@ def today(model, texts: Sequence[str], prompt: str, batch_size: int = 64) -> np.
             convert_to_numpy=True,
             show_progress_bar=False,
         )
+    return out
+
+
+def on_threads(model, texts: Sequence[str], prompt: str, batch_size: int = 64) -> np.ndarray:
+    """``encode_texts``'s batches, two at a time on one torch thread each (the dense retriever's CPU path)."""
+    rows_of = length_batches(token_lengths(model, texts, prompt), batch_size)
+
+    def encode(rows: np.ndarray) -> np.ndarray:
+        batch = [texts[i] for i in rows]
+        return model.encode(
+            batch, prompt=prompt or None, batch_size=len(rows), convert_to_numpy=True, show_progress_bar=False
+        )
+
+    out = np.empty((len(texts), model.get_embedding_dimension()), dtype=np.float32)
+    for rows, emb in zip(rows_of, encode_on_threads(encode, rows_of)):
+        out[rows] = emb
     return out
 
 
@@ -164,10 +182,8 @@ def load_task(task: str, data_dir: str, languages: str | None):
     return build_pool(spec, resolve_files(spec, langs, data_dir).paths)
 
 
-def speed(args: argparse.Namespace) -> dict:
-    """Interleaved timing of every variant on a fixed sample; embedding differences vs ``today``."""
-    from sentence_transformers import SentenceTransformer
-
+def load_sample(args: argparse.Namespace):
+    """The default model, the task's distinct texts, the fixed sample and its token counts."""
     pool = load_task(args.task, args.data_dir, None)
     ref = resolve_model(args.model)
     model = ref.load()
@@ -177,6 +193,14 @@ def speed(args: argparse.Namespace) -> dict:
     jobs = [(qs, ref.query_prompt), (cs, ref.document_prompt)]
     lengths = [token_lengths(model, t, p) for t, p in jobs]
     tokens = int(sum(x.sum() for x in lengths))
+    return ref, model, (q_all, c_all), (qs, cs), jobs, lengths, tokens
+
+
+def speed(args: argparse.Namespace) -> dict:
+    """Interleaved timing of every variant on a fixed sample; embedding differences vs ``today``."""
+    from sentence_transformers import SentenceTransformer
+
+    ref, model, (q_all, c_all), (qs, cs), jobs, lengths, tokens = load_sample(args)
     full_jobs = [(q_all, ref.query_prompt), (c_all, ref.document_prompt)]
     full_lengths = [token_lengths(model, t, p) for t, p in full_jobs]
     full_tokens = int(sum(x.sum() for x in full_lengths))
@@ -222,6 +246,7 @@ def speed(args: argparse.Namespace) -> dict:
         )
     pad64 = (sum(padded_tokens_sorted(n, 64) for n in lengths), full_padded(64))
     variants["tokens-b64-1thread"] = (one_thread, *pad64)
+    variants["tokens-b64-2workers"] = (lambda t, p: on_threads(model, t, p, 64), *pad64)
     variants["tokens-b64-eager"] = (lambda t, p: encode_texts(eager, t, p, 64), *pad64)
     variants["int8-b64"] = (lambda t, p: encode_texts(int8, t, p, 64), *pad64)
     if args.variants:
@@ -281,6 +306,12 @@ def speed(args: argparse.Namespace) -> dict:
             "padded_tokens": padded,
             "padding_overhead": round(padded / tokens - 1, 4),
             "max_abs_diff_vs_today": diff,
+            # the same batches one at a time (only where both ran): 0 means bit-identical
+            "max_abs_diff_vs_tokens_b64": (
+                max(float(np.abs(a - b).max()) for a, b in zip(embs[name], embs["tokens-b64"]))
+                if "tokens-b64" in embs
+                else None
+            ),
             "texts_bit_identical_to_today": same,
             "tokens_per_cpu_s_best": round(tokens / min(cpu[name])),
             "full_task_padded_tokens": padded_full,
@@ -317,15 +348,7 @@ def speed(args: argparse.Namespace) -> dict:
 
 def profile(args: argparse.Namespace) -> dict:
     """Per-operator time of a token-batched encode of the sample; the floor the profile implies."""
-    pool = load_task(args.task, args.data_dir, None)
-    ref = resolve_model(args.model)
-    model = ref.load()
-    q_all, _ = unique_texts(pool.query_text)
-    c_all, _ = unique_texts(pool.cand_text)
-    qs, cs = sample_texts(q_all, c_all, args.sample, args.seed)
-    jobs = [(qs, ref.query_prompt), (cs, ref.document_prompt)]
-    lengths = [token_lengths(model, t, p) for t, p in jobs]
-    tokens = int(sum(x.sum() for x in lengths))
+    ref, model, _, (qs, cs), jobs, lengths, tokens = load_sample(args)
     padded = sum(padded_tokens_sorted(n, 64) for n in lengths)
     p_lin = linear_params(model)
     peak = torch.get_num_threads() * cpu_ghz() * 1e9 * FLOPS_PER_CYCLE
@@ -350,15 +373,21 @@ def profile(args: argparse.Namespace) -> dict:
     total = sum(ops.values())
     top = dict(sorted(ops.items(), key=lambda kv: -kv[1])[:10])
     attention = sum(v for k, v in ops.items() if "scaled_dot_product" in k)
+    # attention work grows with the square of the (padded) length: its share on the real tokens
+    squares = sum(int((n**2).sum()) for n in lengths)
+    padded_squares = sum(
+        len(rows) * int(n[rows].max()) ** 2 for n in lengths for rows in length_batches(n, 64)
+    )
     linear_flop = 2 * p_lin * padded
     best_gemm = max(gemm) * 1e9
-    floor_s = linear_flop / best_gemm + attention
+    floor_s = 2 * p_lin * tokens / best_gemm + attention * squares / padded_squares
     bound_s = 2 * p_lin * tokens / peak
     return {
         "sample": {"queries": len(qs), "candidates": len(cs), "tokens": tokens, "padded_tokens": padded},
         "peak_gflops": round(peak / 1e9, 1),
         "gemm_gflops_per_round": [round(x, 1) for x in gemm],
         "wall_s": round(wall, 2),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "bound_s": round(bound_s, 2),
         "wall_x_bound": round(wall / bound_s, 2),
         "profiled_op_seconds": round(total, 2),
@@ -366,8 +395,9 @@ def profile(args: argparse.Namespace) -> dict:
         "addmm_gflops": round(linear_flop / ops.get("aten::addmm", float("nan")) / 1e9, 1),
         "floor_s": round(floor_s, 2),
         "floor_x_bound": round(floor_s / bound_s, 2),
-        "floor": "linear FLOPs on the padded tokens at the best GEMM rate measured in this run, plus the "
-        "attention kernel's measured time; GELU, bias copies, norms and the rest counted as free",
+        "floor": "linear FLOPs on the real tokens at the best GEMM rate measured in this run, plus the "
+        "attention kernel's measured time scaled to the real tokens (by the sum of squared lengths); "
+        "padding, GELU, bias copies, norms and the rest counted as free",
     }
 
 
@@ -391,7 +421,12 @@ def profile_markdown(rec: dict) -> list[str]:
         f"fp32 GEMM measured on these cores in the same run (2048×384 · 384×1536): "
         f"{', '.join(str(x) for x in p['gemm_gflops_per_round'])} GFLOP/s, against a nominal peak of "
         f"{p['peak_gflops']}.",
+        f"- At the rate the GEMMs reached inside the model, the linear layers alone on the real tokens "
+        f"take **{p['peak_gflops'] / p['addmm_gflops']:.2f}× the bound**, before any other operator.",
         f"- **Floor: {p['floor_s']} s = {p['floor_x_bound']}× the bound** ({p['floor']}).",
+        "",
+        f"Load: {rec.get('note') or 'not recorded'}"
+        + (f"; load average {p['load_average']}." if p.get("load_average") else "."),
     ]
 
 
@@ -500,7 +535,7 @@ def speed_markdown(rec: dict) -> list[str]:
         f"Best fp32 GEMM measured per round (2048×384 · 384×1536): "
         f"{', '.join(str(x) for x in rec['gemm_gflops_best_per_round'])} GFLOP/s.",
         "",
-        "**The machine was shared**: 2 cores, two other engineers' jobs running; load average per round "
+        f"**Load**: {rec.get('note') or 'the 2 cores may be shared'}; load average per round "
         f"(1/5/15 min): {'; '.join(', '.join(str(x) for x in la) for la in rec['load_average_per_round'])}. "
         "Variants ran interleaved in shuffled order each round, so they saw the same contention; the "
         "best round is the least disturbed one.",
@@ -525,6 +560,13 @@ def speed_markdown(rec: dict) -> list[str]:
             f"{r['full_task_projection_s'] / 60:.1f} min ({r['full_task_projection_x_bound']}×) | "
             f"{r['max_abs_diff_vs_today']:.2g} | {r['texts_bit_identical_to_today']}/{n} |"
         )
+    same_batches = {k: r["max_abs_diff_vs_tokens_b64"] for k, r in rec["variants"].items()}
+    if same_batches.get("tokens-b64-2workers") is not None:
+        md += [
+            "",
+            "`tokens-b64-2workers` vs `tokens-b64` (the same batches, two at a time): max abs difference "
+            f"{same_batches['tokens-b64-2workers']:.2g}.",
+        ]
     if rec["today_repeat_max_abs_diff"] is not None:
         md += [
             "",
@@ -567,6 +609,7 @@ def main() -> None:
         "--variants", type=lambda s: s.split(","), default=None, help="comma-separated subset (default: all)"
     )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--note", default="", help="what else the machine was running (written in the record)")
     ap.add_argument("--tag", default="", help="suffix of the output files (encode_speed_<task>__<tag>)")
     args = ap.parse_args()
 
@@ -575,6 +618,7 @@ def main() -> None:
         "task": args.task,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(),
+        "note": args.note,
     }
     if args.map_check:
         rec["map_check"] = map_check(args)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import re
+import shlex
 import tempfile
 from collections.abc import Sequence
 from importlib import metadata
@@ -64,8 +66,9 @@ def display_path(path: str | os.PathLike[str]) -> str:
 
 
 def portable_command(argv: Sequence[str]) -> str:
-    """A command line for a record: absolute paths in it (``--opt PATH``, ``--opt=PATH``,
-    ``FORMAT:PATH``) go through :func:`display_path`."""
+    """A command line for a record, as a shell would take it back: absolute paths in it
+    (``--opt PATH``, ``--opt=PATH``, ``FORMAT:PATH``) go through :func:`display_path`, and an
+    argument with spaces or quotes is quoted (a leading ``~/`` stays outside the quotes)."""
 
     def one(arg: str) -> str:
         for sep in ("=", ":"):
@@ -74,4 +77,11 @@ def portable_command(argv: Sequence[str]) -> str:
                 return head + sep + display_path(tail)
         return display_path(arg) if os.path.isabs(arg) else arg
 
-    return " ".join(one(a) for a in argv)
+    def quoted(arg: str) -> str:
+        if re.fullmatch(r"[\w@%+=:,./~-]+", arg):
+            return arg
+        if arg.startswith("~/"):
+            return "~/" + shlex.quote(arg[2:])
+        return shlex.quote(arg)
+
+    return " ".join(quoted(one(a)) for a in argv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -69,6 +70,10 @@ def test_portable_command(places: tuple[Path, Path]) -> None:
     home, cwd = places
     argv = ["--data-dir", str(home / "d"), f"--model={cwd / 'm'}", f"mlqa:{home / 'x'}", "plain", "1:2"]
     assert portable_command(argv) == "--data-dir ~/d --model=m mlqa:~/x plain 1:2"
+    # a shell takes the record back as the same arguments
+    spaced = ["--note", "it's paused", str(home / "my data"), ""]
+    assert portable_command(spaced) == """--note 'it'"'"'s paused' ~/'my data' ''"""
+    assert shlex.split(portable_command(spaced))[:2] == spaced[:2]
 
 
 def _record(home: Path, cwd: Path) -> dict:
