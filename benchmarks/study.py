@@ -464,6 +464,30 @@ def claims(rows: list[dict], task: str) -> list[str]:
     need = ("hybrid α=0.5", "X-X-mono", "X-Y")
     if not all(k in groups for k in need):
         return ["(needs the main plan's hybrid, X-X-mono and X-Y runs)"]
+    groups, left_out = _matched_seeds(groups, need)
+    return _claims(groups, task, need) + left_out
+
+
+def _matched_seeds(groups: dict[str, list[dict]], need: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """The claims' models on the seeds they all have, so each comparison sets like against like (a
+    model's extra seeds still count in the seed spread); a line saying what was left out."""
+    seed_sets = [{g.get("seed") for g in groups[label]} for label in need]
+    common = set.intersection(*seed_sets)
+    if not common or all(s == common for s in seed_sets):
+        return groups, []
+    matched = {k: [g for g in v if k not in need or g.get("seed") in common] for k, v in groups.items()}
+    extra = [
+        f"{label} seed {', '.join(str(s) for s in sorted(seeds - common))}"
+        for label, seeds in zip(need, seed_sets)
+        if seeds - common
+    ]
+    return matched, [
+        f"- Seeds matched: the claims use seed {', '.join(str(s) for s in sorted(common))}, which every "
+        f"model has; left out here ({'; '.join(extra)}), counted in the seed spread."
+    ]
+
+
+def _claims(groups: dict[str, list[dict]], task: str, need: tuple[str, ...]) -> list[str]:
     lacking = sorted(
         g.get("name", label)
         for label in need
@@ -988,7 +1012,7 @@ def conclusions(
     built from the same results as the tables (nothing typed by hand but the fixed limits)."""
     lines = ["## What we can and cannot conclude", ""]
     for task, claim_lines in stated.items():
-        tested = [line for line in claim_lines if line.startswith("- Hybrid")]
+        tested = [line for line in claim_lines if line.startswith(("- Hybrid", "- Seeds matched"))]
         if tested:
             lines += [f"On {task}:", "", *tested, ""]
     for task, (_, sentence) in spreads.items():

@@ -153,7 +153,7 @@ def test_claims_are_checked_on_seed_means(tmp_path: Path) -> None:
     rows = [
         _row("hybrid α=0.5", 0, 0.78, 0.50, 300.0, 0.5), _row("hybrid α=0.5", 1, 0.76, 0.54, 340.0, 0.5),
         _row("X-X-mono", 0, 0.78, 0.52, 400.0), _row("X-X-mono", 1, 0.78, 0.50, 380.0),
-        _row("X-Y", 0, 0.70, 0.53, 350.0),
+        _row("X-Y", 0, 0.70, 0.53, 350.0), _row("X-Y", 1, 0.70, 0.53, 350.0),
     ]  # fmt: skip
     lines = study.claims(rows, "xquad-r")
     # hybrid means: mono 0.77, multi 0.52, distance 320; mono-only: 0.78, 0.51, 390; X-Y multi 0.53
@@ -161,7 +161,17 @@ def test_claims_are_checked_on_seed_means(tmp_path: Path) -> None:
     assert "multi mAP hybrid 0.520, X-X-mono 0.510, X-Y 0.530" in lines[0]
     assert "**yes** (mono mAP hybrid 0.770 vs 0.780, difference -0.010)" in lines[1]
     assert "**yes** (max rank distance hybrid 320.0 vs 390.0)" in lines[2]
-    assert "point estimates: no per-query files for X-X-mono, X-X-mono, X-Y, hybrid" in lines[3]
+    assert "point estimates: no per-query files for X-X-mono, X-X-mono, X-Y, X-Y, hybrid" in lines[3]
+    assert len(lines) == 4  # every model has seeds 0 and 1: nothing left out
+
+    # X-Y has seed 0 only: the claims compare seed 0 of every model, and say what they left out
+    matched = study.claims(rows[:-1], "xquad-r")
+    seed0 = study.claims([r for r in rows if r["seed"] == 0], "xquad-r")
+    assert matched[:-1] == seed0 and "multi mAP hybrid 0.500, X-X-mono 0.520, X-Y 0.530" in matched[0]
+    assert matched[-1] == (
+        "- Seeds matched: the claims use seed 0, which every model has; left out here "
+        "(hybrid α=0.5 seed 1; X-X-mono seed 1), counted in the seed spread."
+    )
     alpha_rows = [_row("hybrid", s, 0.7, 0.5, 1.0, a) for a in (0, 0.5, 1) for s in (0, 1)]
     assert study.plot_alpha(alpha_rows, "xquad-r", tmp_path / "alpha.png", 32)  # seeds share an alpha
     assert (tmp_path / "alpha.png").stat().st_size > 1000
