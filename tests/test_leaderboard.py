@@ -505,12 +505,20 @@ def test_scatter_numbers_never_overlap_and_bm25_gets_a_log_axis() -> None:
 
     # fifteen rows within a few pixels of each other: magnified in an inset, still apart
     dense = [r for r in rows if r.model_id != "bm25"][:1] * 15
-    crowd = [
-        r.model_copy(
-            update={"max_rank_distance": 350 + 0.7 * i, "multi_map": 0.55 - 0.001 * i, "name": f"m{i}"}
+
+    def moved(r, i: int):
+        """The row at a new point, its interval (where it has one) moved with it."""
+        multi = 0.55 - 0.001 * i
+        shift = {
+            k: getattr(r, k) + multi - r.multi_map
+            for k in ("multi_map_ci_low", "multi_map_ci_high")
+            if getattr(r, k) is not None
+        }
+        return r.model_copy(
+            update={"max_rank_distance": 350 + 0.7 * i, "multi_map": multi, "name": f"m{i}", **shift}
         )
-        for i, r in enumerate(dense)
-    ]
+
+    crowd = [moved(r, i) for i, r in enumerate(dense)]
     fig = scatter_figure("xquad-r", crowd)
     assert fig.axes[0].get_xscale() == "linear" and len(fig.axes[0].child_axes) == 1  # the inset
     _assert_readable(fig, len(crowd))
