@@ -36,7 +36,7 @@ def encode_on_threads(
     Why: on a few cores one batch's small matrix products and its GELU, attention and norms do not
     keep every core busy through torch's own intra-op threads (which synchronise after each
     operator). Two batches at a time, each on half of the threads, kept 2 cores busier:
-    ``benchmarks/results/encode_speed_xquad-r__threads.md`` measured 12 % less wall time and bit-identical
+    ``benchmarks/results/encode_speed_xquad-r__threads.md`` measured 6–10 % less wall time and bit-identical
     embeddings. The batches are the same as encoded one after another, so what is computed is the same.
 
     The first batch runs in the calling thread before the others start, so lazy state (the model
