@@ -807,8 +807,11 @@ def spread_table(rows: list[dict], task: str) -> tuple[list[str], str | None]:
         + (
             f"so retraining moves the score more than resampling questions does ({', '.join(bigger)})"
             if bigger
-            else "so query sampling dominates: a test over questions is the larger of the two noises"
+            else "so for one model's score query sampling is the larger noise"
         )
+        + ". A paired difference between two models on the same questions cancels most of the query "
+        "noise (compare the claims' intervals with the query SE here), so there the seed spread can be "
+        "the larger one: a verdict from one seed holds for those trained models, not yet for the recipe"
         + f". With {min(len(g) for g in _group(rows).values() if len(g) > 1)} seeds a standard deviation "
         "is itself a rough estimate."
     )
