@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_tiny_model
+from conftest import build_tiny_model, torch_threads
 
 from hybrid_plugin.models.encode import encode_on_threads, encode_texts, length_batches, token_lengths
 
@@ -142,12 +142,8 @@ def test_dense_retriever_batches_by_token_count_and_matches_the_model(model, tmp
 
 @pytest.fixture
 def two_torch_threads():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(2):
+        yield
 
 
 def test_encode_on_threads_keeps_order_and_restores_torch_threads(two_torch_threads) -> None:
@@ -179,16 +175,10 @@ def test_encode_on_threads_keeps_order_and_restores_torch_threads(two_torch_thre
 def test_encode_on_threads_sequential_without_spare_threads() -> None:
     import threading
 
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         ids: set[int] = set()
         out = list(encode_on_threads(lambda b: ids.add(threading.get_ident()) or np.ones((1, 1)), [1, 2, 3]))
         assert len(out) == 3 and ids == {threading.get_ident()}
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_encode_on_threads_stops_and_restores_on_a_failing_batch(two_torch_threads) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import torch_threads
 
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
@@ -65,12 +66,8 @@ def one_thread_env(datasets: Path) -> dict[str, str]:
 
 @pytest.fixture
 def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
