@@ -830,12 +830,13 @@ SUBMIT = """
 
 
 def test_concurrent_submits_keep_every_row(tmp_path):
-    """Eight processes submit eight different rows to one new board at once: all eight rows, each
-    with its results copy, and the board validates."""
+    """Four processes submit four different rows to one new board at once: all four rows, each
+    with its results copy, and the board validates (each submit rebuilds the board's intervals under
+    the lock, so more writers only add serial time)."""
     from hybrid_plugin.leaderboard.board import validate
 
-    sources = sorted((REPO / "leaderboards" / "results" / "xquad-r").glob("*.json"))[:8]
-    assert len(sources) == 8
+    sources = sorted((REPO / "leaderboards" / "results" / "xquad-r").glob("*.json"))[:4]
+    assert len(sources) == 4
     board = tmp_path / "board"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     procs = [
@@ -853,7 +854,7 @@ def test_concurrent_submits_keep_every_row(tmp_path):
         assert proc.returncode == 0, err
     checked, problems = validate([board / "xquad-r.csv"])
     assert problems == []
-    assert len(checked[0].rows) == 8
+    assert len(checked[0].rows) == 4
     assert sorted(r.model.results_sha256[:16] for r in checked[0].rows) == sorted(p.stem for p in sources)
 
 

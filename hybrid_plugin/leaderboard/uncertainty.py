@@ -28,13 +28,43 @@ PERMUTATIONS = 10_000
 SEED = 0
 
 
-def _testable(path: Path) -> bool:
-    """The committed results file has a per-query file beside it with the recorded sha256."""
+def _content(path: Path) -> tuple[str, str] | None:
+    """What a row's uncertainty is computed from: the sha256 of its results JSON and of the per-query
+    file beside it that the JSON records; ``None`` when there is no such per-query file."""
+    import hashlib
+
     try:
+        data = path.read_bytes()
         results = Results.load(path)
     except (OSError, ValueError):
-        return False
-    return results.per_query is not None and per_query_path(path, results) is not None
+        return None
+    if results.per_query is None or per_query_path(path, results) is None:
+        return None
+    return hashlib.sha256(data).hexdigest(), results.per_query.sha256
+
+
+# Validating, rendering and re-reading a board rebuild the same intervals and tests from the same
+# files; the bootstraps and sign flips are seeded, so a result is reused for identical file contents.
+_INTERVALS: dict[tuple[str, str], tuple[float, float] | None] = {}
+_TESTS: dict[tuple[tuple[str, str], ...], list[float]] = {}
+
+
+def _interval(path: Path, content: tuple[str, str]) -> tuple[float, float] | None:
+    if content not in _INTERVALS:
+        _INTERVALS[content] = score_interval(path, MULTI_MAP, bootstraps=BOOTSTRAPS, seed=SEED)
+    return _INTERVALS[content]
+
+
+def _p_adjusted(paths: list[Path], contents: list[tuple[str, str]]) -> list[float]:
+    """Holm-adjusted p-values of each later path against the first (paired randomization test)."""
+    key = tuple(contents)
+    if key not in _TESTS:
+        systems = [(f"row{i}", [path]) for i, path in enumerate(paths)]
+        comparison = compare_runs(
+            systems, permutations=PERMUTATIONS, bootstraps=1, seed=SEED, alpha=ALPHA, measures=(MULTI_MAP,)
+        )
+        _TESTS[key] = [pair.measure(MULTI_MAP.key).macro.test.p_adjusted for pair in comparison.pairs]
+    return _TESTS[key]
 
 
 def uncertainty_cells(rows: list[RowBase], paths: dict[str, Path]) -> dict[str, dict[str, str]]:
@@ -43,30 +73,29 @@ def uncertainty_cells(rows: list[RowBase], paths: dict[str, Path]) -> dict[str, 
     ``rows`` in board order (best first); ``paths``: each row's committed results JSON by sha256. A
     :class:`~hybrid_plugin.errors.UserError` if two rows' per-query files that should pair up do not.
     """
-    testable = {sha: _testable(path) for sha, path in paths.items()}
+    contents = {sha: _content(path) for sha, path in paths.items()}
     out = {r.results_sha256: dict.fromkeys(UNCERTAINTY, "") for r in rows}
     for row in rows:
         sha = row.results_sha256
-        if testable[sha]:
-            interval = score_interval(paths[sha], MULTI_MAP, bootstraps=BOOTSTRAPS, seed=SEED)
+        if contents[sha] is not None:
+            interval = _interval(paths[sha], contents[sha])
             if interval is not None:
                 out[sha]["multi_map_ci_low"], out[sha]["multi_map_ci_high"] = (f"{x:.4f}" for x in interval)
     classes: dict[tuple[str, str], list[RowBase]] = {}
     for row in rows:
         classes.setdefault((row.languages, row.candidate_format), []).append(row)
     for members in classes.values():
-        best, others = members[0], [r for r in members[1:] if testable[r.results_sha256]]
-        if not testable[best.results_sha256]:
+        best, others = members[0], [r for r in members[1:] if contents[r.results_sha256] is not None]
+        if contents[best.results_sha256] is None:
             continue
         out[best.results_sha256]["vs_best"] = "best"
         if not others:
             continue
-        systems = [(f"row{i}", [paths[r.results_sha256]]) for i, r in enumerate([best, *others])]
-        comparison = compare_runs(
-            systems, permutations=PERMUTATIONS, bootstraps=1, seed=SEED, alpha=ALPHA, measures=(MULTI_MAP,)
+        compared = [best, *others]
+        p_values = _p_adjusted(
+            [paths[r.results_sha256] for r in compared], [contents[r.results_sha256] for r in compared]
         )
-        for row, pair in zip(others, comparison.pairs):
-            test = pair.measure(MULTI_MAP.key).macro.test
-            out[row.results_sha256]["vs_best"] = "tied" if test.p_adjusted >= ALPHA else "below"
-            out[row.results_sha256]["vs_best_p"] = f"{test.p_adjusted:.4f}"
+        for row, p_adjusted in zip(others, p_values):
+            out[row.results_sha256]["vs_best"] = "tied" if p_adjusted >= ALPHA else "below"
+            out[row.results_sha256]["vs_best_p"] = f"{p_adjusted:.4f}"
     return out
