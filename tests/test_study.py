@@ -164,13 +164,21 @@ def test_claims_are_checked_on_seed_means(tmp_path: Path) -> None:
     assert "point estimates: no per-query files for X-X-mono, X-X-mono, X-Y, X-Y, hybrid" in lines[3]
     assert len(lines) == 4  # every model has seeds 0 and 1: nothing left out
 
-    # X-Y has seed 0 only: the claims compare seed 0 of every model, and say what they left out
+    # X-Y has seed 0 only: hybrid vs X-Y compares seed 0, hybrid vs X-X-mono both seeds, and a line says so
     matched = study.claims(rows[:-1], "xquad-r")
-    seed0 = study.claims([r for r in rows if r["seed"] == 0], "xquad-r")
-    assert matched[:-1] == seed0 and "multi mAP hybrid 0.500, X-X-mono 0.520, X-Y 0.530" in matched[0]
+    assert matched[1:3] == lines[1:3]  # mono closeness and bias: hybrid vs X-X-mono on seeds 0 and 1
+    # multi: hybrid 0.520 vs X-X-mono 0.510 (seeds 0, 1) but hybrid 0.500 vs X-Y 0.530 (seed 0): no
+    assert "**no** (multi mAP hybrid 0.520 vs X-X-mono 0.510; hybrid 0.500 vs X-Y 0.530)" in matched[0]
     assert matched[-1] == (
-        "- Seeds matched: the claims use seed 0, which every model has; left out here "
-        "(hybrid α=0.5 seed 1; X-X-mono seed 1), counted in the seed spread."
+        "- Seeds matched per comparison: hybrid vs X-X-mono on seeds 0, 1; hybrid vs X-Y on seed 0 "
+        "(the seeds both models have; the others count in the seed spread)."
+    )
+    # hybrid ahead of X-Y on seed 0 only: then the verdict turns on that seed alone
+    first = rows[0]  # hybrid seed 0
+    ahead = [dict(first, tasks={"xquad-r": dict(first["tasks"]["xquad-r"], multi_map=0.6)}), *rows[1:-1]]
+    assert (
+        "**yes** (multi mAP hybrid 0.570 vs X-X-mono 0.510; hybrid 0.600 vs X-Y 0.530)"
+        in study.claims(ahead, "xquad-r")[0]
     )
     alpha_rows = [_row("hybrid", s, 0.7, 0.5, 1.0, a) for a in (0, 0.5, 1) for s in (0, 1)]
     assert study.plot_alpha(alpha_rows, "xquad-r", tmp_path / "alpha.png", 32)  # seeds share an alpha
@@ -181,7 +189,7 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     """With per-query files each claim states the difference, its interval and p (compare's numbers)."""
     from test_stats import scores, synthetic_pool, write_run
 
-    from hybrid_plugin.stats import compare
+    from hybrid_plugin.stats import compare, compare_runs
 
     study = _study()
     pool = synthetic_pool(groups=12)
@@ -227,6 +235,28 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     assert f"hybrid − X-X-mono {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in partial[0]
     assert f"hybrid {h:.3f} vs X-Y {x:.3f}, a point estimate: run-2 has no per-query file" in partial[0]
     assert partial[0].count("p = ") == 1
+
+    # seed 1 of hybrid and X-X-mono, X-Y seed 0 only: each comparison uses the seeds both models have
+    extra = {
+        label: write_run(pool, scores(pool, seed, signal), tmp_path / str(seed), f"m{seed}")
+        for label, seed, signal in (("hybrid α=0.5", 4, 3.5), ("X-X-mono", 5, 1.5))
+    }
+    rows[2]["results_path"]["synth"] = str(paths["X-Y"])
+    seeded = [dict(r, seed=0) for r in rows] + [
+        {"label": label, "name": f"run-{label}-1", "merge": None, "seed": 1, "tasks": {"synth": {}},
+         "results_path": {"synth": str(p)}}
+        for label, p in extra.items()
+    ]  # fmt: skip
+    two = study.claims(seeded, "synth")
+    systems = [(k[0], [paths[k], extra[k]]) for k in ("X-X-mono", "hybrid α=0.5")]
+    both = compare_runs(systems, permutations=10_000, bootstraps=2_000, seed=0).pairs[0]
+    for key, line in (("multi_map", two[0]), ("mono_map", two[1])):
+        d = both.measure(key).macro.difference
+        assert f"hybrid − X-X-mono {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in line
+    assert "hybrid − X-Y" in two[0] and lines[0].split("hybrid − X-Y")[1] == two[0].split("hybrid − X-Y")[1]
+    assert two[-1].startswith(
+        "- Seeds matched per comparison: hybrid vs X-X-mono on seeds 0, 1; hybrid vs X-Y on seed 0"
+    )
 
 
 def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny_results: dict) -> None:
