@@ -498,6 +498,20 @@ def _seeds_left_out(groups: dict[str, list[dict]], need: tuple[str, ...]) -> lis
     ]
 
 
+def _per_seed(groups: dict[str, list[dict]], task: str, key: str, places: int = 3) -> str:
+    """Hybrid − X-X-mono seed by seed (where they share more than one seed): the interval pools the
+    seeds per query, so it covers query sampling only; the per-seed differences show the seed noise."""
+    matched = _matched(groups, "hybrid α=0.5", "X-X-mono")
+    by_seed = [
+        {g.get("seed"): g["tasks"][task].get(key) for g in matched[k]} for k in ("hybrid α=0.5", "X-X-mono")
+    ]
+    seeds = sorted(set(by_seed[0]) & set(by_seed[1]))
+    if len(seeds) < 2 or any(by_seed[i][s] is None for i in (0, 1) for s in seeds):
+        return ""
+    shown = ", ".join(f"seed {s} {by_seed[0][s] - by_seed[1][s]:+.{places}f}" for s in seeds)
+    return f"; by seed: {shown}"
+
+
 def _claims(groups: dict[str, list[dict]], task: str, need: tuple[str, ...]) -> list[str]:
     lacking = sorted(
         g.get("name", label)
@@ -540,7 +554,7 @@ def _claims(groups: dict[str, list[dict]], task: str, need: tuple[str, ...]) -> 
         against_cross = f"hybrid − X-Y {_stated(vs_cross)}"
     out.append(
         f"- Hybrid ≥ both baselines on multilingual retrieval: **{verdict}** (multi mAP hybrid − X-X-mono "
-        f"{_stated(vs_mono)}; {against_cross})."
+        f"{_stated(vs_mono)}{_per_seed(groups, task, 'multi_map')}; {against_cross})."
     )
     mono, _ = _paired(groups, task, "hybrid α=0.5", "X-X-mono", "mono_map")
     d = mono.difference
@@ -552,7 +566,8 @@ def _claims(groups: dict[str, list[dict]], task: str, need: tuple[str, ...]) -> 
         verdict = f"not established: the interval spans the −{MONO_MARGIN:g} margin"
     out.append(
         f"- Hybrid keeps monolingual quality close to mono-only (within {MONO_MARGIN:g} mAP, i.e. the "
-        f"interval's low end ≥ −{MONO_MARGIN:g}): **{verdict}** (mono mAP hybrid − X-X-mono {_stated(mono)})."
+        f"interval's low end ≥ −{MONO_MARGIN:g}): **{verdict}** (mono mAP hybrid − X-X-mono {_stated(mono)}"
+        f"{_per_seed(groups, task, 'mono_map')})."
     )
     bias, _ = _paired(groups, task, "hybrid α=0.5", "X-X-mono", "max_rank_distance")
     if bias.difference.value < 0 and bias.test.p < a:
@@ -563,7 +578,7 @@ def _claims(groups: dict[str, list[dict]], task: str, need: tuple[str, ...]) -> 
         verdict = f"not distinguishable at α = {a:g}"
     out.append(
         f"- Hybrid cuts language bias vs mono-only: **{verdict}** (max rank distance hybrid − X-X-mono "
-        f"{_stated(bias, 1)})."
+        f"{_stated(bias, 1)}{_per_seed(groups, task, 'max_rank_distance', 1)})."
     )
     seeds = ", ".join(f"{label} {len(groups[label])}" for label in need)
     out.append(

@@ -243,8 +243,8 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     }
     rows[2]["results_path"]["synth"] = str(paths["X-Y"])
     seeded = [dict(r, seed=0) for r in rows] + [
-        {"label": label, "name": f"run-{label}-1", "merge": None, "seed": 1, "tasks": {"synth": {}},
-         "results_path": {"synth": str(p)}}
+        {"label": label, "name": f"run-{label}-1", "merge": None, "seed": 1,
+         "tasks": {"synth": study._summary(Results.load(p))}, "results_path": {"synth": str(p)}}
         for label, p in extra.items()
     ]  # fmt: skip
     two = study.claims(seeded, "synth")
@@ -253,6 +253,16 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     for key, line in (("multi_map", two[0]), ("mono_map", two[1])):
         d = both.measure(key).macro.difference
         assert f"hybrid − X-X-mono {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" in line
+    # the interval pools the two seeds per query; each seed's own difference is stated beside it
+    summary = {(r["label"], r["seed"]): r["tasks"]["synth"] for r in seeded}
+    for key, line, places in (
+        ("multi_map", two[0], 3),
+        ("mono_map", two[1], 3),
+        ("max_rank_distance", two[2], 1),
+    ):
+        diffs = [summary["hybrid α=0.5", s][key] - summary["X-X-mono", s][key] for s in (0, 1)]
+        assert f"; by seed: seed 0 {diffs[0]:+.{places}f}, seed 1 {diffs[1]:+.{places}f}" in line
+    assert "by seed" not in lines[0] + lines[1] + lines[2]  # one seed: nothing to show
     assert "hybrid − X-Y" in two[0] and lines[0].split("hybrid − X-Y")[1] == two[0].split("hybrid − X-Y")[1]
     assert two[-1].startswith(
         "- Seeds matched per comparison: hybrid vs X-X-mono on seeds 0, 1; hybrid vs X-Y on seed 0"
