@@ -908,7 +908,7 @@ def batch_section(rows: list[dict], task: str, batch_size: int) -> tuple[list[st
                 f"{_stated(cells['max_rank_distance'], 1)}; Lang-nDCG@10 {_stated(cells['lang_ndcg_10'])}."
             )
             c = cells["multi_map"]
-            verdicts.append((a, b, "higher" if c.difference.value > 0 else "lower", c.test.p < CLAIM_ALPHA))
+            verdicts.append((a, b, c.difference.value, c.test.p < CLAIM_ALPHA))
         if any(len(groups[labels[a]]) != len(groups[labels[b]]) for a, b in adjacent):
             lines.append("- Each test uses the seeds both sizes have; the tables above average all seeds.")
         lines += [""]
@@ -921,16 +921,26 @@ def batch_section(rows: list[dict], task: str, batch_size: int) -> tuple[list[st
         for b in sizes
     }  # fmt: skip
     trend = " → ".join(f"{multi[b]:.3f} (batch {b})" for b in sizes)
-    tested = (
-        "; ".join(f"{b} vs {a}: {d}{'' if sig else ', not significant'}" for a, b, d, sig in verdicts)
-        if verdicts
-        else "no per-query files, so no test"
-    )
+    spread = {  # a size's seed sd of multi mAP, where it has two seeds or more
+        b: float(np.std([g["tasks"][task]["multi_map"] for g in groups[labels[b]]], ddof=1))
+        for b in sizes
+        if len(groups[labels[b]]) > 1
+    }
+
+    def verdict(a: int, b: int, d: float, sig: bool) -> str:
+        said = f"{b} vs {a}: {'higher' if d > 0 else 'lower'} by {abs(d):.3f}"
+        said += "" if sig else ", not significant"
+        noisy = [f"batch {x}'s seed sd {spread[x]:.3f}" for x in (a, b) if x in spread and abs(d) < spread[x]]
+        return said + (f", smaller than {' and '.join(noisy)}" if noisy else "")
+
+    tested = "; ".join(verdict(*v) for v in verdicts) if verdicts else "no per-query files, so no test"
     answer = (
         f"At equal training pairs, multilingual mAP goes {trend}; on the languages never seen in "
         "training it goes "
         + " → ".join(f"{unseen[b]:.3f}" for b in sizes)
-        + f". Adjacent sizes, paired test on multi mAP: {tested}. Limits: one seed per size, "
+        + f". Adjacent sizes, paired test on multi mAP: {tested}. Limits: seeds per size "
+        + ", ".join(f"{b}: {len(groups[labels[b]])}" for b in sizes)
+        + ", "
         f"{max(max(p) for p in pairs.values() if p)} training pairs on 2 CPU cores (the paper trains far "
         "longer), a small base model; a larger batch also means fewer optimizer steps here."
     )

@@ -369,3 +369,9 @@ def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
     assert answer.startswith(
         f"At equal training pairs, multilingual mAP goes {np.mean(multi):.3f} (batch 32) → "
     )
+    # the answer gives the tested difference, and says when it is smaller than a size's seed sd
+    said = f"64 vs 32: {'higher' if d.value > 0 else 'lower'} by {abs(d.value):.3f}"
+    said += "" if ref.test.p < 0.05 else ", not significant"
+    sd = np.std(multi, ddof=1)
+    said += f", smaller than batch 32's seed sd {sd:.3f}" if abs(d.value) < sd else ""
+    assert f"paired test on multi mAP: {said}. Limits" in answer
