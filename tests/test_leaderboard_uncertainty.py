@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import build_tiny_model
+from conftest import REPO, build_tiny_model
 
 from hybrid_plugin.cli import main
 from hybrid_plugin.evaluation.measures import MULTI_MAP
@@ -145,3 +145,28 @@ def test_plots_draw_error_bars_where_rows_have_intervals(tmp_path):
         draw("xquad-r", rows, plain)
         draw("xquad-r", with_ci, bars)
         assert plain.read_bytes() != bars.read_bytes()
+
+
+def test_intervals_are_reused_only_for_identical_file_contents(tmp_path):
+    """The process-wide reuse is keyed by content: new files at the same path give their own interval."""
+    from types import SimpleNamespace
+
+    from hybrid_plugin.leaderboard.uncertainty import uncertainty_cells
+
+    committed = REPO / "leaderboards" / "results" / "xquad-r"
+    first, second = sorted(
+        p for p in committed.glob("*.json") if p.with_suffix(".queries.parquet").is_file()
+    )[:2]
+    path = tmp_path / "row.json"
+    row = SimpleNamespace(results_sha256="x", languages="all", candidate_format="sentence")
+    cells = []
+    for source in (first, second, first):
+        path.write_bytes(source.read_bytes())
+        path.with_suffix(".queries.parquet").write_bytes(source.with_suffix(".queries.parquet").read_bytes())
+        cells.append(uncertainty_cells([row], {"x": path})["x"])
+        low, high = score_interval(source, MULTI_MAP, bootstraps=2_000, seed=0)
+        assert (cells[-1]["multi_map_ci_low"], cells[-1]["multi_map_ci_high"]) == (
+            f"{low:.4f}",
+            f"{high:.4f}",
+        )
+    assert cells[0] != cells[1] and cells[0] == cells[2]
