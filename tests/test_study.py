@@ -268,6 +268,28 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
         "- Seeds matched per comparison: hybrid vs X-X-mono on seeds 0, 1; hybrid vs X-Y on seed 0"
     )
 
+    # X-Y seed 1 too: hybrid vs X-Y pools both seeds and states its own per-seed differences
+    cross1 = write_run(pool, scores(pool, 6, 2.5), tmp_path / "6", "m6")
+    full = seeded + [
+        {"label": "X-Y", "name": "run-X-Y-1", "merge": None, "seed": 1,
+         "tasks": {"synth": study._summary(Results.load(cross1))}, "results_path": {"synth": str(cross1)}}
+    ]  # fmt: skip
+    three = study.claims(full, "synth")
+    vs_cross = compare_runs(
+        [("X-Y", [paths["X-Y"], cross1]), ("hybrid α=0.5", [paths["hybrid α=0.5"], extra["hybrid α=0.5"]])],
+        permutations=10_000,
+        bootstraps=2_000,
+        seed=0,
+    ).pairs[0]
+    d = vs_cross.measure("multi_map").macro.difference
+    summary[("X-Y", 1)] = full[-1]["tasks"]["synth"]
+    diffs = [summary["hybrid α=0.5", s]["multi_map"] - summary["X-Y", s]["multi_map"] for s in (0, 1)]
+    after = three[0].split("hybrid − X-Y ")[1]
+    assert after.startswith(f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]")
+    assert f"; by seed: seed 0 {diffs[0]:+.3f}, seed 1 {diffs[1]:+.3f})." in after
+    assert three[:3][1:] == two[1:3]  # the claims against X-X-mono are unchanged
+    assert not any(line.startswith("- Seeds matched") for line in three)  # every model has seeds 0 and 1
+
 
 def test_trained_rows_go_to_the_leaderboard_with_provenance(tmp_path: Path, tiny_results: dict) -> None:
     import argparse
