@@ -844,7 +844,7 @@ def spread_table(rows: list[dict], task: str) -> tuple[list[str], str | None]:
     bigger = [label for label, r in ratios if r > 1]
     sentence = (
         "Seed-to-seed spread of multi mAP is "
-        + ", ".join(f"{r:.1f}× the query-sampling SE for {label}" for label, r in ratios)
+        + ", ".join(f"{r:.2f}× the query-sampling SE for {label}" for label, r in ratios)
         + "; "
         + (
             f"so retraining moves the score more than resampling questions does ({', '.join(bigger)})"

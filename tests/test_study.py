@@ -372,7 +372,7 @@ def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
     )
     assert f"| hybrid α=0.5 | 2 | {np.std(multi, ddof=1):.4f} | {se:.4f} |" in lines[2]
     assert len(lines) == 3  # the one-seed batch-64 model has no spread row
-    assert f"{np.std(multi, ddof=1) / se:.1f}× the query-sampling SE for hybrid α=0.5" in sentence
+    assert f"{np.std(multi, ddof=1) / se:.2f}× the query-sampling SE for hybrid α=0.5" in sentence
 
     lines, answer = study.batch_section(rows, "synth", 32)
     assert lines[0].startswith("Training pairs seen: batch 32: 200 steps = 6400 pairs, batch 64: 100 steps")
