@@ -567,7 +567,7 @@ def _claims(groups: dict[str, list[dict]], task: str, need: tuple[str, ...]) -> 
     elif d.high < -MONO_MARGIN:
         verdict = "no"
     else:
-        verdict = f"not established: the interval spans the −{MONO_MARGIN:g} margin"
+        verdict = f"not established: the interval spans the −{MONO_MARGIN:g} margin (low end {d.low:+.4f})"
     out.append(
         f"- Hybrid keeps monolingual quality close to mono-only (within {MONO_MARGIN:g} mAP, i.e. the "
         f"interval's low end ≥ −{MONO_MARGIN:g}): **{verdict}** (mono mAP hybrid − X-X-mono {_stated(mono)}"
