@@ -9,7 +9,7 @@ Plans (run names say what they are; a run shared by two plans is trained once):
 - ``alpha`` α in ``--alphas`` (default 0, 0.25, 0.5, 0.75, 1) on XQuAD-R; α = 0 *is* the X-Y run and
   α = 1 the X-X-mono run (the sampler draws identical batches), so those are shared with ``main``
 - ``batch`` hybrid (α = 0.5) with ``--batch-sizes`` (default 16, 64, 256; cached loss above
-  ``--mini-batch-size``) on XQuAD-R, next to the ``--batch-size`` run
+  ``--mini-batch-size``) on XQuAD-R, next to the ``--batch-size`` run, each for every one of ``--seeds``
 - ``merge`` the training-free references: untrained, untrained with language-mean centering
   (``--debias center``), hybrid and hybrid saved as λ·trained + (1 − λ)·base for each λ in
   ``--merge`` (made from the trained run's weights, not trained again) on XQuAD-R and TyDi GoldP
@@ -179,7 +179,13 @@ def plan_runs(
         "main": [(main, MAIN_TASKS)],
         "alpha": [([untrained, *(alpha_run(a) for a in alphas)], SWEEP_TASKS)],
         "batch": [
-            ([untrained, hybrid, *(Run("hybrid", 0.5, b, seeds[0]) for b in batch_sizes)], SWEEP_TASKS)
+            (
+                [
+                    untrained,
+                    *(Run("hybrid", 0.5, b, seed) for seed in seeds for b in (batch_size, *batch_sizes)),
+                ],
+                SWEEP_TASKS,
+            )
         ],
         "merge": [
             (

@@ -47,6 +47,16 @@ def test_plans_name_their_runs_share_them_and_say_their_tasks() -> None:
     assert everything["hybrid-a0.5-b32-s0-m0.5"] == ("xquad-r", "tydi-goldp")
     assert everything["hybrid-a0.5-b256-s0"] == ("xquad-r",)
     assert everything["untrained"] == ("xquad-r", "mlqa-r", "tydi-goldp")
+    batch = study.plan_runs("batch", [0, 1], 32, batch_sizes=(16, 64))
+    assert [r.name for r in batch] == [
+        "untrained",
+        "hybrid-a0.5-b32-s0",
+        "hybrid-a0.5-b16-s0",
+        "hybrid-a0.5-b64-s0",
+        "hybrid-a0.5-b32-s1",
+        "hybrid-a0.5-b16-s1",
+        "hybrid-a0.5-b64-s1",
+    ]  # fmt: skip  (every size for every seed, so a size's seed spread is measured too)
     with pytest.raises(Exception, match="--plan 'nope'"):
         study.plan_runs("nope", [0], 32)
 
