@@ -23,6 +23,7 @@ from conftest import engine_run, random_tied_pool
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.evaluation.perquery import query_table
 from hybrid_plugin.evaluation.ranking import Scorer, id_tie_rank, ordered_keys, relevant_ranks
+from hybrid_plugin.evaluation.tiles import EngineOptions, TilePlan
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
 
 
@@ -52,10 +53,17 @@ def hand_pool():
     return pool, scorer
 
 
-@pytest.fixture(params=[True, False], ids=["packed", "per-row"])
+def tiled(query_block: int, cand_block: int) -> EngineOptions:
+    return EngineOptions(tile=TilePlan.fixed(query_block, cand_block), progress=False)
+
+
+TILES = [(2, 1000), (1, 1), (1, 7), (2, 3)]
+
+
+@pytest.fixture(params=TILES, ids=lambda t: f"tile{t[0]}x{t[1]}")
 def hand(request):
     pool, scorer = hand_pool()
-    ranks = relevant_ranks(pool, scorer, chunk=2, pack=request.param)  # chunk < queries: chunking
+    ranks = relevant_ranks(pool, scorer, options=tiled(*request.param))  # blocks < pool: merging
     return pool, scorer, ranks, engine_run(pool, scorer).results
 
 
@@ -155,15 +163,15 @@ def test_id_tie_rank_is_bytewise():
     assert [ids[i] for i in order] == sorted(ids, key=lambda s: s.encode())
 
 
-@pytest.mark.parametrize("pack", [True, False])
-def test_parity_with_many_random_ties(pack):
+@pytest.mark.parametrize("tile", TILES, ids=lambda t: f"tile{t[0]}x{t[1]}")
+def test_parity_with_many_random_ties(tile):
     """Coarse embeddings force ties everywhere; AP must still equal pytrec_eval's on full runs."""
     rng = np.random.default_rng(7)
     pool = random_tied_pool(rng, questions=12, groups=16)
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
     scorer = Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
-    table = query_table(pool, relevant_ranks(pool, scorer, chunk=5, pack=pack))
+    table = query_table(pool, relevant_ranks(pool, scorer, options=tiled(*tile)))
     runs = top_k_runs(pool, scorer, depth=None, chunk=7)
     qrels, run = qrels_and_run(pool, runs)
     ref = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.AP], qrels, run)}

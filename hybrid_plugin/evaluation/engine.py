@@ -34,7 +34,7 @@ from hybrid_plugin.evaluation.ranking import (
     RelevantRanks,
     Scorer,
     pool_rankings,
-    relevant_ranks,
+    rank_pool,
 )
 from hybrid_plugin.evaluation.results import (
     LanguageScores,
@@ -44,6 +44,7 @@ from hybrid_plugin.evaluation.results import (
     StandardMeasures,
 )
 from hybrid_plugin.evaluation.runs import SettingRun, ir_measures_by_setting, top_k_runs
+from hybrid_plugin.evaluation.tiles import EngineOptions
 from hybrid_plugin.retrievers.base import Retriever, Scored
 
 UNRETRIEVED_RULE = (
@@ -91,10 +92,11 @@ class Evaluation:
     table: QueryTable
     pool: Pool
     scored: Scored
+    options: EngineOptions = field(default_factory=EngineOptions)
 
     def runs(self, depth: int | None) -> list[SettingRun]:
         """Every setting's run cut at ``depth`` (``None``: full), in trec_eval's order."""
-        return top_k_runs(self.pool, self.scored.scorer, depth)
+        return top_k_runs(self.pool, self.scored.scorer, depth, options=self.options)
 
 
 def split_measures(measures: tuple[str, ...]) -> tuple[tuple[RankMeasure, ...], tuple[str, ...]]:
@@ -271,12 +273,15 @@ def evaluate_pool(
     measures: tuple[str, ...] = DEFAULT_MEASURES,
     run_depth: int | None = 100,
     alignment: bool = False,
+    options: EngineOptions | None = None,
 ) -> Evaluation:
     """Score ``pool`` with ``retriever`` and evaluate every setting exactly.
 
     ``measures`` are ir-measures strings: the native ones (:func:`native_measure`) are exact over the
     full ranking; the others are computed by ir-measures on runs cut at ``run_depth`` (``None`` = full).
+    ``options`` say how: tile memory budget, executor (local or Ray), device; never what is computed.
     """
+    options = options or EngineOptions()
     if not pool.query_ids or not pool.cand_ids:
         raise UserError(
             f"empty selection: no queries or candidates for {pool.task} {','.join(pool.languages)}"
@@ -291,8 +296,16 @@ def evaluate_pool(
         raise UserError("--alignment needs an embedding model; this retriever has no embeddings")
     t_scored = time.perf_counter()
 
-    ranks = relevant_ranks(pool, scored.scorer)
-    rankings = pool_rankings(pool, scored.scorer, TOP_K) if "multi" in pool.settings else None
+    scorer = scored.scorer
+    device = options.torch_device()
+    if isinstance(scorer, Scorer) and scorer.device != device:
+        scorer = scorer.on(device)
+    multi = "multi" in pool.settings
+    depth_needed = run_depth if (other and run_depth is not None) else 0
+    ranking = rank_pool(pool, scorer, options, top_k=max(TOP_K if multi else 0, depth_needed))
+    ranks = ranking.ranks
+    assert ranks is not None
+    rankings = pool_rankings(pool, scorer, TOP_K, options=options, ranking=ranking) if multi else None
     table = query_table(pool, ranks, native, rankings)
     settings = _setting_results(pool, table)
     per_language = _language_scores(pool, table, settings)
@@ -300,7 +313,8 @@ def evaluate_pool(
     t_metrics = time.perf_counter()
 
     if other:
-        by_setting = ir_measures_by_setting(pool, top_k_runs(pool, scored.scorer, run_depth), list(other))
+        runs = top_k_runs(pool, scorer, run_depth, options=options, ranking=ranking)
+        by_setting = ir_measures_by_setting(pool, runs, list(other))
         for setting, result in settings.items():
             result.measures.update(by_setting[setting.key])
     t_ir = time.perf_counter()
@@ -309,8 +323,7 @@ def evaluate_pool(
     if alignment:
         from hybrid_plugin.evaluation.alignment import alignment as measure_alignment
 
-        scorer = scored.scorer
-        blocks["alignment"] = measure_alignment(pool, scorer.cand_emb[scorer.cand_row].numpy())
+        blocks["alignment"] = measure_alignment(pool, scorer.all_candidate_embeddings())
     t_align = time.perf_counter()
 
     macro = Scores(
@@ -349,6 +362,10 @@ def evaluate_pool(
             "started": started.isoformat(timespec="seconds"),
             "seed": None,
             "unretrieved": _unretrieved(pool, ranks),
+            "engine": {
+                **ranking.describe(options),
+                **({"rank_correlation": rankings.rank_correlation} if rankings else {}),
+            },
         },
         timings={
             "load_s": round(context.load_s, 3),
@@ -360,4 +377,4 @@ def evaluate_pool(
         },
         **blocks,
     )
-    return Evaluation(results, table, pool, scored)
+    return Evaluation(results, table, pool, scored, options)

@@ -1,23 +1,53 @@
-"""Exact full-rank positions of relevant candidates, computed from embeddings without full runs.
+"""Exact full-rank positions of relevant candidates, computed tile by tile without full runs.
 
 Ranking follows trec_eval exactly: by score descending, ties broken by document id descending
 (byte order). Scores are float32 dot products, so equal texts give bit-identical scores (they
 share one embedding row) and ties between different texts are resolved like trec_eval would.
 Both facts are folded into one int64 key per (query, candidate): the order-preserving integer
 image of the float32 score in the high 32 bits, the candidate's id rank in the low 32 bits.
+
+The work is cut into tiles (:mod:`hybrid_plugin.evaluation.tiles`): memory comes from a budget, not
+from the pool, and the tiles can run anywhere (an :class:`~hybrid_plugin.evaluation.tiles.Executor`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.tiles import (
+    PAD_KEY,
+    EngineOptions,
+    TileCounts,
+    TilePlan,
+    TileTask,
+    block_scores,
+    merge_top,
+    ordered_keys,
+    padded_matmul,
+    rank_tiles,
+)
 
-PAD_KEY = torch.iinfo(torch.int64).max
+__all__ = [
+    "PAD_KEY",
+    "PoolRankings",
+    "RelevantRanks",
+    "Scorer",
+    "TiledRanking",
+    "id_tie_rank",
+    "ordered_keys",
+    "pool_rankings",
+    "rank_correlations",
+    "rank_pool",
+    "relevant_ranks",
+]
 
 
 def id_tie_rank(ids: list[str]) -> np.ndarray:
@@ -28,23 +58,29 @@ def id_tie_rank(ids: list[str]) -> np.ndarray:
     return ranks
 
 
-def ordered_keys(scores: torch.Tensor, tie: torch.Tensor) -> torch.Tensor:
-    """int64 keys whose order is trec_eval's ranking order (larger key = ranked higher)."""
-    s = (scores.to(torch.float32) + 0.0).contiguous()  # -0.0 -> +0.0, as float comparison has them equal
-    bits = s.view(torch.int32).to(torch.int64)
-    bits = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # monotone map of float order onto ints
-    return (bits << 32) | tie
+NONFINITE = (
+    "the model's embeddings contain NaN or infinite values, so nothing can be ranked "
+    "(did its training diverge?)"
+)
 
 
 @dataclass
 class Scorer:
-    """Scores of queries against the pool's candidates, one chunk of queries at a time."""
+    """Dot products of queries with candidates, read block by block.
 
-    query_emb: torch.Tensor  # (unique query texts, dim), float32
+    ``cand_emb`` may be an in-memory array or an ``np.memmap`` of the embedding store: only the rows of
+    the block being scored are read (and normalised, for cosine models), so the candidate matrix is
+    never held whole. Queries are few and live on the device.
+    """
+
+    query_emb: torch.Tensor  # (unique query texts, dim), float32, normalised for cosine models
     query_row: np.ndarray  # query -> row of query_emb
-    cand_emb: torch.Tensor  # (unique candidate texts, dim), float32
-    cand_row: torch.Tensor  # candidate -> row of cand_emb
+    cand_emb: np.ndarray  # (unique candidate texts, dim), float32 as stored (not normalised)
+    cand_row: np.ndarray  # candidate -> row of cand_emb
     tie: torch.Tensor  # candidate -> id tie rank (int64)
+    normalize: bool = True
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    _block: tuple[Any, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -55,30 +91,77 @@ class Scorer:
         cand_emb: np.ndarray,
         cand_row: np.ndarray,
         normalize: bool = True,
+        device: str | torch.device | None = None,
     ) -> Scorer:
         q = torch.from_numpy(np.ascontiguousarray(query_emb, dtype=np.float32))
-        c = torch.from_numpy(np.ascontiguousarray(cand_emb, dtype=np.float32))
-        if not (torch.isfinite(q).all() and torch.isfinite(c).all()):
-            raise UserError(
-                "the model's embeddings contain NaN or infinite values, so nothing can be ranked "
-                "(did its training diverge?)"
-            )
+        if not torch.isfinite(q).all():
+            raise UserError(NONFINITE)
         if normalize:
             q = torch.nn.functional.normalize(q, dim=1)
-            c = torch.nn.functional.normalize(c, dim=1)
+        if not isinstance(cand_emb, np.memmap):
+            cand_emb = np.ascontiguousarray(cand_emb, dtype=np.float32)
+            if not np.isfinite(cand_emb).all():
+                raise UserError(NONFINITE)
+        elif cand_emb.dtype != np.float32:
+            raise UserError(f"candidate embeddings are {cand_emb.dtype}, expected float32")
+        device = torch.device(device) if device is not None else torch.device("cpu")
         return cls(
-            query_emb=q,
-            query_row=np.asarray(query_row),
-            cand_emb=c,
-            cand_row=torch.from_numpy(np.asarray(cand_row, dtype=np.int64)),
+            query_emb=q.to(device),
+            query_row=np.asarray(query_row, dtype=np.int64),
+            cand_emb=cand_emb,
+            cand_row=np.asarray(cand_row, dtype=np.int64),
             tie=torch.from_numpy(id_tie_rank(pool.cand_ids)),
+            normalize=normalize,
+            device=device,
         )
 
+    def on(self, device: torch.device) -> Scorer:
+        """The same scorer computing on ``device`` (candidate blocks move there as they are read)."""
+        return replace(self, query_emb=self.query_emb.to(device), device=device, _block=None)
+
+    def __getstate__(self) -> dict:
+        """Pickled for other workers without the block cache (a memmap pickles as its data: the Ray
+        executor ships it through the object store, or workers reopen a shared file)."""
+        state = dict(self.__dict__)
+        state["_block"] = None
+        return state
+
+    def candidate_rows(self, rows: np.ndarray) -> torch.Tensor:
+        """Candidate embeddings of store ``rows`` on the device, normalised as the model ranks them
+        (row-wise, so a block's values equal the whole matrix's)."""
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool((np.diff(rows) == 1).all()):
+            block = np.asarray(self.cand_emb[int(rows[0]) : int(rows[-1]) + 1])
+        else:
+            block = np.asarray(self.cand_emb[rows])
+        c = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
+        if not torch.isfinite(c).all():
+            raise UserError(NONFINITE)
+        if self.normalize:
+            c = torch.nn.functional.normalize(c, dim=1)
+        return c.to(self.device)
+
+    def scores_at(self, queries: np.ndarray, cands: slice | np.ndarray) -> torch.Tensor:
+        """float32 scores (len(queries), candidates) against a candidate range or index array.
+
+        The last candidate range is kept, so consecutive tiles of one candidate block read it once.
+        """
+        key = (cands.start, cands.stop) if isinstance(cands, slice) else None
+        if key is not None and self._block is not None and self._block[0] == key:
+            c = self._block[1]
+        else:
+            c = self.candidate_rows(self.cand_row[cands])
+            if key is not None:
+                self._block = (key, c)
+        q = self.query_emb[torch.from_numpy(self.query_row[queries]).to(self.device)]
+        return padded_matmul(q, c)
+
     def scores(self, queries: np.ndarray) -> torch.Tensor:
-        """float32 scores (len(queries), n_candidates)."""
-        rows = torch.from_numpy(self.query_row[queries])
-        unique = self.query_emb[rows] @ self.cand_emb.T
-        return unique.index_select(1, self.cand_row)  # a column gather, faster than fancy indexing
+        """float32 scores (len(queries), n_candidates): the whole rows (small pools, tests)."""
+        return self.scores_at(queries, slice(0, len(self.cand_row)))
+
+    def all_candidate_embeddings(self) -> np.ndarray:
+        """One (normalised) row per candidate: for the alignment probes, which sample from it."""
+        return self.candidate_rows(self.cand_row).cpu().numpy()
 
 
 @dataclass
@@ -105,79 +188,146 @@ def padded_relevant(pool: Pool) -> np.ndarray:
     return np.where(valid, pool.group_cands[idx] if len(pool.group_cands) else -1, -1)
 
 
-TIE_BITS = 16  # packed keys: 15 bits of row | 32 bits of score | 16 bits of id rank
+@dataclass
+class RelevantKeys:
+    """Every query's relevant candidates in ascending key order (worst ranked first), with their keys."""
+
+    cand: np.ndarray  # (queries, w) candidate index, -1 = padding
+    keys: np.ndarray  # (queries, w) int64, PAD_KEY on padding
+    finite: np.ndarray  # (queries, w) bool: the score is finite (retrieved)
 
 
-def packed_keys(scores: torch.Tensor, tie: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
-    """Like :func:`ordered_keys` but prefixed by the row, so all rows sort in one flat array.
-
-    Needs id ranks < 2**16 and rows < 2**15. Keys of different rows never interleave.
-    """
-    bits = (scores.to(torch.float32) + 0.0).contiguous().view(torch.int32).to(torch.int64)
-    unsigned = torch.where(bits < 0, ~bits & 0xFFFFFFFF, bits | 0x80000000)  # monotone, in [0, 2**32)
-    return (row << 48) | (unsigned << TIE_BITS) | tie
-
-
-def relevant_ranks(pool: Pool, scorer: Scorer, chunk: int = 1024, pack: bool = True) -> RelevantRanks:
-    """Ranks of every relevant candidate, per language and in the pool, in one pass over the scores.
-
-    Only candidates scoring at least as high as a query's lowest relevant candidate can rank above
-    any relevant one, so only those are keyed. Each is placed among its query's sorted relevant
-    keys with one flat ``searchsorted`` over row-prefixed keys, and a histogram over
-    (slot, language) gives, for each relevant candidate, how many candidates of each language
-    rank above it. ``pack=False`` (or more than 2**16 candidates) uses per-row searches instead.
-    """
-    n_lang = len(pool.languages)
-    lang = torch.from_numpy(pool.cand_lang)
-    rel_all = torch.from_numpy(padded_relevant(pool))
-    width = rel_all.shape[1]
-    packed = pack and len(pool.cand_ids) <= 1 << TIE_BITS
-    chunk = min(chunk, 1 << 15)
-    out_q, out_c, out_rl, out_rp, out_ret = [], [], [], [], []
-    for start in range(0, len(pool.query_ids), chunk):
-        queries = np.arange(start, min(start + chunk, len(pool.query_ids)))
-        b = len(queries)
-        scores = scorer.scores(queries)
-        rel = rel_all[start : start + b]
+def relevant_keys(pool: Pool, scorer: Any, budget: int) -> RelevantKeys:
+    """Keys of (query, relevant candidate) pairs, scored against the union of a query block's relevant
+    candidates (a product of at least 16 × 16, so the bits equal those of every tile)."""
+    rel_all = padded_relevant(pool)
+    n_query, width = rel_all.shape
+    tie = scorer.tie
+    block = max(1, min(n_query, int(np.sqrt(max(budget, 1) / (16 * width)))))
+    cand = np.full_like(rel_all, -1)
+    keys = np.full(rel_all.shape, PAD_KEY, dtype=np.int64)
+    finite = np.zeros(rel_all.shape, dtype=bool)
+    for start in range(0, n_query, block):
+        rel = rel_all[start : start + block]
         valid = rel >= 0
-        safe = rel.clamp(min=0)
-        rows = torch.arange(b).unsqueeze(1).expand(b, width)
-        if packed:
-            rel_keys = packed_keys(scores.gather(1, safe), scorer.tie[safe], rows)
-            rel_keys = torch.where(valid, rel_keys, (rows << 48) | ((1 << 48) - 1))
-        else:
-            rel_keys = torch.where(valid, ordered_keys(scores.gather(1, safe), scorer.tie[safe]), PAD_KEY)
-        rel_keys, order = rel_keys.sort(dim=1)
-        rel = rel.gather(1, order)
-        valid = valid.gather(1, order)
-        rel_scores = scores.gather(1, rel.clamp(min=0))
-        floor = torch.where(valid, rel_scores, torch.inf).min(1).values
-        row, col = (scores >= floor.unsqueeze(1)).nonzero(as_tuple=True)
-        if packed:
-            keys = packed_keys(scores[row, col], scorer.tie[col], row)
-            slot = torch.searchsorted(rel_keys.flatten(), keys) - row * width
-        else:
-            keys = ordered_keys(scores[row, col], scorer.tie[col])
-            slot = torch.searchsorted(rel_keys[row], keys.unsqueeze(1)).squeeze(1)
-        bins = (row * (width + 1) + slot) * n_lang + lang[col]
-        hist = torch.bincount(bins, minlength=b * (width + 1) * n_lang).view(b, width + 1, n_lang)
-        above = hist.flip(1).cumsum(1).flip(1)[:, 1:, :]  # (b, width, n_lang): candidates above slot j
-        rel_lang = lang[rel.clamp(min=0)]
-        rank_lang = above.gather(2, rel_lang.unsqueeze(2)).squeeze(2) + 1
+        union, position = np.unique(rel[valid], return_inverse=True)
+        scores = block_scores(scorer, np.arange(start, start + len(rel)), union).cpu()
+        col = np.zeros(rel.shape, dtype=np.int64)
+        col[valid] = position
+        rel_scores = scores.gather(1, torch.from_numpy(col))
+        k = ordered_keys(rel_scores, tie[torch.from_numpy(np.where(valid, rel, 0))])
+        k = torch.where(torch.from_numpy(valid), k, PAD_KEY)
+        k, order = k.sort(dim=1)
+        order = order.numpy()
+        keys[start : start + len(rel)] = k.numpy()
+        cand[start : start + len(rel)] = np.take_along_axis(rel, order, 1)
+        finite[start : start + len(rel)] = np.take_along_axis(
+            (torch.isfinite(rel_scores).numpy() & valid), order, 1
+        )
+    return RelevantKeys(cand, keys, finite)
+
+
+@dataclass
+class TiledRanking:
+    """The outcome of one pass over all tiles: relevant ranks and, if asked, each (query, language)'s
+    top-k keys and candidates (best first; ``-1`` / min key where a language has fewer candidates)."""
+
+    ranks: RelevantRanks | None
+    top_keys: np.ndarray | None  # (queries, languages, k) int64
+    top_cands: np.ndarray | None
+    plan: TilePlan
+    tiles: int
+    seconds: float
+
+    def describe(self, options: EngineOptions) -> dict[str, Any]:
+        return {
+            "executor": options.executor.name,
+            "device": str(options.torch_device()),
+            **self.plan.describe(),
+            "tiles": self.tiles,
+        }
+
+
+def rank_pool(
+    pool: Pool,
+    scorer: Any,
+    options: EngineOptions | None = None,
+    top_k: int = 0,
+    ranks: bool = True,
+) -> TiledRanking:
+    """One pass over the (query block × candidate block) tiles: exact relevant ranks (per language and
+    in the pool) and, for ``top_k`` > 0, each query's top k per candidate language."""
+    options = options or EngineOptions()
+    started = time.perf_counter()
+    n_query, n_cand, n_lang = len(pool.query_ids), len(pool.cand_ids), len(pool.languages)
+    width = padded_relevant(pool).shape[1] if ranks else 1
+    plan = options.plan(n_query, n_cand, width)
+    rel = relevant_keys(pool, scorer, plan.budget) if ranks else None
+    empty = np.zeros((0, 0), dtype=np.int64)
+    tasks = [
+        TileTask(q0, q1, c0, c1, lang, rel.keys[q0:q1] if rel is not None else empty, top_k, ranks)
+        for c0, c1, lang in plan.cand_ranges(pool.lang_slices())
+        for q0, q1 in plan.query_ranges(n_query)
+    ]
+    above = np.zeros((n_query, rel.keys.shape[1], n_lang), dtype=np.int64) if rel is not None else None
+    top_keys = np.full((n_query, n_lang, 0), 0, dtype=np.int64) if top_k else None
+    top_cands = np.full((n_query, n_lang, 0), -1, dtype=np.int64) if top_k else None
+    tops: dict[tuple[int, int], list[TileCounts]] = {}
+    bar = tqdm(total=len(tasks), desc="ranking (tiles)", unit="tile", disable=not options.progress)
+    with bar:
+        for group in rank_tiles(options.executor, scorer, tasks):
+            for result in group:
+                if above is not None:
+                    above[result.q0 : result.q1, :, result.lang] += result.above
+                if top_k:
+                    tops.setdefault((result.q0, result.lang), []).append(result)
+                bar.update(1)
+    if top_k:
+        k_max = top_k
+        top_keys = np.full((n_query, n_lang, k_max), np.iinfo(np.int64).min, dtype=np.int64)
+        top_cands = np.full((n_query, n_lang, k_max), -1, dtype=np.int64)
+        for (q0, lang), parts in tops.items():
+            parts.sort(key=lambda r: r.c0)  # merge order does not change the result; fixed anyway
+            q1 = parts[0].q1
+            keys = np.zeros((q1 - q0, 0), dtype=np.int64)
+            cands = np.zeros((q1 - q0, 0), dtype=np.int64)
+            for part in parts:
+                keys, cands = merge_top(keys, cands, part.top_keys, part.top_cands, top_k)
+            top_keys[q0:q1, lang, : keys.shape[1]] = keys
+            top_cands[q0:q1, lang, : cands.shape[1]] = cands
+    out_ranks = None
+    if rel is not None:
+        valid = rel.cand >= 0
+        lang = pool.cand_lang[np.where(valid, rel.cand, 0)]
+        rank_lang = np.take_along_axis(above, lang[:, :, None], 2)[:, :, 0] + 1
         rank_pool = above.sum(2) + 1
-        qcol = torch.from_numpy(queries).unsqueeze(1).expand(b, width)
-        out_q.append(qcol[valid])
-        out_c.append(rel[valid])
-        out_rl.append(rank_lang[valid])
-        out_rp.append(rank_pool[valid])
-        out_ret.append(torch.isfinite(rel_scores)[valid])
-    return RelevantRanks(
-        query=torch.cat(out_q).numpy(),
-        cand=torch.cat(out_c).numpy(),
-        rank_lang=torch.cat(out_rl).numpy(),
-        rank_pool=torch.cat(out_rp).numpy(),
-        retrieved=torch.cat(out_ret).numpy(),
-    )
+        qcol = np.broadcast_to(np.arange(n_query)[:, None], valid.shape)
+        out_ranks = RelevantRanks(
+            query=qcol[valid],
+            cand=rel.cand[valid],
+            rank_lang=rank_lang[valid],
+            rank_pool=rank_pool[valid],
+            retrieved=rel.finite[valid],
+        )
+    return TiledRanking(out_ranks, top_keys, top_cands, plan, len(tasks), time.perf_counter() - started)
+
+
+def relevant_ranks(
+    pool: Pool, scorer: Any, chunk: int | None = None, options: EngineOptions | None = None
+) -> RelevantRanks:
+    """Ranks of every relevant candidate, per language and in the pool (``chunk``: query block)."""
+    options = options or EngineOptions(progress=False)
+    if chunk is not None and options.tile is None:
+        options = EngineOptions(
+            max_memory=options.max_memory,
+            tile=TilePlan.fixed(chunk, max(len(pool.cand_ids), 1)),
+            executor=options.executor,
+            device=options.device,
+            progress=options.progress,
+        )
+    ranking = rank_pool(pool, scorer, options)
+    assert ranking.ranks is not None
+    return ranking.ranks
 
 
 @dataclass
@@ -188,7 +338,8 @@ class PoolRankings:
     (trec_eval's order: score descending, id descending); ``top1_lang`` is the language of its first
     retrieved candidate (-1: none retrieved). ``pair_*`` hold, for every two queries of one parallel
     group in different languages, the Spearman correlation of their rankings of the whole pool (both
-    orders of each pair; nan where a ranking is constant).
+    orders of each pair; nan where a ranking is constant). ``rank_correlation`` says how that was
+    computed: exactly, or on a seeded sample of candidates with its standard error.
     """
 
     k: int
@@ -197,85 +348,194 @@ class PoolRankings:
     pair_query: np.ndarray
     pair_other: np.ndarray
     pair_corr: np.ndarray
+    rank_correlation: dict[str, Any] = field(default_factory=dict)
 
 
-def average_ranks(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: the order of ``ordered_keys`` (best first) and each candidate's 1-based rank, candidates
-    with equal scores sharing the mean of their positions (the fractional ranks of Spearman's rho)."""
-    sorted_keys, order = keys.sort(dim=1, descending=True)
-    score = sorted_keys >> 32  # the score part of each key: equal exactly when the float32 scores are equal
-    b, n = score.shape
-    first = torch.ones(b, n, dtype=torch.bool)
-    first[:, 1:] = score[:, 1:] != score[:, :-1]
-    if bool(first.all()):
-        mean = torch.arange(1, n + 1, dtype=torch.float64).expand(b, n)
-    else:  # runs of equal scores over the flattened rows: each position gets its run's mean position
-        flat = first.flatten()
-        starts = flat.nonzero().squeeze(1)
-        ends = torch.cat([starts[1:], torch.tensor([b * n])]) - 1
-        middle = (starts + ends).to(torch.float64) / 2 - (starts // n) * n + 1
-        mean = middle[flat.cumsum(0) - 1].view(b, n)
-    return order, torch.empty(b, n, dtype=torch.float64).scatter_(1, order, mean)
-
-
-def pool_rankings(pool: Pool, scorer: Scorer, k: int = 10, chunk: int = 256) -> PoolRankings:
-    """Top-k languages and cross-language rank correlations of every pool query, exactly.
-
-    Spearman's rho over the full ranking of all candidates (13,021 in XQuAD-R), tied scores sharing
-    their mean rank (as ``scipy.stats.spearmanr``). Affordable because the queries go in chunks of
-    whole parallel groups: one int64 sort per query row gives both the top k and the ranks, the ranks
-    are centred in float64, and each group's correlations are one small matrix product.
-    """
-    n_query, n_cand = len(pool.query_ids), len(pool.cand_ids)
-    lang = torch.from_numpy(pool.cand_lang)
-    n_lang = len(pool.languages)
-    top1 = np.full(n_query, -1, dtype=np.int64)
+def pool_top(
+    pool: Pool, top_keys: np.ndarray, top_cands: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's pool top-1 language and per-language counts of its top k (retrieved only)."""
+    n_query, n_lang, _ = top_keys.shape
+    keys = top_keys.reshape(n_query, -1)
+    cands = top_cands.reshape(n_query, -1)
+    width = min(k, keys.shape[1])
+    order = np.argsort(keys, axis=1)[:, ::-1][:, :width]  # keys are distinct (padding aside)
+    best = np.take_along_axis(cands, order, 1)
+    best_keys = np.take_along_axis(keys, order, 1)
+    # a key's score part is -inf (not retrieved) below this; padding (no candidate) is the min key
+    retrieved = (best >= 0) & ((best_keys >> 32) > NEG_INF_MAPPED)
     counts = np.zeros((n_query, n_lang), dtype=np.int64)
-    pairs_q, pairs_o, pairs_c = [], [], []
-    by_group = np.argsort(pool.query_group, kind="stable")
+    rows = np.broadcast_to(np.arange(n_query)[:, None], best.shape)
+    np.add.at(counts, (rows[retrieved], pool.cand_lang[best[retrieved]]), 1)
+    top1 = (
+        np.where(retrieved[:, 0], pool.cand_lang[np.maximum(best[:, 0], 0)], -1)
+        if width
+        else np.full(n_query, -1)
+    )
+    return top1, counts
+
+
+def _mapped(value: float) -> int:
+    bits = int(np.array(value, dtype=np.float32).view(np.int32))
+    return bits ^ 0x7FFFFFFF if bits < 0 else bits
+
+
+NEG_INF_MAPPED = _mapped(-np.inf)
+
+
+def average_ranks_np(scores: np.ndarray) -> np.ndarray:
+    """Per row, each candidate's 1-based rank by score descending, tied scores sharing the mean of their
+    positions (Spearman's fractional ranks), float64. One SIMD sort of (score, column) int64 keys."""
+    b, n = scores.shape
+    bits = np.ascontiguousarray(scores, dtype=np.float32).copy()
+    bits += 0.0  # -0.0 -> +0.0
+    ints = bits.view(np.int32).astype(np.int64)
+    ints = np.where(ints < 0, ints ^ 0x7FFFFFFF, ints)
+    packed = np.sort((ints << 32) | np.arange(n, dtype=np.int64), axis=1)
+    col = packed & 0xFFFFFFFF
+    score = packed >> 32
+    ranks = np.empty((b, n), dtype=np.float64)
+    rows = np.arange(b)[:, None]
+    if n and not bool((score[:, 1:] == score[:, :-1]).any()):
+        ranks[rows, col] = np.arange(n, 0, -1, dtype=np.float64)[None, :]
+        return ranks
+    # ascending positions s..e (0-based) of a run of equal scores: descending mean rank n - (s + e) / 2
+    first = np.ones((b, n), dtype=bool)
+    first[:, 1:] = score[:, 1:] != score[:, :-1]
+    flat = first.ravel()
+    starts = np.flatnonzero(flat)
+    ends = np.r_[starts[1:], b * n] - 1
+    mean = n - ((starts + ends) - 2 * (starts // n) * n) / 2.0
+    ranks[rows, col] = mean[np.cumsum(flat) - 1].reshape(b, n)
+    return ranks
+
+
+def _group_chunks(pool: Pool, queries: np.ndarray, max_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Chunks of whole parallel groups (of the given pool queries), at most ``max_rows`` rows where a
+    group allows: (queries in group order, group sizes)."""
+    by_group = queries[np.argsort(pool.query_group[queries], kind="stable")]
     group_of = pool.query_group[by_group]
-    starts = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]])
-    bounds = np.r_[starts, n_query]
-    width = min(k, n_cand)
+    starts = np.flatnonzero(np.r_[True, group_of[1:] != group_of[:-1]]) if len(by_group) else np.zeros(0, int)
+    bounds = np.r_[starts, len(by_group)]
+    out = []
     i = 0
     while i < len(starts):
         j = i + 1
-        while j < len(starts) and bounds[j + 1] - bounds[i] <= chunk:
+        while j < len(starts) and bounds[j + 1] - bounds[i] <= max_rows:
             j += 1
-        queries = by_group[bounds[i] : bounds[j]]
-        scores = scorer.scores(queries)
-        order, ranks = average_ranks(ordered_keys(scores, scorer.tie))
-        top = order[:, :width]
-        retrieved = torch.isfinite(scores.gather(1, top))
-        hits = torch.zeros(len(queries), n_lang, dtype=torch.int64)
-        hits.scatter_add_(1, lang[top], retrieved.to(torch.int64))
-        counts[queries] = hits.numpy()
-        top1[queries] = np.where(retrieved[:, 0].numpy(), lang[top[:, 0]].numpy(), -1)
-        ranks -= (n_cand + 1) / 2  # the mean rank, whatever the ties
-        ranks /= ranks.norm(dim=1, keepdim=True)  # a constant ranking (all tied) gives nan: no correlation
-        # each group's queries padded to the largest group of the chunk: one batched product for all
-        sizes = np.diff(bounds[i : j + 1])
-        width_g = int(sizes.max())
-        slot = np.concatenate([g * width_g + np.arange(m) for g, m in enumerate(sizes)])
-        padded = torch.zeros(len(sizes) * width_g, n_cand, dtype=torch.float64)
-        padded[torch.from_numpy(slot)] = ranks
-        padded = padded.view(len(sizes), width_g, n_cand)
-        corr = torch.bmm(padded, padded.transpose(1, 2)).numpy()
-        for g, m in enumerate(sizes):
-            if m < 2:
-                continue
-            members = queries[int(bounds[i + g] - bounds[i]) : int(bounds[i + g + 1] - bounds[i])]
-            a, o = np.nonzero(pool.query_lang[members][:, None] != pool.query_lang[members][None, :])
-            pairs_q.append(members[a])
-            pairs_o.append(members[o])
-            pairs_c.append(corr[g, a, o])
+        out.append((by_group[bounds[i] : bounds[j]], np.diff(bounds[i : j + 1])))
         i = j
-    cat = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
-    return PoolRankings(
-        k=k,
-        top1_lang=top1,
-        top_counts=counts,
-        pair_query=cat(pairs_q, np.int64),
-        pair_other=cat(pairs_o, np.int64),
-        pair_corr=cat(pairs_c, np.float64),
-    )
+    return out
+
+
+def _correlations(pool: Pool, ranks: np.ndarray, queries: np.ndarray, sizes: np.ndarray, n: int):
+    """Pairs (query, other, rho) of one chunk of whole groups from their average ranks."""
+    r = torch.from_numpy(ranks)
+    r -= (n + 1) / 2  # the mean rank, whatever the ties
+    r /= r.norm(dim=1, keepdim=True)  # a constant ranking (all tied) gives nan: no correlation
+    width_g = int(sizes.max())
+    slot = np.concatenate([g * width_g + np.arange(m) for g, m in enumerate(sizes)])
+    padded = torch.zeros(len(sizes) * width_g, n, dtype=torch.float64)
+    padded[torch.from_numpy(slot)] = r
+    padded = padded.view(len(sizes), width_g, n)
+    corr = torch.bmm(padded, padded.transpose(1, 2)).numpy()
+    out_q, out_o, out_c = [], [], []
+    offsets = np.r_[0, np.cumsum(sizes)]
+    for g, m in enumerate(sizes):
+        if m < 2:
+            continue
+        members = queries[offsets[g] : offsets[g + 1]]
+        a, o = np.nonzero(pool.query_lang[members][:, None] != pool.query_lang[members][None, :])
+        out_q.append(members[a])
+        out_o.append(members[o])
+        out_c.append(corr[g, a, o])
+    return out_q, out_o, out_c
+
+
+def _macro_mean_corr(pool: Pool, pq: np.ndarray, pc: np.ndarray) -> float:
+    """The reported aggregate: mean per query over its pairs, per query language, macro."""
+    n_query = len(pool.query_ids)
+    ok = ~np.isnan(pc)
+    total = np.bincount(pq[ok], weights=pc[ok], minlength=n_query)
+    count = np.bincount(pq[ok], minlength=n_query)
+    has = count > 0
+    per_query = np.where(has, total / np.maximum(count, 1), np.nan)
+    means = [
+        np.nanmean(per_query[has & (pool.query_lang == x)])
+        for x in range(len(pool.languages))
+        if (has & (pool.query_lang == x)).any()
+    ]
+    return float(np.mean(means)) if means else float("nan")
+
+
+def rank_correlations(
+    pool: Pool, scorer: Any, options: EngineOptions | None = None, chunk: int = 256, parts: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Spearman's rho between the pool rankings of every two parallel queries in different languages.
+
+    Exact (every candidate) up to ``options.rank_corr_exact_max`` candidates; above, on a seeded
+    uniform sample of ``options.rank_corr_sample`` candidates, whose standard error of the macro mean
+    is estimated from ``parts`` disjoint sub-samples (batch means). Cost: one sort per query of the
+    candidates used, O(Q · n log n) time and O(chunk · n) memory.
+    """
+    options = options or EngineOptions(progress=False)
+    n_cand = len(pool.cand_ids)
+    exact = n_cand <= options.rank_corr_exact_max
+    if exact:
+        cands: slice | np.ndarray = slice(0, n_cand)
+        n = n_cand
+    else:
+        rng = np.random.default_rng(options.rank_corr_seed)
+        n = min(options.rank_corr_sample, n_cand)
+        cands = np.sort(rng.choice(n_cand, size=n, replace=False))
+    in_groups = np.bincount(pool.query_group, minlength=len(pool.group_names))[pool.query_group] >= 2
+    queries = np.flatnonzero(in_groups)
+    budget = options.plan(len(pool.query_ids), n_cand, 1).budget
+    rows = max(1, min(chunk, budget // max(1, n * 40)))
+    pieces: list[list[np.ndarray]] = [[], [], []]
+    part_pieces: list[list[list[np.ndarray]]] = [[[], []] for _ in range(parts)] if not exact else []
+    part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts if not exact else None
+    chunks = _group_chunks(pool, queries, rows)
+    bar = tqdm(total=len(queries), desc="rank correlation", unit="query", disable=not options.progress)
+    with bar:
+        for members, sizes in chunks:
+            scores = block_scores(scorer, members, cands).cpu().numpy()
+            for acc, new in zip(pieces, _correlations(pool, average_ranks_np(scores), members, sizes, n)):
+                acc += new
+            if part_of is not None:
+                for p in range(parts):
+                    sub = scores[:, part_of == p]
+                    q, _, c = _correlations(pool, average_ranks_np(sub), members, sizes, sub.shape[1])
+                    part_pieces[p][0] += q
+                    part_pieces[p][1] += c
+            bar.update(len(members))
+    cat = lambda parts_, dtype: np.concatenate(parts_) if parts_ else np.zeros(0, dtype=dtype)  # noqa: E731
+    pq, po, pc = cat(pieces[0], np.int64), cat(pieces[1], np.int64), cat(pieces[2], np.float64)
+    info: dict[str, Any] = {"method": "exact" if exact else "sample", "candidates": n}
+    if not exact:
+        estimates = [_macro_mean_corr(pool, cat(q, np.int64), cat(c, np.float64)) for q, c in part_pieces]
+        info.update(
+            seed=options.rank_corr_seed,
+            pool_candidates=n_cand,
+            parts=parts,
+            standard_error=float(np.std(estimates, ddof=1) / np.sqrt(parts)) if parts > 1 else None,
+        )
+    return pq, po, pc, info
+
+
+def pool_rankings(
+    pool: Pool,
+    scorer: Any,
+    k: int = 10,
+    chunk: int = 256,
+    options: EngineOptions | None = None,
+    ranking: TiledRanking | None = None,
+) -> PoolRankings:
+    """Top-k languages and cross-language rank correlations of every pool query (see
+    :class:`PoolRankings`); ``ranking``: a tile pass that already holds each query's top k."""
+    options = options or EngineOptions(progress=False)
+    if ranking is None or ranking.top_keys is None or ranking.top_keys.shape[2] < k:
+        ranking = rank_pool(pool, scorer, options, top_k=k, ranks=False)
+    top1, counts = pool_top(pool, ranking.top_keys, ranking.top_cands, k)
+    pq, po, pc, info = rank_correlations(pool, scorer, options, chunk=chunk)
+    return PoolRankings(k, top1, counts, pq, po, pc, info)

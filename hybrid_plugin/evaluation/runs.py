@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
-from hybrid_plugin.evaluation.ranking import Scorer, ordered_keys
+from hybrid_plugin.evaluation.ranking import TiledRanking, rank_pool
+from hybrid_plugin.evaluation.tiles import EngineOptions, block_scores, ordered_keys
 
 
 @dataclass
@@ -30,8 +32,54 @@ class SettingRun:
         return np.isfinite(self.scores).sum(1)
 
 
-def top_k_runs(pool: Pool, scorer: Scorer, depth: int | None, chunk: int = 512) -> list[SettingRun]:
-    """Runs of every setting cut at ``depth`` (``None`` = full ranking), ordered exactly like trec_eval."""
+def key_scores(keys: np.ndarray) -> np.ndarray:
+    """The float32 scores inside :func:`~hybrid_plugin.evaluation.tiles.ordered_keys` keys."""
+    mapped = keys >> 32
+    bits = np.where(mapped < 0, mapped ^ 0x7FFFFFFF, mapped).astype(np.int32)
+    return bits.view(np.float32)
+
+
+def top_k_runs(
+    pool: Pool,
+    scorer: Any,
+    depth: int | None,
+    chunk: int = 512,
+    options: EngineOptions | None = None,
+    ranking: TiledRanking | None = None,
+) -> list[SettingRun]:
+    """Runs of every setting cut at ``depth`` (``None`` = full ranking), ordered exactly like trec_eval.
+
+    A cut run comes from each (query, language)'s top ``depth`` merged over the candidate tiles (memory:
+    queries × languages × depth); a full run is queries × candidates by nature, made ``chunk`` queries
+    at a time.
+    """
+    if depth is None:
+        return _full_runs(pool, scorer, chunk)
+    if ranking is None or ranking.top_keys is None or ranking.top_keys.shape[2] < depth:
+        ranking = rank_pool(pool, scorer, options or EngineOptions(progress=False), top_k=depth, ranks=False)
+    assert ranking.top_keys is not None and ranking.top_cands is not None
+    n_lang = len(pool.languages)
+    lang_index = {lang: i for i, lang in enumerate(pool.languages)}
+    sizes = np.bincount(pool.cand_lang, minlength=n_lang)
+    out = []
+    for setting, queries in pool_settings(pool).items():
+        queries = np.asarray(queries, dtype=np.int64)
+        if setting.is_pool:
+            k = min(depth, len(pool.cand_ids))
+            keys = ranking.top_keys[queries].reshape(len(queries), -1)
+            cands = ranking.top_cands[queries].reshape(len(queries), -1)
+            order = np.argsort(keys, axis=1)[:, ::-1][:, :k]  # distinct keys (padding sorts last)
+            keys, docs = np.take_along_axis(keys, order, 1), np.take_along_axis(cands, order, 1)
+        else:
+            y = lang_index[setting.target]
+            k = min(depth, int(sizes[y]))
+            keys, docs = ranking.top_keys[queries, y, :k], ranking.top_cands[queries, y, :k]
+        out.append(SettingRun(setting, queries, docs, key_scores(keys)))
+    return out
+
+
+def _full_runs(pool: Pool, scorer: Any, chunk: int) -> list[SettingRun]:
+    """Every setting's whole ranking (queries × candidates: the size of the output itself)."""
     slices = pool.lang_slices()
     members = pool_settings(pool)
     lang_index = {lang: i for i, lang in enumerate(pool.languages)}
@@ -41,7 +89,7 @@ def top_k_runs(pool: Pool, scorer: Scorer, depth: int | None, chunk: int = 512) 
         member_mask[s][qs] = True
     for start in range(0, len(pool.query_ids), chunk):
         queries = np.arange(start, min(start + chunk, len(pool.query_ids)))
-        scores = scorer.scores(queries)
+        scores = block_scores(scorer, queries, slice(0, len(pool.cand_ids))).cpu()
         keys = ordered_keys(scores, scorer.tie)
         for setting, mask in member_mask.items():
             rows = np.flatnonzero(mask[queries])
@@ -49,8 +97,7 @@ def top_k_runs(pool: Pool, scorer: Scorer, depth: int | None, chunk: int = 512) 
                 continue
             sl = slice(0, len(pool.cand_ids)) if setting.is_pool else slices[lang_index[setting.target]]
             block = keys[rows, sl]
-            k = block.shape[1] if depth is None else min(depth, block.shape[1])
-            top = block.topk(k, dim=1, sorted=True).indices + sl.start
+            top = block.topk(block.shape[1], dim=1, sorted=True).indices + sl.start
             r = torch.from_numpy(rows).unsqueeze(1)
             parts[setting].append((queries[rows], top.numpy(), scores[r, top].numpy()))
     return [
