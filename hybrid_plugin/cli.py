@@ -85,6 +85,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         alignment=args.alignment,
         debias=None if args.debias == "none" else args.debias,
+        max_memory=args.max_memory,
+        tile=args.tile,
+        device=args.device,
         extra={"trec_out": args.trec_out},
     )
     evaluation = run_evaluation(cfg)
@@ -290,6 +293,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="also measure parallel vs non-parallel cosine and a language-ID probe on the candidates",
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="memory for the engine's tiles, e.g. 512M or 4G (default: a quarter of the available "
+        "memory, at most 2 GiB); the numbers do not depend on it",
+    )
+    p.add_argument(
+        "--tile",
+        default=None,
+        metavar="QxC",
+        help="fixed tile sides, queries x candidates (e.g. 1x7), instead of the --max-memory budget",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the engine scores: cpu, cuda or cuda:N (default: cuda where torch sees one, else cpu)",
+    )
     p.add_argument(
         "--no-per-query",
         action="store_true",

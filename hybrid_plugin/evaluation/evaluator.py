@@ -18,6 +18,7 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.results import Results
+from hybrid_plugin.evaluation.tiles import EngineOptions, parse_memory, parse_tile
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import portable_path
 from hybrid_plugin.retrievers.resolve import resolve_retriever
@@ -40,7 +41,19 @@ class EvalConfig:
     verify: bool = True  # sha256 and published counts; off only for modified local copies
     alignment: bool = False  # add parallel-vs-non-parallel cosine and a language-ID probe
     debias: str | None = None  # "center": language-mean centering of a dense model's embeddings
+    # how the engine works (never what it computes): tile memory, fixed tile sides, device
+    max_memory: str | None = None  # e.g. "2G"; None: a safe share of the free memory
+    tile: str | None = None  # "QxC": fixed tile sides (tests, debugging); overrides max_memory
+    device: str | None = None  # engine device: "cpu", "cuda", "cuda:1"; None: cuda where torch sees one
     extra: dict = field(default_factory=dict)
+
+    def engine_options(self) -> EngineOptions:
+        """The engine's :class:`~hybrid_plugin.evaluation.tiles.EngineOptions` of this configuration."""
+        return EngineOptions(
+            max_memory=parse_memory(self.max_memory),
+            tile=parse_tile(self.tile) if self.tile else None,
+            device=self.device,
+        )
 
     def embedding_cache(self) -> Path | None:
         if not self.use_cache:
@@ -87,6 +100,7 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
         measures=tuple(cfg.ir_measures),
         run_depth=cfg.run_depth,
         alignment=cfg.alignment,
+        options=cfg.engine_options(),
     )
 
 
