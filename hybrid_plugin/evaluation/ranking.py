@@ -29,6 +29,7 @@ from hybrid_plugin.evaluation.tiles import (
     TilePlan,
     TileTask,
     block_scores,
+    default_budget,
     merge_top,
     ordered_keys,
     padded_matmul,
@@ -429,26 +430,23 @@ def _group_chunks(pool: Pool, queries: np.ndarray, max_rows: int) -> list[tuple[
 
 
 def _correlations(pool: Pool, ranks: np.ndarray, queries: np.ndarray, sizes: np.ndarray, n: int):
-    """Pairs (query, other, rho) of one chunk of whole groups from their average ranks."""
+    """Pairs (query, other, rho) of one chunk of whole groups from their average ranks. Each group's
+    correlations are one product of its own rows, so no value depends on how groups were chunked."""
     r = torch.from_numpy(ranks)
     r -= (n + 1) / 2  # the mean rank, whatever the ties
     r /= r.norm(dim=1, keepdim=True)  # a constant ranking (all tied) gives nan: no correlation
-    width_g = int(sizes.max())
-    slot = np.concatenate([g * width_g + np.arange(m) for g, m in enumerate(sizes)])
-    padded = torch.zeros(len(sizes) * width_g, n, dtype=torch.float64)
-    padded[torch.from_numpy(slot)] = r
-    padded = padded.view(len(sizes), width_g, n)
-    corr = torch.bmm(padded, padded.transpose(1, 2)).numpy()
     out_q, out_o, out_c = [], [], []
     offsets = np.r_[0, np.cumsum(sizes)]
     for g, m in enumerate(sizes):
         if m < 2:
             continue
+        rows = r[offsets[g] : offsets[g + 1]]
+        corr = (rows @ rows.T).numpy()
         members = queries[offsets[g] : offsets[g + 1]]
         a, o = np.nonzero(pool.query_lang[members][:, None] != pool.query_lang[members][None, :])
         out_q.append(members[a])
         out_o.append(members[o])
-        out_c.append(corr[g, a, o])
+        out_c.append(corr[a, o])
     return out_q, out_o, out_c
 
 
@@ -490,7 +488,7 @@ def rank_correlations(
         cands = np.sort(rng.choice(n_cand, size=n, replace=False))
     in_groups = np.bincount(pool.query_group, minlength=len(pool.group_names))[pool.query_group] >= 2
     queries = np.flatnonzero(in_groups)
-    budget = options.plan(len(pool.query_ids), n_cand, 1).budget
+    budget = options.max_memory or default_budget(options.torch_device())  # not the tile plan's
     rows = max(1, min(chunk, budget // max(1, n * 40)))
     pieces: list[list[np.ndarray]] = [[], [], []]
     part_pieces: list[list[list[np.ndarray]]] = [[[], []] for _ in range(parts)] if not exact else []

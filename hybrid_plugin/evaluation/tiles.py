@@ -108,7 +108,7 @@ class TilePlan:
     def fixed(cls, query_block: int, cand_block: int) -> TilePlan:
         """Given tile sides (tests, ``--tile QxC``)."""
         if query_block < 1 or cand_block < 1:
-            raise UserError(f"tile {query_block}x{cand_block}: both sides must be at least 1")
+            raise UserError(f"--tile {query_block}x{cand_block}: both sides must be at least 1")
         return cls(query_block, cand_block, query_block * cand_block * BYTES_PER_ELEMENT)
 
     def query_ranges(self, n_query: int) -> list[tuple[int, int]]:
