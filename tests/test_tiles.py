@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 import torch
 from conftest import MatrixScorer, engine_run, random_tied_pool
+from scipy import stats as sps
 
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.perquery import query_table
-from hybrid_plugin.evaluation.ranking import Scorer, pool_rankings, rank_correlations, relevant_ranks
+from hybrid_plugin.evaluation.ranking import (
+    Scorer,
+    average_ranks_np,
+    pool_rankings,
+    rank_correlations,
+    relevant_ranks,
+)
 from hybrid_plugin.evaluation.runs import top_k_runs
 from hybrid_plugin.evaluation.tiles import (
     BYTES_PER_ELEMENT,
@@ -136,6 +143,21 @@ def test_ranks_are_one_plus_the_candidates_above_by_brute_force():
         above = (scores[q] > scores[q, c]) | ((scores[q] == scores[q, c]) & (tie > tie[c]))
         assert rank_pool == 1 + above.sum()
         assert rank_lang == 1 + (above & (pool.cand_lang == pool.cand_lang[c])).sum()
+
+
+def test_average_ranks_equal_scipy_rankdata():
+    """Spearman's fractional ranks (descending, ties share their mean) on rows with runs of ties that
+    touch row ends, constant rows and plain floats, sorted in one or two threads."""
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        b, n = int(rng.integers(1, 6)), int(rng.integers(1, 40))
+        scores = rng.integers(-3, 4, (b, n)).astype(np.float32) * np.float32(rng.choice([1.0, 0.5]))
+        if trial % 3 == 0:
+            scores = rng.standard_normal((b, n)).astype(np.float32)
+        if trial % 7 == 0:
+            scores[:] = 1.0
+        expected = np.stack([sps.rankdata(-row) for row in scores])
+        assert np.array_equal(average_ranks_np(scores, threads=1 + trial % 2), expected)
 
 
 def test_budget_sizes_the_tiles():

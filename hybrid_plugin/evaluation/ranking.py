@@ -13,6 +13,7 @@ from the pool, and the tiles can run anywhere (an :class:`~hybrid_plugin.evaluat
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -134,8 +135,9 @@ class Scorer:
             block = np.asarray(self.cand_emb[int(rows[0]) : int(rows[-1]) + 1])
         else:
             block = np.asarray(self.cand_emb[rows])
-        c = torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32))
-        if not torch.isfinite(c).all():
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        c = torch.from_numpy(block if block.flags.writeable else block.copy())  # a read-only memmap
+        if isinstance(self.cand_emb, np.memmap) and not torch.isfinite(c).all():  # in memory: checked
             raise UserError(NONFINITE)
         if self.normalize:
             c = torch.nn.functional.normalize(c, dim=1)
@@ -384,31 +386,42 @@ def _mapped(value: float) -> int:
 NEG_INF_MAPPED = _mapped(-np.inf)
 
 
-def average_ranks_np(scores: np.ndarray) -> np.ndarray:
+def average_ranks_np(scores: np.ndarray, threads: int = 1) -> np.ndarray:
     """Per row, each candidate's 1-based rank by score descending, tied scores sharing the mean of their
-    positions (Spearman's fractional ranks), float64. One SIMD sort of (score, column) int64 keys."""
+    positions (Spearman's fractional ranks), float64. One SIMD sort of (score, column) int64 keys per row,
+    ``threads`` row bands at a time (NumPy's sort releases the GIL)."""
     b, n = scores.shape
-    bits = np.ascontiguousarray(scores, dtype=np.float32).copy()
-    bits += 0.0  # -0.0 -> +0.0
-    ints = bits.view(np.int32).astype(np.int64)
+    floats = np.ascontiguousarray(scores, dtype=np.float32) + np.float32(0.0)  # -0.0 -> +0.0
+    ints = floats.view(np.int32).astype(np.int64)
     ints = np.where(ints < 0, ints ^ 0x7FFFFFFF, ints)
-    packed = np.sort((ints << 32) | np.arange(n, dtype=np.int64), axis=1)
-    col = packed & 0xFFFFFFFF
+    packed = (ints << 32) | np.arange(n, dtype=np.int64)
+    bands = np.array_split(np.arange(b), max(1, min(threads, b)))
+    if len(bands) > 1:
+        with ThreadPoolExecutor(len(bands)) as pool:
+            list(pool.map(lambda rows: packed[rows[0] : rows[-1] + 1].sort(axis=1), bands))
+    else:
+        packed.sort(axis=1)
+    col = torch.from_numpy(packed & 0xFFFFFFFF)
     score = packed >> 32
-    ranks = np.empty((b, n), dtype=np.float64)
-    rows = np.arange(b)[:, None]
-    if n and not bool((score[:, 1:] == score[:, :-1]).any()):
-        ranks[rows, col] = np.arange(n, 0, -1, dtype=np.float64)[None, :]
-        return ranks
-    # ascending positions s..e (0-based) of a run of equal scores: descending mean rank n - (s + e) / 2
-    first = np.ones((b, n), dtype=bool)
-    first[:, 1:] = score[:, 1:] != score[:, :-1]
-    flat = first.ravel()
-    starts = np.flatnonzero(flat)
-    ends = np.r_[starts[1:], b * n] - 1
-    mean = n - ((starts + ends) - 2 * (starts // n) * n) / 2.0
-    ranks[rows, col] = mean[np.cumsum(flat) - 1].reshape(b, n)
-    return ranks
+    # ascending positions s..e (0-based) of a run of equal scores: descending mean rank n - (s + e) / 2;
+    # a position outside any run is its own run (s = e): rank n - s
+    mean = torch.arange(n, 0, -1, dtype=torch.float64).expand(b, n)
+    repeat = np.flatnonzero(score[:, 1:] == score[:, :-1])  # (row, j): position j + 1 equals j
+    if len(repeat):
+        row, j = np.divmod(repeat, n - 1)
+        pos = row * n + j + 1  # flat positions equal to their predecessor
+        first = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1] + 1])  # index in pos of each run's 2nd
+        last = np.r_[first[1:] - 1, len(pos) - 1]
+        starts_here = np.zeros(len(pos), dtype=bool)
+        starts_here[first] = True
+        run = np.cumsum(starts_here) - 1
+        start, end = pos[first] - 1, pos[last]  # each run's first and last flat position
+        members = np.r_[start, pos]  # every position inside a run
+        lo, hi = np.r_[start, start[run]], np.r_[end, end[run]]
+        mean = mean.contiguous().clone().view(-1)
+        mean[torch.from_numpy(members)] = torch.from_numpy(n - ((lo + hi) - 2 * (lo // n) * n) / 2.0)
+        mean = mean.view(b, n)
+    return torch.empty(b, n, dtype=torch.float64).scatter_(1, col, mean).numpy()
 
 
 def _group_chunks(pool: Pool, queries: np.ndarray, max_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -432,16 +445,16 @@ def _group_chunks(pool: Pool, queries: np.ndarray, max_rows: int) -> list[tuple[
 def _correlations(pool: Pool, ranks: np.ndarray, queries: np.ndarray, sizes: np.ndarray, n: int):
     """Pairs (query, other, rho) of one chunk of whole groups from their average ranks. Each group's
     correlations are one product of its own rows, so no value depends on how groups were chunked."""
-    r = torch.from_numpy(ranks)
-    r -= (n + 1) / 2  # the mean rank, whatever the ties
-    r /= r.norm(dim=1, keepdim=True)  # a constant ranking (all tied) gives nan: no correlation
+    ranks -= (n + 1) / 2  # the mean rank, whatever the ties
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ranks /= np.sqrt(np.einsum("ij,ij->i", ranks, ranks))[:, None]  # all tied: nan, no correlation
     out_q, out_o, out_c = [], [], []
     offsets = np.r_[0, np.cumsum(sizes)]
     for g, m in enumerate(sizes):
         if m < 2:
             continue
-        rows = r[offsets[g] : offsets[g + 1]]
-        corr = (rows @ rows.T).numpy()
+        rows = ranks[offsets[g] : offsets[g + 1]]
+        corr = rows @ rows.T
         members = queries[offsets[g] : offsets[g + 1]]
         a, o = np.nonzero(pool.query_lang[members][:, None] != pool.query_lang[members][None, :])
         out_q.append(members[a])
@@ -494,16 +507,21 @@ def rank_correlations(
     part_pieces: list[list[list[np.ndarray]]] = [[[], []] for _ in range(parts)] if not exact else []
     part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts if not exact else None
     chunks = _group_chunks(pool, queries, rows)
+    threads = torch.get_num_threads()
     bar = tqdm(total=len(queries), desc="rank correlation", unit="query", disable=not options.progress)
     with bar:
         for members, sizes in chunks:
             scores = block_scores(scorer, members, cands).cpu().numpy()
-            for acc, new in zip(pieces, _correlations(pool, average_ranks_np(scores), members, sizes, n)):
+            for acc, new in zip(
+                pieces, _correlations(pool, average_ranks_np(scores, threads), members, sizes, n)
+            ):
                 acc += new
             if part_of is not None:
                 for p in range(parts):
                     sub = scores[:, part_of == p]
-                    q, _, c = _correlations(pool, average_ranks_np(sub), members, sizes, sub.shape[1])
+                    q, _, c = _correlations(
+                        pool, average_ranks_np(sub, threads), members, sizes, sub.shape[1]
+                    )
                     part_pieces[p][0] += q
                     part_pieces[p][1] += c
             bar.update(len(members))

@@ -211,7 +211,7 @@ class TileCounts:
 def rank_tile(scorer: Any, task: TileTask) -> TileCounts:
     """Count, for each query and relevant slot of ``task``, the candidates of the block ranked above it."""
     queries = np.arange(task.q0, task.q1)
-    scores = block_scores(scorer, queries, slice(task.c0, task.c1))
+    scores = block_scores(scorer, queries, slice(task.c0, task.c1)).contiguous()
     tie = scorer.tie[task.c0 : task.c1].to(scores.device)
     result = TileCounts(task.q0, task.q1, task.c0, task.lang, None)
     if task.count:
@@ -221,37 +221,62 @@ def rank_tile(scorer: Any, task: TileTask) -> TileCounts:
     return result
 
 
+def key_scores(keys: torch.Tensor) -> torch.Tensor:
+    """The float32 scores inside :func:`ordered_keys` keys (the inverse of its monotone map)."""
+    mapped = keys >> 32
+    return torch.where(mapped < 0, mapped ^ 0x7FFFFFFF, mapped).to(torch.int32).view(torch.float32)
+
+
 def _count_above(scores: torch.Tensor, tie: torch.Tensor, relevant: np.ndarray) -> np.ndarray:
-    """(queries, w): how many of the block's candidates have a key above each relevant key."""
+    """(queries, w): how many of the block's candidates have a key above each relevant key.
+
+    A candidate's slot among a row's sorted relevant keys is found on the float scores (a batched binary
+    search); only a candidate whose score equals a relevant one needs the id part of the key.
+    """
     rel_keys = torch.from_numpy(relevant).to(scores.device)
     b, width = rel_keys.shape
-    # only candidates scoring at least as high as a query's lowest relevant one can rank above any
-    floor_bits = rel_keys.min(1).values >> 32
-    floor_bits = torch.where(floor_bits < 0, floor_bits ^ 0x7FFFFFFF, floor_bits).to(torch.int32)
-    floor = floor_bits.view(torch.float32)
-    candidate = scores >= floor.unsqueeze(1)
-    if int(candidate.sum()) * 3 < scores.numel():  # sparse: key only the candidates that can count
-        row, col = candidate.nonzero(as_tuple=True)
+    padding = rel_keys == PAD_KEY
+    rel_scores = torch.where(padding, torch.inf, key_scores(rel_keys))  # ascending, like the keys
+    floor = rel_scores[:, :1]  # only candidates scoring at least this can rank above any relevant one
+    sample = scores[:, :: max(1, scores.shape[1] // 64)]  # the share above the floor, estimated cheaply
+    if float((sample >= floor).float().mean()) < 0.3:  # sparse: key only the candidates that can count
+        row, col = (scores >= floor).nonzero(as_tuple=True)
         keys = ordered_keys(scores[row, col], tie[col])
         slot = torch.searchsorted(rel_keys[row], keys.unsqueeze(1)).squeeze(1)
+        bins = row * (width + 1) + slot
     else:
-        keys = ordered_keys(scores, tie)
-        slot = torch.searchsorted(rel_keys, keys).flatten()
-        row = torch.arange(b, device=scores.device).repeat_interleave(scores.shape[1])
-    hist = torch.bincount(row * (width + 1) + slot, minlength=b * (width + 1)).view(b, width + 1)
+        slot = torch.searchsorted(rel_scores, scores)
+        row, col = (slot != torch.searchsorted(rel_scores, scores, right=True)).nonzero(as_tuple=True)
+        if len(row):  # equal to a relevant score: the id decides
+            keys = ordered_keys(scores[row, col], tie[col])
+            slot[row, col] = torch.searchsorted(rel_keys[row], keys.unsqueeze(1)).squeeze(1)
+        slot += (torch.arange(b, device=scores.device) * (width + 1)).unsqueeze(1)
+        bins = slot.flatten()
+    hist = torch.bincount(bins, minlength=b * (width + 1)).view(b, width + 1)
     return hist.flip(1).cumsum(1).flip(1)[:, 1:].cpu().numpy()
 
 
 def _tile_top(scores: torch.Tensor, tie: torch.Tensor, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k best keys (score descending, id descending) and their candidates, exactly: every
-    candidate of the key top-k scores at least the row's k-th best float score."""
+    """Each row's k best keys (score descending, id descending) and their candidates, exactly: the float
+    top k is the key top k unless the k-th score is tied beyond k; such rows are keyed in full."""
     k = min(k, scores.shape[1])
-    threshold = scores.topk(k, dim=1).values[:, -1:]
-    if threshold.numel() and bool(torch.isnan(threshold).any()):
+    extra = min(k + 1, scores.shape[1])  # the (k+1)-th score tells whether the k-th is tied beyond k
+    values, index = scores.topk(extra, dim=1)
+    if values.numel() and bool(torch.isnan(values[:, 0]).any()):
         raise UserError("the scores contain NaN, so nothing can be ranked")
-    keys = torch.where(scores >= threshold, ordered_keys(scores, tie), torch.iinfo(torch.int64).min)
-    top = keys.topk(k, dim=1)
-    return top.values.cpu().numpy(), (top.indices + offset).cpu().numpy()
+    threshold = values[:, k - 1 : k]
+    spill = torch.zeros(0, dtype=torch.int64, device=scores.device)
+    if extra > k:
+        spill = (values[:, k - 1] == values[:, k]).nonzero().squeeze(1)
+    values, index = values[:, :k], index[:, :k]
+    keys = ordered_keys(values, tie[index])
+    if len(spill):
+        rows = scores[spill]
+        full = torch.where(rows >= threshold[spill], ordered_keys(rows, tie), torch.iinfo(torch.int64).min)
+        top = full.topk(k, dim=1)
+        keys[spill], index[spill] = top.values, top.indices
+    keys, order = keys.sort(dim=1, descending=True)
+    return keys.cpu().numpy(), (index.gather(1, order) + offset).cpu().numpy()
 
 
 def merge_top(
@@ -261,11 +286,7 @@ def merge_top(
     all_keys = np.concatenate([keys, new_keys], axis=1)
     all_cands = np.concatenate([cands, new_cands], axis=1)
     k = min(k, all_keys.shape[1])
-    order = (
-        np.argsort(-all_keys, axis=1, kind="stable")[:, :k]
-        if all_keys.size
-        else np.zeros((len(keys), 0), int)
-    )
+    order = np.argsort(all_keys, axis=1)[:, ::-1][:, :k]  # distinct keys: no tie to break
     return np.take_along_axis(all_keys, order, 1), np.take_along_axis(all_cands, order, 1)
 
 
