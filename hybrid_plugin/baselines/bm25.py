@@ -77,16 +77,33 @@ class BM25Scorer:
         """Number of (unique query text, candidate) pairs with a BM25 score."""
         return len(self.score)
 
-    def scores(self, queries: np.ndarray) -> torch.Tensor:
-        """float32 (len(queries), n_candidates): the BM25 score where retrieved, -inf elsewhere."""
+    def scores_at(self, queries: np.ndarray, cands: slice | np.ndarray) -> torch.Tensor:
+        """float32 (len(queries), candidates) for a candidate range or index array (the engine's tiles):
+        the BM25 score where retrieved, -inf elsewhere."""
         rows = self.query_row[queries]
         start, stop = self.ptr[rows], self.ptr[rows + 1]
         lengths = stop - start
-        out = np.full((len(rows), self.n_candidates), -np.inf, dtype=np.float32)
         offsets = np.repeat(start - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
         hit = np.arange(int(lengths.sum())) + offsets
-        out[np.repeat(np.arange(len(rows)), lengths), self.cand[hit]] = self.score[hit]
+        row = np.repeat(np.arange(len(rows)), lengths)
+        cand = self.cand[hit]
+        if isinstance(cands, slice):
+            first, last = cands.start or 0, self.n_candidates if cands.stop is None else cands.stop
+            keep = (cand >= first) & (cand < last)
+            column, width = cand[keep] - first, last - first
+        else:
+            order = np.argsort(cands, kind="stable")
+            position = np.searchsorted(cands, cand, sorter=order)
+            position = np.minimum(position, len(cands) - 1)
+            keep = cands[order[position]] == cand if len(cands) else np.zeros(len(cand), dtype=bool)
+            column, width = order[position[keep]], len(cands)
+        out = np.full((len(rows), width), -np.inf, dtype=np.float32)
+        out[row[keep], column] = self.score[hit][keep]
         return torch.from_numpy(out)
+
+    def scores(self, queries: np.ndarray) -> torch.Tensor:
+        """float32 (len(queries), n_candidates): the BM25 score where retrieved, -inf elsewhere."""
+        return self.scores_at(queries, slice(0, self.n_candidates))
 
 
 @dataclass
