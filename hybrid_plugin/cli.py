@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SIZE",
         help="memory for the engine's tiles, e.g. 512M or 4G (default: a quarter of the available "
-        "memory, at most 2 GiB); the numbers do not depend on it",
+        "memory, at most 1 GiB); the numbers do not depend on it",
     )
     p.add_argument(
         "--tile",

@@ -132,7 +132,7 @@ class Scorer:
         """Candidate embeddings of store ``rows`` on the device, normalised as the model ranks them
         (row-wise, so a block's values equal the whole matrix's)."""
         if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool((np.diff(rows) == 1).all()):
-            block = np.asarray(self.cand_emb[int(rows[0]) : int(rows[-1]) + 1])
+            block = read_rows(self.cand_emb, int(rows[0]), int(rows[-1]) + 1)
         else:
             block = np.asarray(self.cand_emb[rows])
         block = np.ascontiguousarray(block, dtype=np.float32)
@@ -165,6 +165,19 @@ class Scorer:
     def all_candidate_embeddings(self) -> np.ndarray:
         """One (normalised) row per candidate: for the alignment probes, which sample from it."""
         return self.candidate_rows(self.cand_row).cpu().numpy()
+
+
+def read_rows(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a matrix. A memory-mapped file is read with a plain file read instead of
+    touching its mapping, so the pages read do not stay in this process's resident memory."""
+    filename = getattr(matrix, "filename", None)
+    if isinstance(matrix, np.memmap) and filename and matrix.flags.c_contiguous and matrix.ndim == 2:
+        row_bytes = matrix.shape[1] * matrix.dtype.itemsize
+        offset = int(getattr(matrix, "offset", 0)) + start * row_bytes
+        count = (stop - start) * matrix.shape[1]
+        out = np.fromfile(filename, dtype=matrix.dtype, count=count, offset=offset)
+        return out.reshape(stop - start, matrix.shape[1])
+    return np.asarray(matrix[start:stop])
 
 
 @dataclass

@@ -38,7 +38,7 @@ MIN_GEMM = 16
 #: working bytes per tile element: float32 score, int64 key, int64 slot, int64 histogram bin, masks
 BYTES_PER_ELEMENT = 40
 DEFAULT_SHARE = 0.25  # of the memory the machine has available, for the engine's working set
-DEFAULT_CAP = 2 << 30  # larger tiles do not run faster; leave the rest to the rest of the process
+DEFAULT_CAP = 1 << 30  # larger tiles do not run faster; leave the rest to the rest of the process
 MIN_BUDGET = 16 << 20
 MAX_QUERY_BLOCK = 1024
 
