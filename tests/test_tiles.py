@@ -4,6 +4,7 @@ memory budget, and the sampled rank correlation agrees with the exact one within
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -248,3 +249,37 @@ def test_memmap_candidates_are_read_by_block(tmp_path):
     assert np.array_equal(a.table.ap, b.table.ap)
     table = query_table(pool, relevant_ranks(pool, Scorer.build(pool, q, np.arange(len(q)), on_disk, rows)))
     assert np.array_equal(table.ap, a.table.ap)
+
+
+def test_a_memmap_scorer_pickles_as_its_file(tmp_path):
+    """A worker receives the file's name and layout, not 15 GB of embeddings, and scores the same."""
+    rng = np.random.default_rng(4)
+    pool = random_tied_pool(rng, questions=12, groups=16)
+    q = rng.standard_normal((len(pool.query_ids), 24)).astype(np.float32)
+    c = rng.standard_normal((len(pool.cand_ids), 24)).astype(np.float32)
+    np.save(tmp_path / "cand.npy", c)
+    scorer = Scorer.build(
+        pool, q, np.arange(len(q)), np.load(tmp_path / "cand.npy", mmap_mode="r"), np.arange(len(c))
+    )
+    blob = pickle.dumps(scorer)
+    assert len(blob) < c.nbytes
+    copy = pickle.loads(blob)
+    assert isinstance(copy.cand_emb, np.memmap)
+    queries = np.arange(len(q))
+    assert torch.equal(copy.scores(queries), scorer.scores(queries))
+    (tmp_path / "cand.npy").unlink()
+    with pytest.raises(UserError, match="storage every worker reaches"):
+        pickle.loads(blob)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_tiles_give_identical_ranks():
+    rng = np.random.default_rng(3)
+    pool = random_tied_pool(rng, questions=12, groups=16)
+    scorer = dense_scorer(pool, rng)
+    reference = engine_run(pool, scorer, options=tiled(1000, 1000, device="cuda"))
+    assert reference.results.provenance["engine"]["device"] == "cuda"
+    for tile in TILES:
+        run = engine_run(pool, scorer, options=tiled(*tile, device="cuda"))
+        assert np.array_equal(run.table.first_rank, reference.table.first_rank), tile
+        assert np.array_equal(run.table.ap, reference.table.ap), tile

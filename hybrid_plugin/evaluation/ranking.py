@@ -66,6 +66,25 @@ NONFINITE = (
 )
 
 
+@dataclass(frozen=True)
+class MappedMatrix:
+    """Where a memory-mapped matrix lives, so another process can map the same file."""
+
+    filename: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+
+    def open(self) -> np.memmap:
+        try:
+            return np.memmap(self.filename, self.dtype, "r", self.offset, self.shape)
+        except OSError as err:
+            raise UserError(
+                f"embedding matrix {self.filename}: {err.strerror or err} (the embedding cache must be on "
+                "storage every worker reaches)"
+            ) from None
+
+
 @dataclass
 class Scorer:
     """Dot products of queries with candidates, read block by block.
@@ -122,11 +141,19 @@ class Scorer:
         return replace(self, query_emb=self.query_emb.to(device), device=device, _block=None)
 
     def __getstate__(self) -> dict:
-        """Pickled for other workers without the block cache (a memmap pickles as its data: the Ray
-        executor ships it through the object store, or workers reopen a shared file)."""
+        """Pickled for other workers without the block cache; a memory-mapped candidate matrix travels
+        as its file's name and layout, and each worker maps the file again (on storage it reaches)."""
         state = dict(self.__dict__)
         state["_block"] = None
+        emb = self.cand_emb
+        if isinstance(emb, np.memmap) and getattr(emb, "filename", None):
+            state["cand_emb"] = MappedMatrix(str(emb.filename), int(emb.offset), emb.shape, emb.dtype.str)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state.get("cand_emb"), MappedMatrix):
+            state["cand_emb"] = state["cand_emb"].open()
+        self.__dict__.update(state)
 
     def candidate_rows(self, rows: np.ndarray) -> torch.Tensor:
         """Candidate embeddings of store ``rows`` on the device, normalised as the model ranks them
