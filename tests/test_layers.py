@@ -12,7 +12,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hybrid_plugin", "errors", "atomic", "paths", "provenance", "progress"),
     ("data",),
     ("models",),
-    ("evaluation.ranking", "evaluation.store", "evaluation.measures"),  # the exact kernel and the cache
+    ("evaluation.ranking", "evaluation.tiles", "evaluation.store", "evaluation.measures"),  # kernel, cache
     ("retrievers", "baselines"),
     ("evaluation",),  # engine, per-query table, typed results, API, report
     ("stats", "integrations", "leaderboard", "training"),
