@@ -14,7 +14,15 @@ from test_faults import cli_error
 from hybrid_plugin.cli import main
 from hybrid_plugin.data.build import load_pool
 from hybrid_plugin.data.settings import pool_settings
-from hybrid_plugin.data.taskdir import load_folder, valid_language, write_folder
+from hybrid_plugin.data.taskdir import (
+    load_folder,
+    read_records,
+    read_records_fast,
+    read_records_precise,
+    valid_language,
+    write_folder,
+)
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate, run_evaluation
 from hybrid_plugin.evaluation.perquery import to_arrow
 
@@ -495,3 +503,114 @@ def test_leaderboard_submit_validate_render_of_a_folder_task(folder_model, tmp_p
     # another board knows nothing of it
     assert main(["leaderboard", "render", "--dir", str(tmp_path / "empty")]) == 0
     assert "tiny-pool" not in (tmp_path / "empty" / "README.md").read_text()
+
+
+# --- the pyarrow reader and the line-by-line reader -------------------------------------------------
+
+
+def _records_as_lists(records) -> dict:
+    """Every field of FolderRecords as plain Python values (arrays and pyarrow columns as lists)."""
+    out = {}
+    for f in dataclasses.fields(records):
+        value = getattr(records, f.name)
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        elif hasattr(value, "to_pylist"):
+            value = value.to_pylist()
+        out[f.name] = value
+    return out
+
+
+def _both_readers(folder: Path, languages=("de", "en")):
+    return read_records_fast(folder, languages), read_records_precise(folder, languages)
+
+
+def test_fast_reader_gives_the_precise_readers_records_on_awkward_clean_files(tmp_path):
+    corpus = [
+        {"_id": "d1", "text": " eins ", "language": "de", "title": "Titel"},
+        {"_id": "d2", "text": "zwei", "language": "de", "title": "  "},  # a blank title is no title
+        {"_id": "e1", "text": "one", "language": "en", "metadata": {"a": [1, {"b": None}]}},
+        {"_id": "e2", "text": "two\nlines ünï", "language": "en", "extra": 3.5},
+    ]
+    queries = [QUERIES[0], {"_id": "qe", "text": "question", "language": "en"}]  # qe: no group
+    folder = write_task(tmp_path / "t", corpus=corpus, queries=queries, qrels=[*QRELS, ("qd", "e2", 0)])
+    lines = (folder / "corpus.jsonl").read_bytes().split(b"\n")
+    (folder / "corpus.jsonl").write_bytes(b"\xef\xbb\xbf" + b"\n  \t\n".join(lines))  # BOM, blank lines
+    (folder / "queries.jsonl").write_bytes((folder / "queries.jsonl").read_bytes().replace(b"\n", b"\r\n"))
+    qrels = (folder / "qrels" / "test.tsv").read_text().split("\n", 1)[1]  # no header line
+    (folder / "qrels" / "test.tsv").write_text(qrels.replace("\t1\n", "\t01\n"))
+    fast, precise = _both_readers(folder)
+    assert fast is not None
+    assert _records_as_lists(fast) == _records_as_lists(precise)
+    assert precise.cand_text == ["Titel  eins", "zwei", "one", "two\nlines ünï"]
+    assert precise.query_group == ["g1", "qe"] and precise.grouped
+    assert precise.qrel_query.tolist() == [0, 0, 1, 1] and precise.qrel_cand.tolist() == [0, 2, 0, 2]
+    (folder / "corpus.jsonl").write_bytes(b'{"_id": "d1", "text": "x", "language": "de"} ' + lines[0])
+    assert read_records_fast(folder, ("de", "en")) is None  # two records on a line: the precise reader
+
+
+@pytest.mark.parametrize(
+    ("corpus_text", "expected"),
+    [
+        (
+            '{"_id": "d1", "text": "x", "language": "de"} {"_id": "d2", "text": "y", "language": "de"}\n',
+            "line 1: malformed json",
+        ),
+        (
+            '{"_id": "d1", "text": "x", "language": "de", "title": null}\n',
+            "line 1: field 'title' should be a string, got NoneType",
+        ),
+        ('{"_id": "d1", "text": "\\u001c\\u2003", "language": "de"}\n', "line 1: field 'text' is empty"),
+        ('{"_id": "d1",\n "text": "x", "language": "de"}\n', "line 1: malformed json"),
+        (
+            '{"_id": "d1", "text": "x", "language": "de"}\n'
+            '\ufeff{"_id": "d2", "text": "y", "language": "de"}\n',
+            "line 2: malformed json",
+        ),
+        (
+            '{"_id": "d1", "text": "x", "language": "de", "_id": "d2"}\n'
+            '{"_id": "d2", "text": "y", "language": "de"}\n',
+            "line 2: duplicate _id 'd2' (first on line 1)",
+        ),
+    ],
+)
+def test_what_the_fast_reader_might_read_otherwise_gets_the_precise_message(corpus_text, expected, tmp_path):
+    folder = write_task(tmp_path / "t")
+    (folder / "corpus.jsonl").write_text(corpus_text, encoding="utf-8")
+    assert read_records_fast(folder, ("de", "en")) is None
+    with pytest.raises(UserError) as err:
+        read_records(folder, ("de", "en"))
+    assert f"corpus.jsonl: {expected}" in str(err.value)
+
+
+def test_a_bad_byte_is_reported_where_a_whole_file_decode_puts_it(tmp_path):
+    folder = write_task(tmp_path / "t")
+    for data in (
+        b"\xef\xbb\xbf" + (folder / "corpus.jsonl").read_bytes() + b'{"_id": "x\xc3\n',  # cut sequence
+        (folder / "corpus.jsonl").read_bytes() + b'{"_id": "x\xff"}',  # last line, no newline
+    ):
+        (folder / "corpus.jsonl").write_bytes(data)
+        with pytest.raises(UnicodeDecodeError) as whole:
+            data.decode("utf-8-sig")
+        with pytest.raises(UserError) as err:
+            read_records(folder, ("de", "en"))
+        assert str(err.value) == (
+            f"{folder / 'corpus.jsonl'}: not UTF-8 text ({whole.value.reason} at byte {whole.value.start})"
+        )
+
+
+def test_qrels_the_fast_reader_leaves_to_the_precise_one(tmp_path):
+    folder = write_task(tmp_path / "t", qrels=[("qd", "d1", "+1"), *QRELS[1:]])  # int() reads "+1"
+    fast, precise = _both_readers(folder)
+    assert fast is None and precise.qrel_query.tolist() == [0, 0, 1, 1]
+    folder = write_task(tmp_path / "u", qrels=[*QRELS, ("qd", "d1", 1)])  # a pair twice
+    assert read_records_fast(folder, ("de", "en")) is None  # (the message: test_bad_folder_is_one_line)
+
+
+def test_exported_builtin_folder_reads_the_same_both_ways(datasets, tmp_path):
+    folder = tmp_path / "folder"
+    argv = ["export", "task", "--task", "mlqa-r", "--languages", "de,en,zh", "--out", str(folder)]
+    assert main([*argv, "--data-dir", str(datasets)]) == 0
+    fast, precise = _both_readers(folder, ("de", "en", "zh"))
+    assert fast is not None and _records_as_lists(fast) == _records_as_lists(precise)
+    assert len(precise.cand_ids) > 10_000
