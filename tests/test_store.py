@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,105 @@ def test_fingerprint_changes_with_weights(tiny_model, tmp_path):
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     assert resolve_model(str(copy)).fingerprint != resolve_model(str(tiny_model)).fingerprint
+
+
+# --- reading in place: memory that does not grow with the store ------------------------------------
+
+
+def _vectors(texts, dim=6):
+    """A fixed pseudo-random vector per text (the same in every call)."""
+    return np.stack(
+        [np.random.default_rng(int.from_bytes(text_hash(t)[:8], "little")).random(dim) for t in texts]
+    ).astype(np.float32)
+
+
+def test_matrix_is_a_memmap_bit_identical_to_get_and_reused(tmp_path):
+    texts = [f"candidate {i}" for i in range(50)]
+    store = EmbeddingStore(tmp_path, "a" * 64, "passage: ")
+    assert store.ensure(texts, _vectors, shard_size=7) == 50
+    assert all(s.emb is None and s.offset is not None for s in store._shards)  # read from the files
+    wanted = texts[::-1] + texts[:5]  # any order, repeats allowed
+    in_memory = store.get(wanted)
+    np.testing.assert_array_equal(in_memory, _vectors(wanted))
+    mapped = EmbeddingStore(tmp_path, "a" * 64, "passage: ").matrix(wanted)
+    assert isinstance(mapped, np.memmap) and mapped.dtype == np.float32 and mapped.mode == "c"
+    assert mapped.tobytes() == in_memory.tobytes()  # bit-identical
+    (made,) = (store.folder / "matrices").glob("*.npy")
+    before = made.stat().st_mtime_ns
+    again = EmbeddingStore(tmp_path, "a" * 64, "passage: ").matrix(wanted)
+    assert again.filename == mapped.filename and made.stat().st_mtime_ns == before  # reused, not rebuilt
+    again[0] = 7.0  # copy-on-write: the file does not change
+    np.testing.assert_array_equal(np.load(made), in_memory)
+    assert not list(store.folder.rglob("*.tmp"))
+
+
+def test_a_damaged_matrix_is_assembled_again(tmp_path):
+    texts = [f"t{i}" for i in range(20)]
+    store = EmbeddingStore(tmp_path, "b" * 64, "")
+    store.ensure(texts, _vectors, shard_size=8)
+    path = Path(store.matrix(texts).filename)
+    data = bytearray(path.read_bytes())
+    data[-4:] = np.float32(np.nan).tobytes()  # a NaN where a value was
+    path.write_bytes(bytes(data))
+    np.testing.assert_array_equal(EmbeddingStore(tmp_path, "b" * 64, "").matrix(texts), _vectors(texts))
+
+
+def test_index_keeps_the_latest_of_a_text_stored_twice_and_reads_compressed_shards(tmp_path):
+    """Two runs that encoded one text both stored it: the later shard wins, as a dict would; an
+    ``.npz`` saved compressed (not ours, still valid) is read into memory instead of in place."""
+    store = EmbeddingStore(tmp_path, "c" * 64, "")
+    store.ensure(["x", "y"], lambda b: np.zeros((len(b), 3), np.float32))
+    keys = np.frombuffer(text_hash("y") + text_hash("z"), dtype=np.uint8).reshape(2, -1)
+    emb = np.array([[1, 1, 1], [2, 2, 2]], dtype=np.float32)
+    with open(store.folder / ("f" * 32 + ".npz"), "wb") as fh:  # sorts after the first shard's name
+        np.savez_compressed(fh, keys=keys, emb=emb)
+    reopened = EmbeddingStore(tmp_path, "c" * 64, "")
+    assert len(reopened) == 3 and reopened.missing(["z", "w", "x", "w"]) == ["w"]
+    compressed = [s for s in reopened._shards if s.path.name.startswith("f" * 32)]
+    assert compressed[0].emb is not None and compressed[0].offset is None
+    np.testing.assert_array_equal(reopened.matrix(["x", "y", "z"]), [[0, 0, 0], [1, 1, 1], [2, 2, 2]])
+
+
+def test_dense_retriever_hands_the_scorer_a_memmap(tmp_path):
+    from hybrid_plugin.data.pool import Pool
+    from hybrid_plugin.retrievers.dense import DenseRetriever
+
+    class Encoder:
+        name, fingerprint, similarity = "vec", "d" * 64, "cosine"
+
+        def prompt(self, role):
+            return role
+
+        def encode(self, texts, role, batch_size):
+            return _vectors(texts)
+
+        def provenance(self):
+            return {"fingerprint": self.fingerprint}
+
+        def device(self):
+            return "cpu"
+
+    pool = Pool(
+        task="t",
+        languages=("de", "en"),
+        candidate_format="sentence",
+        cand_ids=["d1", "e1", "e2"],
+        cand_lang=np.array([0, 1, 1]),
+        cand_sentence=["eins", "one", "one"],
+        cand_context=["eins", "one", "one"],
+        query_ids=["q1"],
+        query_lang=np.array([0]),
+        query_text=["frage"],
+        query_group=np.array([0]),
+        group_names=["g"],
+        group_ptr=np.array([0, 1]),
+        group_cands=np.array([1]),
+    )
+    retriever = DenseRetriever(Encoder(), cache_root=tmp_path)
+    emb = retriever.embed_pool(pool)
+    assert isinstance(emb.cand, np.memmap) and emb.cand.shape == (2, 6)
+    assert emb.cand_row.tolist() == [0, 1, 1]
+    assert emb.cand.tobytes() == _vectors(["eins", "one"]).tobytes()
+    uncached = DenseRetriever(Encoder(), cache_root=None).embed_pool(pool)
+    assert type(uncached.cand) is np.ndarray and uncached.cand.tobytes() == emb.cand.tobytes()
+    assert retriever.scored(pool, emb).scorer is not None

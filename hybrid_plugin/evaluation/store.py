@@ -7,6 +7,13 @@ store's dimension, finite): a bad shard (a disk error, a copy gone wrong, a hand
 ``quarantine/`` with one warning and its texts are simply encoded again. A cache that cannot be
 written (read-only, full) degrades to an in-memory one with one warning: results never depend on it.
 
+Memory does not grow with the store (10^7 texts are 15 GB at 384-d): a checked shard keeps only its
+keys and where its embeddings lie in the file (``np.savez`` stores members uncompressed, so they can
+be read in place); the index is one sorted array of keys (``searchsorted``), not a dict per text.
+:meth:`EmbeddingStore.matrix` assembles the embeddings of many texts, block by block, into a ``.npy``
+under ``matrices/`` (named by the hash of the requested texts, written atomically, reused by later
+runs) and returns it memory-mapped, so a caller reads it in row blocks and never holds it whole.
+
 Several processes may share a cache: shards are only ever added (each under a fresh name) or moved
 aside, so a reader sees every shard whole or not at all; two runs missing the same texts both
 encode them and store equal embeddings.
@@ -16,10 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
+import struct
 import time
 import uuid
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,7 +43,13 @@ from hybrid_plugin.atomic import atomic_path, remove_dead_temp_files, write_text
 from hybrid_plugin.errors import UserError, warn
 
 HASH_BYTES = 16
+KEY = f"S{HASH_BYTES}"  # a text hash as one sortable NumPy scalar
 QUARANTINE = "quarantine"
+MATRICES = "matrices"
+#: assembled matrices kept per store folder (newest first); older ones are rebuilt when asked again
+KEEP_MATRICES = 4
+#: bytes of embeddings gathered at a time when a matrix is assembled or checked
+BLOCK_BYTES = 64 * 2**20
 META = "meta.json"
 #: temp files of atomic writes (``.NAME.RANDOM[.npz].tmp``); older than this they belong to a dead run
 TEMP_FILE = re.compile(r"\..+\.tmp")
@@ -46,18 +62,84 @@ def text_hash(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()[:HASH_BYTES]
 
 
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """Every text's hash as a 1-D array of ``S16`` (compare, sort and search without Python objects)."""
+    return np.frombuffer(b"".join(text_hash(t) for t in texts), dtype=KEY).copy()
+
+
 @dataclass
 class Shard:
-    """One shard file after its check: ``problem`` is None for a good shard."""
+    """One shard file after its check: ``problem`` is None for a good shard.
+
+    The embeddings of a good shard on disk are not kept: ``offset`` and ``shape`` say where they lie
+    in the file, and :meth:`take` reads rows. ``emb`` holds them only for a shard that cannot be read
+    in place (a compressed ``.npz`` from elsewhere, or a shard a read-only cache could not write).
+    """
 
     path: Path
     keys: np.ndarray | None = None
     emb: np.ndarray | None = None
     problem: str | None = None
+    offset: int | None = None
+    shape: tuple[int, int] | None = None
 
     @property
     def dim(self) -> int | None:
-        return int(self.emb.shape[1]) if self.emb is not None else None
+        if self.emb is not None:
+            return int(self.emb.shape[1])
+        return int(self.shape[1]) if self.shape is not None else None
+
+    def release(self) -> None:
+        """Forget the embeddings in memory where they can be read from the file instead."""
+        if self.emb is not None and self.problem is None:
+            where = _member_data(self.path, "emb.npy", self.emb.shape)
+            if where is not None:
+                self.offset, self.shape, self.emb = where, tuple(self.emb.shape), None
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of the embeddings (a copy), read in place from the file."""
+        if self.emb is not None:
+            return self.emb[rows]
+        path = self.path
+        if not path.exists() and (path.parent / QUARANTINE / path.name).exists():
+            path = path.parent / QUARANTINE / path.name  # moved aside by another process since
+        mapped = np.memmap(path, dtype=np.float32, mode="r", offset=self.offset, shape=self.shape)
+        try:
+            return np.array(mapped[rows])
+        finally:
+            del mapped  # unmapped at once: the pages read do not stay in this process
+
+
+def _member_data(path: Path, member: str, shape: tuple[int, ...]) -> int | None:
+    """Byte offset of the C-order float32 data of ``member`` (an ``.npy`` stored uncompressed in the
+    ``.npz`` at ``path``) with this ``shape``; None if it cannot be read in place."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            if len(local) < 30 or local[:4] != b"PK\x03\x04":
+                return None
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            fh.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            got_shape, fortran, dtype = read_header(fh)
+            offset = fh.tell()
+        if fortran or dtype != np.dtype("<f4") or tuple(got_shape) != tuple(shape):
+            return None
+        if offset + int(np.prod(shape)) * 4 > info.header_offset + 30 + name_len + extra_len + info.file_size:
+            return None
+        return offset
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, struct.error):
+        return None
 
 
 def read_shard(path: Path) -> Shard:
@@ -84,7 +166,9 @@ def read_shard(path: Path) -> Shard:
         return Shard(path, problem="no embeddings")
     if not np.isfinite(emb).all():
         return Shard(path, problem="NaN or infinite values")
-    return Shard(path, keys, emb)
+    shard = Shard(path, keys, emb)
+    shard.release()
+    return shard
 
 
 def _meta_dim(folder: Path) -> int | None:
@@ -113,11 +197,11 @@ def check_folder(folder: Path) -> tuple[list[Shard], int | None]:
         rows: Counter[int] = Counter()
         for s in shards:
             if s.problem is None:
-                rows[s.dim] += len(s.emb)
+                rows[s.dim] += len(s.keys)
         dim = rows.most_common(1)[0][0] if rows else None
     for s in shards:
         if s.problem is None and s.dim != dim:
-            s.problem, s.keys, s.emb = f"dimension {s.dim}, expected {dim}", None, None
+            s.problem, s.keys, s.emb, s.shape = f"dimension {s.dim}, expected {dim}", None, None, None
     return shards, dim
 
 
@@ -141,8 +225,13 @@ class EmbeddingStore:
         self._cleaned = False
         self.quarantined: list[tuple[Path, str]] = []
         self._meta = {"model": model_name, "fingerprint": fingerprint, "prompt": prompt}
-        self._index: dict[bytes, tuple[int, int]] = {}
         self._shards: list[Shard] = []
+        # the index: sorted keys, and the shard and row of each (rebuilt when shards were added)
+        self._keys = np.empty(0, dtype=KEY)
+        self._key_shard = np.empty(0, dtype=np.int32)
+        self._key_row = np.empty(0, dtype=np.int32)
+        self._indexed = 0  # shards in the index
+        self.reconciled = 0  # times shards of another dimension were dropped
         self._load()
 
     @staticmethod
@@ -194,10 +283,42 @@ class EmbeddingStore:
         )
 
     def _index_shard(self, shard: Shard) -> None:
-        s = len(self._shards)
-        self._shards.append(shard)
-        for i, k in enumerate(shard.keys):
-            self._index[k.tobytes()] = (s, i)
+        self._shards.append(shard)  # indexed at the next lookup: adding shards costs no sorting
+
+    def _index(self) -> None:
+        """Bring the sorted key index up to date. A text stored twice (two runs encoded it at once)
+        is read from the later shard, as a dict filled shard by shard would."""
+        if self._indexed == len(self._shards):
+            return
+        if not self._shards:
+            self._keys, self._key_shard, self._key_row = (
+                self._keys[:0],
+                self._key_shard[:0],
+                self._key_row[:0],
+            )
+            self._indexed = 0
+            return
+        sizes = np.array([len(s.keys) for s in self._shards], dtype=np.int64)
+        keys = np.concatenate([np.ascontiguousarray(s.keys).view(KEY).reshape(-1) for s in self._shards])
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        last = np.ones(len(keys), dtype=bool)
+        last[:-1] = keys[1:] != keys[:-1]  # the last of equal keys: the latest shard's
+        order = order[last]
+        starts = np.cumsum(sizes) - sizes
+        shard = (np.searchsorted(starts, order, side="right") - 1).astype(np.int32)
+        self._keys = keys[last]
+        self._key_shard, self._key_row = shard, (order - starts[shard]).astype(np.int32)
+        self._indexed = len(self._shards)
+
+    def _find(self, hashes: np.ndarray) -> np.ndarray:
+        """Position of each hash in the index, -1 where it is not stored."""
+        self._index()
+        pos = np.searchsorted(self._keys, hashes)
+        inside = pos < len(self._keys)
+        found = np.zeros(len(hashes), dtype=bool)
+        found[inside] = self._keys[pos[inside]] == hashes[inside]
+        return np.where(found, pos, -1)
 
     def _reconcile(self, dim: int) -> None:
         """The model gives ``dim``-dimensional embeddings: shards of another dimension are bad."""
@@ -206,9 +327,8 @@ class EmbeddingStore:
             if s.dim != dim:
                 self._quarantine(s.path, f"dimension {s.dim}, but the model gives {dim}")
         self._warn_quarantined()
-        self._index, self._shards, self.dim = {}, [], dim
-        for s in keep:
-            self._index_shard(s)
+        self._shards, self._indexed, self.dim = keep, -1, dim
+        self.reconciled += 1
         if self.writable and _meta_dim(self.folder) not in (None, dim):
             try:
                 write_text(self.folder / META, json.dumps({**self._meta, "dim": dim}, indent=1))
@@ -216,16 +336,16 @@ class EmbeddingStore:
                 self._degrade(err, "cannot write")
 
     def __len__(self) -> int:
-        return len(self._index)
+        self._index()
+        return len(self._keys)
 
-    def missing(self, texts: Sequence[str]) -> list[str]:
-        """Texts (unique, in first-seen order) that have no stored embedding."""
-        seen: dict[bytes, str] = {}
-        for t in texts:
-            h = text_hash(t)
-            if h not in self._index and h not in seen:
-                seen[h] = t
-        return list(seen.values())
+    def missing(self, texts: Sequence[str], hashes: np.ndarray | None = None) -> list[str]:
+        """Texts (unique, in first-seen order) that have no stored embedding (``hashes``: theirs,
+        from :func:`text_hashes`, if already computed)."""
+        hashes = text_hashes(texts) if hashes is None else hashes
+        absent = np.flatnonzero(self._find(hashes) < 0)
+        _, first = np.unique(hashes[absent], return_index=True)
+        return [texts[i] for i in absent[np.sort(first)].tolist()]
 
     def add(self, texts: Sequence[str], emb: np.ndarray) -> None:
         """Persist a shard atomically (unless the cache cannot be written), then index it."""
@@ -233,14 +353,16 @@ class EmbeddingStore:
         if self.dim is not None and emb.shape[1] != self.dim:
             self._reconcile(emb.shape[1])
         self.dim = emb.shape[1]
-        keys = np.frombuffer(b"".join(text_hash(t) for t in texts), dtype=np.uint8).reshape(-1, HASH_BYTES)
+        keys = text_hashes(texts).view(np.uint8).reshape(-1, HASH_BYTES)
         path = self.folder / f"{uuid.uuid4().hex}.npz"
+        shard = Shard(path, keys, emb)
         if self.writable:
             try:
                 self._persist(path, keys, emb)
+                shard.release()  # written: read from the file from now on, not kept in memory
             except OSError as err:
                 self._degrade(err, "cannot write")
-        self._index_shard(Shard(path, keys, emb))
+        self._index_shard(shard)
 
     def _persist(self, path: Path, keys: np.ndarray, emb: np.ndarray) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -252,15 +374,75 @@ class EmbeddingStore:
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, keys=keys, emb=emb)
 
-    def get(self, texts: Sequence[str]) -> np.ndarray:
-        """Stacked embeddings of ``texts`` (all must be stored)."""
-        locs = [self._index[text_hash(t)] for t in texts]
-        if not locs:
-            return np.zeros((0, 0), dtype=np.float32)
-        out = np.empty((len(locs), self.dim or 0), dtype=np.float32)
-        for j, (s, i) in enumerate(locs):
-            out[j] = self._shards[s].emb[i]
+    def _locate(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shard and row of each hash (all must be stored)."""
+        pos = self._find(hashes)
+        if (pos < 0).any():
+            raise KeyError(f"{int((pos < 0).sum())} of {len(hashes)} texts are not stored in {self.folder}")
+        return self._key_shard[pos], self._key_row[pos]
+
+    def _gather(self, shard: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The embeddings at (shard, row), in that order, in memory."""
+        out = np.empty((len(shard), self.dim or 0), dtype=np.float32)
+        order = np.argsort(shard, kind="stable")
+        bounds = np.flatnonzero(np.diff(shard[order])) + 1
+        for part in np.split(order, bounds) if len(order) else []:
+            out[part] = self._shards[int(shard[part[0]])].take(row[part])
         return out
+
+    def _assemble(self, tmp: Path, shard: np.ndarray, row: np.ndarray) -> None:
+        """Write the embeddings at (shard, row) as an ``.npy`` at ``tmp``, shard by shard (each
+        shard's file is read once) into a file of the full size allocated first (a full disk is an
+        OSError here, not a fault while writing through the mapping). The mapping is renewed every
+        :data:`BLOCK_BYTES` of pages written, so the pages do not accumulate in this process."""
+        shape = (len(shard), self.dim or 0)
+        with open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_2_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            offset = fh.tell()
+            os.posix_fallocate(fh.fileno(), 0, offset + 4 * shape[0] * shape[1])
+        order = np.argsort(shard, kind="stable")
+        bounds = np.flatnonzero(np.diff(shard[order])) + 1
+        out, written = None, 0
+        for part in np.split(order, bounds) if len(order) else []:
+            if out is None:
+                out = np.memmap(tmp, dtype=np.float32, mode="r+", offset=offset, shape=shape)
+            out[part] = self._shards[int(shard[part[0]])].take(row[part])
+            written += len(part)
+            if written * mmap.PAGESIZE >= BLOCK_BYTES:  # (each row may dirty its own page)
+                out.flush()
+                out, written = None, 0
+        if out is not None:
+            out.flush()
+
+    def get(self, texts: Sequence[str], hashes: np.ndarray | None = None) -> np.ndarray:
+        """Stacked embeddings of ``texts`` in memory (all must be stored)."""
+        if not len(texts):
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._gather(*self._locate(text_hashes(texts) if hashes is None else hashes))
+
+    def matrix(self, texts: Sequence[str], hashes: np.ndarray | None = None) -> np.ndarray:
+        """Embeddings of ``texts`` (all must be stored) as an ``np.memmap`` of an ``.npy`` under
+        ``matrices/``, assembled once and reused while the same texts are asked for; an in-memory
+        array where the cache cannot be written. The map is copy-on-write (``mmap_mode="c"``): a
+        write stays in this process and never reaches the file, and torch can wrap its row blocks
+        without copying them or warning about a read-only array."""
+        hashes = text_hashes(texts) if hashes is None else hashes
+        shard, row = self._locate(hashes)
+        if not self.writable or not len(hashes):
+            return self.get(texts, hashes)
+        name = hashlib.sha256(hashes.tobytes() + f"/{self.dim}".encode()).hexdigest()[:32]
+        path = self.folder / MATRICES / f"{name}.npy"
+        found = _open_matrix(path, (len(hashes), self.dim or 0))
+        if found is not None:
+            return found
+        try:
+            with atomic_path(path, suffix=".npy") as tmp:
+                self._assemble(tmp, shard, row)
+            _drop_old_matrices(path.parent, keep=path)
+        except OSError as err:
+            self._degrade(err, "cannot write")
+            return self.get(texts, hashes)
+        return np.load(path, mmap_mode="c", allow_pickle=False)
 
     def ensure(
         self,
@@ -271,6 +453,7 @@ class EmbeddingStore:
         batch_size: int | None = None,
         lengths: Callable[[list[str]], np.ndarray] | None = None,
         map_batches: MapBatches | None = None,
+        hashes: np.ndarray | None = None,
     ) -> int:
         """Encode and store every missing text, longest-first in shards; returns how many were encoded.
 
@@ -282,38 +465,78 @@ class EmbeddingStore:
         (the encoder's, optional) runs ``encode`` over a shard's batches, e.g. several at a time; the
         results come back in order, so shards and their contents do not depend on it.
         If the first embeddings differ in dimension from what the cache holds, the cache's shards
-        of the other dimension are quarantined and their texts encoded as well.
+        of the other dimension are quarantined and their texts encoded as well. Each shard is written
+        as it is finished and then read from its file: memory does not grow with the texts encoded.
+        ``hashes``: the texts' :func:`text_hashes`, if already computed.
         """
+        hashes = text_hashes(texts) if hashes is None else hashes
 
         def longest_first(missing: list[str]) -> list[str]:
             return [missing[i] for i in longest_first_order(missing, lengths)]
 
-        todo = longest_first(self.missing(texts))
+        todo = longest_first(self.missing(texts, hashes))
         if not todo:
             return 0
         step = batch_size or shard_size
-        done = 0
+        done, at = 0, 0  # todo[at:] is still to encode (no re-slicing of a long list per shard)
         with tqdm(total=len(todo), desc=desc, unit="text") as bar:
-            while todo:
-                shard, todo = todo[:shard_size], todo[shard_size:]
+            while at < len(todo):
+                shard = todo[at : at + shard_size]
+                at += len(shard)
                 parts = []
                 batches = [shard[b : b + step] for b in range(0, len(shard), step)]
                 with encoded_batches(encode, batches, map_batches) as results:
                     for emb in results:
                         parts.append(emb)
                         bar.update(len(emb))
-                before = len(self._index)
+                before = self.reconciled
                 self.add(shard, parts[0] if len(parts) == 1 else np.concatenate(parts))
                 done += len(shard)
-                if len(self._index) < before + len(shard):  # reconciled: some stored texts were dropped
-                    rest = len(todo)
-                    todo = longest_first(self.missing(texts))
+                if self.reconciled != before:  # shards of another dimension were dropped
+                    rest = len(todo) - at
+                    todo, at = longest_first(self.missing(texts, hashes)), 0
                     bar.total += len(todo) - rest
                     bar.refresh()
         return done
 
 
 MapBatches = Callable[[Callable[[list[str]], np.ndarray], list[list[str]]], Iterable[np.ndarray]]
+
+
+def _open_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """A matrix assembled before, memory-mapped, if it is whole: float32 of ``shape``, every value
+    finite (checked in blocks read from the file, so its pages do not stay in this process)."""
+    try:
+        mapped = np.load(path, mmap_mode="c", allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # absent, or not an .npy of ours: assembled again (replacing it atomically)
+    if mapped.dtype != np.float32 or mapped.shape != shape or not mapped.flags.c_contiguous:
+        return None
+    step = max(1, BLOCK_BYTES // (4 * max(shape[1], 1)))
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(mapped.offset)
+            for start in range(0, shape[0], step):
+                block = np.fromfile(fh, dtype=np.float32, count=min(step, shape[0] - start) * shape[1])
+                if len(block) != min(step, shape[0] - start) * shape[1] or not np.isfinite(block).all():
+                    return None
+    except OSError:
+        return None
+    return mapped
+
+
+def _drop_old_matrices(folder: Path, keep: Path) -> None:
+    """Keep the newest :data:`KEEP_MATRICES` assembled matrices (a process still reading one that is
+    removed keeps its mapping; a later run assembles it again)."""
+    try:
+        found = sorted(folder.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in [p for p in found if p != keep][KEEP_MATRICES - 1 :]:
+        try:
+            old.unlink()
+        except OSError:
+            continue
 
 
 @contextmanager
@@ -462,7 +685,7 @@ def report_folder(folder: Path, verify: bool = True, now: float | None = None) -
         prompt=str(meta.get("prompt", "?")),
         shards=len(shards),
         embeddings=embeddings,
-        bytes=_size([*shards, folder / META]),
+        bytes=_size([*shards, folder / META, *(folder / MATRICES).glob("*.npy")]),
         bad=bad,
         quarantined=quarantined,
         stale_temp=stale,

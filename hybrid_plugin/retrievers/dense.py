@@ -18,7 +18,7 @@ import numpy as np
 
 from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.evaluation.ranking import Scorer
-from hybrid_plugin.evaluation.store import EmbeddingStore, encode_uncached
+from hybrid_plugin.evaluation.store import EmbeddingStore, encode_uncached, text_hashes
 from hybrid_plugin.models.encode import encode_on_threads, token_lengths
 from hybrid_plugin.models.ref import ModelRef
 from hybrid_plugin.provenance import library_versions
@@ -104,7 +104,11 @@ class SentenceTransformerEncoder:
 
 @dataclass
 class PoolEmbeddings:
-    """A pool's distinct texts embedded: ``query[query_row[i]]`` is query i's vector (same for cand)."""
+    """A pool's distinct texts embedded: ``query[query_row[i]]`` is query i's vector (same for cand).
+
+    ``cand`` is an ``np.memmap`` (copy-on-write) when the embeddings come from the persistent store (read it
+    in row blocks: a pool of 10^7 candidates is 15 GB at 384-d), an in-memory array otherwise.
+    """
 
     query: np.ndarray
     query_row: np.ndarray
@@ -124,8 +128,9 @@ class DenseRetriever:
     cache_root: Path | None = None
     versions: tuple[str, ...] = LIBRARIES
 
-    def embed(self, texts: list[str], role: Role, desc: str) -> tuple[np.ndarray, int]:
-        """Embeddings of distinct ``texts`` and how many had to be encoded."""
+    def embed(self, texts: list[str], role: Role, desc: str, mapped: bool = False) -> tuple[np.ndarray, int]:
+        """Embeddings of distinct ``texts`` and how many had to be encoded; with ``mapped`` (and a
+        persistent store) as a copy-on-write ``np.memmap`` (:meth:`EmbeddingStore.matrix`)."""
         encode = lambda batch: self.encoder.encode(batch, role, self.batch_size)  # noqa: E731
         measure = getattr(self.encoder, "lengths", None)  # optional: token counts for tight batches
         lengths = (lambda batch: measure(batch, role)) if callable(measure) else None
@@ -138,14 +143,22 @@ class DenseRetriever:
         store = EmbeddingStore(
             self.cache_root, self.encoder.fingerprint, self.encoder.prompt(role), self.encoder.name
         )
+        hashes = text_hashes(texts)
         encoded = store.ensure(
-            texts, encode, desc=desc, batch_size=self.batch_size, lengths=lengths, map_batches=map_batches
+            texts,
+            encode,
+            desc=desc,
+            batch_size=self.batch_size,
+            lengths=lengths,
+            map_batches=map_batches,
+            hashes=hashes,
         )
-        return store.get(texts), encoded
+        return (store.matrix(texts, hashes) if mapped else store.get(texts, hashes)), encoded
 
     def embed_pool(self, pool: Pool) -> PoolEmbeddings:
         """Embeddings of the pool's distinct query and candidate texts (refused first if the encoder
-        names the languages it supports and the pool holds another)."""
+        names the languages it supports and the pool holds another). The candidates' matrix is
+        memory-mapped from the store where there is one, so it is never held whole."""
         check = getattr(self.encoder, "check_languages", None)
         if check is not None:
             check(pool.languages)
@@ -153,7 +166,7 @@ class DenseRetriever:
         q_texts, q_rows = unique_texts(pool.query_text)
         c_texts, c_rows = unique_texts(pool.cand_text)
         q_emb, q_encoded = self.embed(q_texts, "query", "encoding queries")
-        c_emb, c_encoded = self.embed(c_texts, "document", "encoding candidates")
+        c_emb, c_encoded = self.embed(c_texts, "document", "encoding candidates", mapped=True)
         seconds = time.perf_counter() - started
         return PoolEmbeddings(
             q_emb, q_rows, c_emb, c_rows, q_encoded + c_encoded, seconds, len(q_texts) + len(c_texts)
