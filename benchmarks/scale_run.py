@@ -18,32 +18,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-from hybrid_plugin.atomic import write_text
+from benchmarks.scale_common import write_record
 
 HERE = Path(__file__).resolve().parents[1]
 MODEL = "benchmarks.hash_encoder:factory"
-
-
-def git_head(folder: Path) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "hybrid_plugin"],
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "?"
 
 
 def run_one(folder: Path, cache: Path, code: Path, cli: str) -> dict:
@@ -104,40 +89,28 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
         shutil.rmtree(cache, ignore_errors=True)
-    command = "python " + " ".join(["benchmarks/scale_run.py", *(argv if argv is not None else sys.argv[1:])])
-    with open("/proc/loadavg") as fh:
-        load = fh.read().split()[:3]
-    meta = {
-        "command": command,
-        "evaluate": (
-            "HYBRID_PLUGIN_CACHE=<empty> PYTHONPATH=<code>:<repo> /usr/bin/time -v hybrid-plugin evaluate "
-            f"--task <DATA>/scale-<N> --model {MODEL} --out <tmp>"
-        ),
-        "code_commit": git_head(args.code),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "load_average_at_end": load,
-        "rows": rows,
-    }
-    out = HERE / "benchmarks" / "results" / f"scale_{args.tag}"
-    write_text(out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    lines = [
-        f"# Scaling benchmark: {args.tag}",
-        "",
-        f"`{command}` (code {meta['code_commit']}, {meta['date']}, {meta['machine']}, "
-        f"load at end {' '.join(load)})",
-        "",
-        f"Each row: `{meta['evaluate']}` in a fresh process.",
-        "",
-        "| candidates | run | wall s | peak RSS GB | load_s | encode_s | metrics_s | total_s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    evaluate = (
+        "HYBRID_PLUGIN_CACHE=<empty> PYTHONPATH=<code>:<repo> /usr/bin/time -v hybrid-plugin evaluate "
+        f"--task <DATA>/scale-<N> --model {MODEL} --out <tmp>"
+    )
+    cells = []
     for r in rows:
         t = r.get("timings", {})
-        cells = [f"{r['candidates']:,}", r["run"], r.get("wall_s", "?"), r.get("peak_rss_gb", "?")]
-        cells += [t.get(k, "?") for k in ("load_s", "encode_s", "metrics_s", "total_s")]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+        cells.append(
+            [f"{r['candidates']:,}", r["run"], r.get("wall_s", "?"), r.get("peak_rss_gb", "?")]
+            + [t.get(k, "?") for k in ("load_s", "encode_s", "metrics_s", "total_s")]
+        )
+    write_record(
+        f"scale_{args.tag}",
+        "benchmarks/scale_run.py",
+        argv,
+        args.code,
+        {"evaluate": evaluate, "rows": rows},
+        f"Scaling benchmark: {args.tag}",
+        ["candidates", "run", "wall s", "peak RSS GB", "load_s", "encode_s", "metrics_s", "total_s"],
+        cells,
+        note=f"Each row: `{evaluate}` in a fresh process.",
+    )
 
 
 if __name__ == "__main__":

@@ -12,12 +12,9 @@ interpreter and imports are included; the baseline of an empty load is recorded 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
-from datetime import datetime, timezone
 from pathlib import Path
+
+from benchmarks.scale_common import run_child, write_record
 
 HERE = Path(__file__).resolve().parents[1]
 CHILD = """
@@ -34,59 +31,29 @@ print(json.dumps({"load_s": round(wall, 3), "peak_rss_gb": round(peak / 1e6, 3),
 """
 
 
-def git_head(folder: Path) -> str:
-    out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--code", type=Path, default=HERE)
     parser.add_argument("--tag", default="branch")
     args = parser.parse_args(argv)
-    env = {**os.environ, "PYTHONPATH": str(args.code.resolve())}
-    rows = []
-    for folder in args.folders:
-        proc = subprocess.run(  # from /, so that the child imports --code, not the working folder
-            [sys.executable, "-c", CHILD, str(Path(folder).resolve())],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd="/",
-        )
-        if proc.returncode:
-            raise SystemExit(proc.stderr[-2000:])
-        row = {"folder": Path(folder).name, **json.loads(proc.stdout.splitlines()[-1])}
-        print(json.dumps(row), file=sys.stderr)
-        rows.append(row)
-    command = "python " + " ".join(
-        ["benchmarks/taskdir_load.py", *(argv if argv is not None else sys.argv[1:])]
-    )
-    meta = {
-        "command": command,
-        "code_commit": git_head(args.code),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rows": rows,
-    }
-    from hybrid_plugin.atomic import write_text
-
-    out = HERE / "benchmarks" / "results" / f"taskdir_load_{args.tag}"
-    write_text(out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    lines = [
-        f"# Task folder load: {args.tag}",
-        "",
-        f"`{command}` (code {meta['code_commit']}, {meta['date']})",
-        "",
-        "| folder | candidates | load s | peak RSS GB | RSS after imports GB |",
-        "|---|---:|---:|---:|---:|",
-        *(
-            f"| {r['folder']} | {r['candidates']:,} | {r['load_s']} | {r['peak_rss_gb']} | "
-            f"{r['rss_before_gb']} |"
-            for r in rows
-        ),
+    rows = [
+        {"folder": Path(folder).name, **run_child(args.code, CHILD, str(Path(folder).resolve()))}
+        for folder in args.folders
     ]
-    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_record(
+        f"taskdir_load_{args.tag}",
+        "benchmarks/taskdir_load.py",
+        argv,
+        args.code,
+        {"rows": rows},
+        f"Task folder load: {args.tag}",
+        ["folder", "candidates", "load s", "peak RSS GB", "RSS after imports GB"],
+        [
+            [r["folder"], f"{r['candidates']:,}", r["load_s"], r["peak_rss_gb"], r["rss_before_gb"]]
+            for r in rows
+        ],
+    )
 
 
 if __name__ == "__main__":
