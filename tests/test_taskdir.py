@@ -614,3 +614,17 @@ def test_exported_builtin_folder_reads_the_same_both_ways(datasets, tmp_path):
     fast, precise = _both_readers(folder, ("de", "en", "zh"))
     assert fast is not None and _records_as_lists(fast) == _records_as_lists(precise)
     assert len(precise.cand_ids) > 10_000
+
+
+def test_record_lines_are_counted_across_blocks(tmp_path):
+    """The count the fast reader checks pyarrow's rows against: lines holding more than JSON white
+    space, whatever block boundaries fall inside them."""
+    from hybrid_plugin.data.taskdir import _content_lines
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "f"
+    for _ in range(200):
+        data = b"".join(rng.choice([b"{}", b" ", b"\n", b"\r", b"x", b"\t"], size=rng.integers(0, 40)))
+        path.write_bytes(data)
+        expected = sum(1 for line in data.split(b"\n") if line.strip(b" \t\r"))
+        assert {_content_lines(path, block) for block in (1, 2, 3, 7, 1 << 20)} == {expected}, data
