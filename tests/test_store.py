@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-from hybrid_plugin.evaluation.store import EmbeddingStore, text_hash
+from hybrid_plugin.evaluation.store import EmbeddingStore, Shard, _as_words, text_hash
 from hybrid_plugin.models.ref import resolve_model
 
 
@@ -199,3 +199,23 @@ def test_dense_retriever_hands_the_scorer_a_memmap(tmp_path):
     uncached = DenseRetriever(Encoder(), cache_root=None).embed_pool(pool)
     assert type(uncached.cand) is np.ndarray and uncached.cand.tobytes() == emb.cand.tobytes()
     assert retriever.scored(pool, emb).scorer is not None
+
+
+def test_keys_sharing_their_first_64_bits_are_still_told_apart(tmp_path):
+    """The index sorts and searches a key's first 8 bytes as one integer; two different keys that
+    share them (a 64-bit collision) are ordered and found by both words."""
+
+    def key(hi: int, lo: int) -> bytes:
+        return hi.to_bytes(8, "big") + lo.to_bytes(8, "big")
+
+    raw = [key(5, 9), key(5, 1), key(2, 7), key(5, 4), key(2, 7)]  # (2, 7) twice: the later one wins
+    store = EmbeddingStore(tmp_path, "e" * 64, "")
+    for i, k in enumerate(raw):
+        keys = np.frombuffer(k, dtype=np.uint8).reshape(1, 16)
+        store._index_shard(Shard(tmp_path / f"{i}.npz", keys, np.full((1, 2), i, np.float32)))
+    store.dim = 2
+    wanted = np.frombuffer(b"".join([key(5, 4), key(5, 9), key(2, 7), key(5, 1)]), dtype=np.uint8)
+    words = _as_words(wanted)
+    assert store._find(words).min() >= 0 and len(store) == 4
+    np.testing.assert_array_equal(store._gather(*store._locate(words))[:, 0], [3, 0, 4, 1])
+    assert (store._find(_as_words(np.frombuffer(key(5, 5) + key(6, 9), dtype=np.uint8))) == -1).all()

@@ -43,7 +43,6 @@ from hybrid_plugin.atomic import atomic_path, remove_dead_temp_files, write_text
 from hybrid_plugin.errors import UserError, warn
 
 HASH_BYTES = 16
-KEY = f"S{HASH_BYTES}"  # a text hash as one sortable NumPy scalar
 QUARANTINE = "quarantine"
 MATRICES = "matrices"
 #: assembled matrices kept per store folder (newest first); older ones are rebuilt when asked again
@@ -63,8 +62,32 @@ def text_hash(text: str) -> bytes:
 
 
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
-    """Every text's hash as a 1-D array of ``S16`` (compare, sort and search without Python objects)."""
-    return np.frombuffer(b"".join(text_hash(t) for t in texts), dtype=KEY).copy()
+    """Every text's hash as a row of two uint64 (its bytes 0–7 and 8–15, big-endian, so the order
+    of rows is the order of the bytes): sorted and searched as integers, with no Python object per
+    text (NumPy's byte-string sort and search are an order of magnitude slower)."""
+    return _as_words(np.frombuffer(b"".join(text_hash(t) for t in texts), dtype=np.uint8))
+
+
+def _as_words(keys: np.ndarray) -> np.ndarray:
+    """Hash bytes (any shape holding 16 a key) as (n, 2) native uint64."""
+    return np.ascontiguousarray(keys).view(">u8").reshape(-1, 2).astype(np.uint64)
+
+
+def _key_order(words: np.ndarray) -> np.ndarray:
+    """A stable order of (n, 2) keys by (first word, second word). Sorting by the first word alone
+    suffices unless two different keys share it (a 64-bit collision): then both words."""
+    order = np.argsort(words[:, 0], kind="stable")
+    hi, lo = words[order, 0], words[order, 1]
+    if ((hi[1:] == hi[:-1]) & (lo[1:] != lo[:-1])).any():
+        order = np.lexsort((words[:, 1], words[:, 0]))
+    return order
+
+
+def _first_of_runs(sorted_words: np.ndarray) -> np.ndarray:
+    """True where a key differs from the one before it (keys sorted by :func:`_key_order`)."""
+    new = np.ones(len(sorted_words), dtype=bool)
+    new[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
+    return new
 
 
 @dataclass
@@ -227,7 +250,7 @@ class EmbeddingStore:
         self._meta = {"model": model_name, "fingerprint": fingerprint, "prompt": prompt}
         self._shards: list[Shard] = []
         # the index: sorted keys, and the shard and row of each (rebuilt when shards were added)
-        self._keys = np.empty(0, dtype=KEY)
+        self._keys = np.empty((0, 2), dtype=np.uint64)
         self._key_shard = np.empty(0, dtype=np.int32)
         self._key_row = np.empty(0, dtype=np.int32)
         self._indexed = 0  # shards in the index
@@ -299,25 +322,34 @@ class EmbeddingStore:
             self._indexed = 0
             return
         sizes = np.array([len(s.keys) for s in self._shards], dtype=np.int64)
-        keys = np.concatenate([np.ascontiguousarray(s.keys).view(KEY).reshape(-1) for s in self._shards])
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        last = np.ones(len(keys), dtype=bool)
-        last[:-1] = keys[1:] != keys[:-1]  # the last of equal keys: the latest shard's
+        words = np.concatenate([_as_words(s.keys) for s in self._shards])
+        order = _key_order(words)
+        words = words[order]
+        last = np.ones(len(words), dtype=bool)
+        last[:-1] = _first_of_runs(words)[1:]  # the last of equal keys: the latest shard's
         order = order[last]
         starts = np.cumsum(sizes) - sizes
         shard = (np.searchsorted(starts, order, side="right") - 1).astype(np.int32)
-        self._keys = keys[last]
+        self._keys = words[last]
         self._key_shard, self._key_row = shard, (order - starts[shard]).astype(np.int32)
         self._indexed = len(self._shards)
 
     def _find(self, hashes: np.ndarray) -> np.ndarray:
-        """Position of each hash in the index, -1 where it is not stored."""
+        """Position of each hash (rows of :func:`text_hashes`) in the index, -1 where it is not stored."""
         self._index()
-        pos = np.searchsorted(self._keys, hashes)
-        inside = pos < len(self._keys)
-        found = np.zeros(len(hashes), dtype=bool)
-        found[inside] = self._keys[pos[inside]] == hashes[inside]
+        keys, n = self._keys, len(self._keys)
+        needles = np.argsort(hashes[:, 0])  # searched in order, each search starts where the last ended:
+        pos = np.empty(len(hashes), dtype=np.int64)  # 10x faster than random needles at 10^7
+        pos[needles] = np.searchsorted(keys[:, 0], hashes[needles, 0])
+        at = np.minimum(pos, max(n - 1, 0))
+        same_hi = (pos < n) & (keys[at, 0] == hashes[:, 0]) if n else np.zeros(len(hashes), dtype=bool)
+        found = same_hi & (keys[at, 1] == hashes[:, 1]) if n else same_hi
+        for i in np.flatnonzero(same_hi & ~found).tolist():  # a shared first word: look along its run
+            j = int(pos[i])
+            while j < n and keys[j, 0] == hashes[i, 0] and keys[j, 1] != hashes[i, 1]:
+                j += 1
+            if j < n and keys[j, 0] == hashes[i, 0]:
+                found[i], pos[i] = True, j
         return np.where(found, pos, -1)
 
     def _reconcile(self, dim: int) -> None:
@@ -344,7 +376,8 @@ class EmbeddingStore:
         from :func:`text_hashes`, if already computed)."""
         hashes = text_hashes(texts) if hashes is None else hashes
         absent = np.flatnonzero(self._find(hashes) < 0)
-        _, first = np.unique(hashes[absent], return_index=True)
+        order = _key_order(hashes[absent])
+        first = order[_first_of_runs(hashes[absent][order])]  # stable: the first of equal texts
         return [texts[i] for i in absent[np.sort(first)].tolist()]
 
     def add(self, texts: Sequence[str], emb: np.ndarray) -> None:
@@ -353,7 +386,7 @@ class EmbeddingStore:
         if self.dim is not None and emb.shape[1] != self.dim:
             self._reconcile(emb.shape[1])
         self.dim = emb.shape[1]
-        keys = text_hashes(texts).view(np.uint8).reshape(-1, HASH_BYTES)
+        keys = np.frombuffer(b"".join(text_hash(t) for t in texts), dtype=np.uint8).reshape(-1, HASH_BYTES)
         path = self.folder / f"{uuid.uuid4().hex}.npz"
         shard = Shard(path, keys, emb)
         if self.writable:
@@ -430,7 +463,7 @@ class EmbeddingStore:
         shard, row = self._locate(hashes)
         if not self.writable or not len(hashes):
             return self.get(texts, hashes)
-        name = hashlib.sha256(hashes.tobytes() + f"/{self.dim}".encode()).hexdigest()[:32]
+        name = hashlib.sha256(hashes.astype(">u8").tobytes() + f"/{self.dim}".encode()).hexdigest()[:32]
         path = self.folder / MATRICES / f"{name}.npy"
         found = _open_matrix(path, (len(hashes), self.dim or 0))
         if found is not None:
