@@ -23,8 +23,8 @@ from conftest import engine_run, random_tied_pool
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.evaluation.perquery import query_table
 from hybrid_plugin.evaluation.ranking import Scorer, id_tie_rank, ordered_keys, relevant_ranks
-from hybrid_plugin.evaluation.tiles import EngineOptions, TilePlan
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
+from hybrid_plugin.evaluation.tiles import EngineOptions, TilePlan
 
 
 def hand_pool():
