@@ -283,3 +283,23 @@ def test_cuda_tiles_give_identical_ranks():
         run = engine_run(pool, scorer, options=tiled(*tile, device="cuda"))
         assert np.array_equal(run.table.first_rank, reference.table.first_rank), tile
         assert np.array_equal(run.table.ap, reference.table.ap), tile
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["floats", "ties"])
+def test_binary_search_and_comparison_counts_agree(monkeypatch, coarse):
+    """Queries with up to 32 relevant candidates are counted by comparison passes, more by a binary
+    search among the relevant keys (sparse or dense): both give the same ranks, -inf scores included."""
+    from hybrid_plugin.evaluation import tiles
+
+    rng = np.random.default_rng(9)
+    pool = random_tied_pool(rng, questions=12, groups=16)
+    scorer = dense_scorer(pool, rng, coarse=coarse)
+    matrix = scorer.scores(np.arange(len(pool.query_ids))).numpy()
+    matrix[rng.random(matrix.shape) < 0.3] = -np.inf
+    for candidate in (scorer, MatrixScorer(pool, matrix)):
+        compared = relevant_ranks(pool, candidate, options=tiled(3, 16))
+        monkeypatch.setattr(tiles, "COMPARE_MAX_WIDTH", 0)
+        searched = relevant_ranks(pool, candidate, options=tiled(3, 16))
+        monkeypatch.undo()
+        for name in ("query", "cand", "rank_lang", "rank_pool", "retrieved"):
+            assert np.array_equal(getattr(compared, name), getattr(searched, name)), name

@@ -426,14 +426,14 @@ def _mapped(value: float) -> int:
 NEG_INF_MAPPED = _mapped(-np.inf)
 
 
-def average_ranks_np(scores: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Per row, each candidate's 1-based rank by score descending, tied scores sharing the mean of their
-    positions (Spearman's fractional ranks), float64. One SIMD sort of (score, column) int64 keys per row,
-    ``threads`` row bands at a time (NumPy's sort releases the GIL)."""
+def sorted_keys(scores: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Per row, (score, column) int64 keys in ascending score order: one SIMD sort per row, ``threads``
+    row bands at a time (NumPy's sort releases the GIL). The score part is the float's order-preserving
+    integer image, so equal scores (and only they) have equal high halves."""
     b, n = scores.shape
     floats = np.ascontiguousarray(scores, dtype=np.float32) + np.float32(0.0)  # -0.0 -> +0.0
-    ints = floats.view(np.int32).astype(np.int64)
-    ints = np.where(ints < 0, ints ^ 0x7FFFFFFF, ints)
+    ints = floats.view(np.int32)
+    ints = (ints ^ ((ints >> 31) & 0x7FFFFFFF)).astype(np.int64)  # monotone map of float order onto ints
     packed = (ints << 32) | np.arange(n, dtype=np.int64)
     bands = np.array_split(np.arange(b), max(1, min(threads, b)))
     if len(bands) > 1:
@@ -441,6 +441,14 @@ def average_ranks_np(scores: np.ndarray, threads: int = 1) -> np.ndarray:
             list(pool.map(lambda rows: packed[rows[0] : rows[-1] + 1].sort(axis=1), bands))
     else:
         packed.sort(axis=1)
+    return packed
+
+
+def ranks_from_sorted(packed: np.ndarray) -> np.ndarray:
+    """Spearman's fractional ranks (descending, ties sharing the mean of their positions) per row, float64,
+    from :func:`sorted_keys`'s output (or any row-wise order-preserving subsequence of it whose columns
+    were renumbered 0..n-1)."""
+    b, n = packed.shape
     col = torch.from_numpy(packed & 0xFFFFFFFF)
     score = packed >> 32
     # ascending positions s..e (0-based) of a run of equal scores: descending mean rank n - (s + e) / 2;
@@ -462,6 +470,19 @@ def average_ranks_np(scores: np.ndarray, threads: int = 1) -> np.ndarray:
         mean[torch.from_numpy(members)] = torch.from_numpy(n - ((lo + hi) - 2 * (lo // n) * n) / 2.0)
         mean = mean.view(b, n)
     return torch.empty(b, n, dtype=torch.float64).scatter_(1, col, mean).numpy()
+
+
+def average_ranks_np(scores: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Per row, each candidate's 1-based rank by score descending, tied scores sharing the mean of their
+    positions (Spearman's fractional ranks), float64."""
+    return ranks_from_sorted(sorted_keys(scores, threads))
+
+
+def part_keys(packed: np.ndarray, part_of: np.ndarray, part: int, within: np.ndarray) -> np.ndarray:
+    """The sorted keys of one part of the columns, in order, renumbered 0..n_part-1 (no new sort)."""
+    col = packed & 0xFFFFFFFF
+    chosen = packed[part_of[col] == part].reshape(len(packed), -1)
+    return (chosen & ~np.int64(0xFFFFFFFF)) | within[chosen & 0xFFFFFFFF]
 
 
 def _group_chunks(pool: Pool, queries: np.ndarray, max_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -538,6 +559,7 @@ def rank_correlations(
     else:
         rng = np.random.default_rng(options.rank_corr_seed)
         n = min(options.rank_corr_sample, n_cand)
+        n -= n % parts  # disjoint parts of equal size for the batch-means standard error
         cands = np.sort(rng.choice(n_cand, size=n, replace=False))
     in_groups = np.bincount(pool.query_group, minlength=len(pool.group_names))[pool.query_group] >= 2
     queries = np.flatnonzero(in_groups)
@@ -545,23 +567,24 @@ def rank_correlations(
     rows = max(1, min(chunk, budget // max(1, n * 40)))
     pieces: list[list[np.ndarray]] = [[], [], []]
     part_pieces: list[list[list[np.ndarray]]] = [[[], []] for _ in range(parts)] if not exact else []
-    part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts if not exact else None
+    part_of = within = None
+    if not exact:
+        part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts
+        within = np.zeros(n, dtype=np.int64)
+        for p in range(parts):
+            within[part_of == p] = np.arange(n // parts)
     chunks = _group_chunks(pool, queries, rows)
     threads = torch.get_num_threads()
     bar = tqdm(total=len(queries), desc="rank correlation", unit="query", disable=not options.progress)
     with bar:
         for members, sizes in chunks:
-            scores = block_scores(scorer, members, cands).cpu().numpy()
-            for acc, new in zip(
-                pieces, _correlations(pool, average_ranks_np(scores, threads), members, sizes, n)
-            ):
+            packed = sorted_keys(block_scores(scorer, members, cands).cpu().numpy(), threads)
+            for acc, new in zip(pieces, _correlations(pool, ranks_from_sorted(packed), members, sizes, n)):
                 acc += new
-            if part_of is not None:
+            if part_of is not None:  # each part's ranks come from the same sort, restricted
                 for p in range(parts):
-                    sub = scores[:, part_of == p]
-                    q, _, c = _correlations(
-                        pool, average_ranks_np(sub, threads), members, sizes, sub.shape[1]
-                    )
+                    sub = part_keys(packed, part_of, p, within)
+                    q, _, c = _correlations(pool, ranks_from_sorted(sub), members, sizes, sub.shape[1])
                     part_pieces[p][0] += q
                     part_pieces[p][1] += c
             bar.update(len(members))

@@ -235,6 +235,8 @@ def _count_above(scores: torch.Tensor, tie: torch.Tensor, relevant: np.ndarray) 
     """
     rel_keys = torch.from_numpy(relevant).to(scores.device)
     b, width = rel_keys.shape
+    if width <= COMPARE_MAX_WIDTH:
+        return _count_above_by_comparison(scores, tie, rel_keys)
     padding = rel_keys == PAD_KEY
     rel_scores = torch.where(padding, torch.inf, key_scores(rel_keys))  # ascending, like the keys
     floor = rel_scores[:, :1]  # only candidates scoring at least this can rank above any relevant one
@@ -254,6 +256,26 @@ def _count_above(scores: torch.Tensor, tie: torch.Tensor, relevant: np.ndarray) 
         bins = slot.flatten()
     hist = torch.bincount(bins, minlength=b * (width + 1)).view(b, width + 1)
     return hist.flip(1).cumsum(1).flip(1)[:, 1:].cpu().numpy()
+
+
+COMPARE_MAX_WIDTH = 32  # up to this many relevant per query, w comparison passes beat a binary search
+
+
+def _count_above_by_comparison(scores: torch.Tensor, tie: torch.Tensor, rel_keys: torch.Tensor) -> np.ndarray:
+    """The same counts as :func:`_count_above` by one vectorised comparison pass per relevant slot:
+    above_j = #(score > s_j) + #(score == s_j and id rank > t_j). Padding keys decode to NaN and count 0."""
+    b, width = rel_keys.shape
+    rel_scores = key_scores(rel_keys)
+    rel_tie = rel_keys & 0xFFFFFFFF
+    above = torch.empty(b, width, dtype=torch.int64, device=scores.device)
+    for j in range(width):
+        threshold = rel_scores[:, j : j + 1]
+        above[:, j] = (scores > threshold).sum(1)
+        tied = ((scores == threshold).sum(1) > 0).nonzero().squeeze(1)
+        if len(tied):  # the relevant candidate itself, and any other with its exact score: ids decide
+            rows = scores[tied]
+            above[tied, j] += ((rows == threshold[tied]) & (tie > rel_tie[tied, j : j + 1])).sum(1)
+    return above.cpu().numpy()
 
 
 def _tile_top(scores: torch.Tensor, tie: torch.Tensor, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
