@@ -180,3 +180,37 @@ def test_console_script_error_is_one_line(tmp_path):
     )
     assert_one_line_error(proc.returncode, proc.stderr, "does not exist")
     assert proc.stdout == ""
+
+
+HEAVY = ("scipy", "matplotlib", "torch", "transformers", "sentence_transformers", "mteb", "pandas")
+
+
+def heavy_imports(code: str) -> list[str]:
+    """The libraries of :data:`HEAVY` that running ``code`` in a fresh interpreter imports."""
+    probe = f"{code}\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def test_parser_and_help_import_no_heavy_library():
+    """Start-up stays cheap: building every subcommand's parser (``evaluate --help``) imports none of
+    scipy (``scipy.stats`` alone took 1.5 s, for the compare parser's choices), matplotlib or torch."""
+    code = (
+        "import contextlib, io\n"
+        "from hybrid_plugin.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['evaluate', '--help'])"
+    )
+    assert heavy_imports(code) == []
+
+
+def test_way_to_the_numbers_imports_no_scipy_or_plotting():
+    """The modules an evaluation runs through up to its numbers and files import neither scipy nor
+    matplotlib (a plot imports matplotlib when it is drawn; ``compare`` imports scipy for its t-test)."""
+    code = (
+        "import hybrid_plugin.cli, hybrid_plugin.evaluation.evaluator, hybrid_plugin.evaluation.report, "
+        "hybrid_plugin.evaluation.perquery, hybrid_plugin.stats"
+    )
+    assert not {"scipy", "matplotlib"} & set(heavy_imports(code))

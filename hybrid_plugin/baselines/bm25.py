@@ -19,9 +19,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from hybrid_plugin.baselines import lucene
@@ -30,6 +30,9 @@ from hybrid_plugin.evaluation.ranking import id_tie_rank
 from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import library_versions, portable_path
 from hybrid_plugin.retrievers.base import Scored
+
+if TYPE_CHECKING:  # torch is imported where a BM25 scorer is built: resolving a dense model needs none
+    import torch
 
 MODEL_NAME = "bm25"
 POOL_MERGE = "raw per-language BM25 scores merged unchanged (no normalisation across languages)"
@@ -60,6 +63,8 @@ class BM25Scorer:
     def from_hits(
         cls, pool: Pool, query_row: np.ndarray, n_rows: int, rows: np.ndarray, cands: np.ndarray, scores
     ) -> BM25Scorer:
+        import torch
+
         order = np.lexsort((cands, rows))
         ptr = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_rows), out=ptr[1:])
@@ -80,6 +85,8 @@ class BM25Scorer:
     def scores_at(self, queries: np.ndarray, cands: slice | np.ndarray) -> torch.Tensor:
         """float32 (len(queries), candidates) for a candidate range or index array (the engine's tiles):
         the BM25 score where retrieved, -inf elsewhere."""
+        import torch
+
         rows = self.query_row[queries]
         start, stop = self.ptr[rows], self.ptr[rows + 1]
         lengths = stop - start

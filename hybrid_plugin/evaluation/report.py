@@ -136,12 +136,36 @@ def result_stem(results: Results) -> str:
     return f"{results.task}__{slug(results.model['name'])}__{fmt}"
 
 
+PLOT_DPI = 120
+
+
+def _figure(figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure with one axes on matplotlib's Agg canvas.
+
+    No pyplot: importing it costs more, and ``matplotlib.use`` would switch the backend of a caller's
+    own session; a figure no pyplot knows needs no closing either.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    """Lay the figure out once (tight) and write it.
+
+    After ``tight_layout`` the figure keeps a placeholder layout engine, for which ``savefig`` draws
+    the whole figure once more before drawing it for real; the layout is final, so the engine goes.
+    """
+    fig.tight_layout()
+    fig.set_layout_engine(None)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=PLOT_DPI, format="png"), suffix=".png")
+
+
 def plot_cross_heatmap(results: Results, path: Path) -> None:
     """Heatmap of X→Y mAP (rows: query language, columns: candidate language, diagonal = mono)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     langs = results.languages
@@ -152,7 +176,7 @@ def plot_cross_heatmap(results: Results, path: Path) -> None:
             if entry:
                 grid[i, j] = entry.map
     size = 1.2 + 0.55 * len(langs)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    fig, ax = _figure((size + 1.2, size))
     im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(langs)), langs)
     ax.set_yticks(range(len(langs)), langs)
@@ -162,24 +186,18 @@ def plot_cross_heatmap(results: Results, path: Path) -> None:
         for j in range(len(langs)):
             if not np.isnan(grid[i, j]):
                 color = "black" if grid[i, j] > 0.6 else "white"
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+                label = ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+                label.set_in_layout(False)  # inside its cell: the layout need not measure it
     ax.set_title(f"{results.task_title} X→Y mAP\n{model_label(results.model)}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def plot_rank_distance(results: Results, path: Path) -> None:
     """Bar chart of mean max rank distance per query language (multilingual pool), macro as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     langs = [lang for lang, v in results.per_language.items() if v.max_rank_distance is not None]
     values = [results.per_language[lang].max_rank_distance for lang in langs]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * max(len(langs), 2), 3.4))
+    fig, ax = _figure((1.5 + 0.5 * max(len(langs), 2), 3.4))
     ax.bar(langs, values, color="#4c72b0")
     macro = results.scores.max_rank_distance
     if macro is not None:
@@ -188,17 +206,11 @@ def plot_rank_distance(results: Results, path: Path) -> None:
     ax.set_ylabel("max rank distance (lower = less biased)")
     ax.set_xlabel("query language")
     ax.set_title(f"{results.task_title} language bias\n{model_label(results.model)}", fontsize=9)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def plot_mono(results: Results, path: Path) -> None:
     """Monolingual-only tasks: per query language, X→X mAP and nDCG@10 side by side (macro as lines)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     langs = list(results.per_language)
@@ -208,7 +220,7 @@ def plot_mono(results: Results, path: Path) -> None:
         values = [results.setting(Setting(x, x)).measures[MONO_MEASURE] for x in langs]
         series.append((MONO_MEASURE, values, by_kind["mono"][MONO_MEASURE]))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(3.2 + 0.6 * max(len(langs), 2), 3.4))
+    fig, ax = _figure((3.2 + 0.6 * max(len(langs), 2), 3.4))
     for i, ((label, values, macro), color) in enumerate(zip(series, ("#4c72b0", "#55a868"))):
         offset = (i - (len(series) - 1) / 2) * width
         ax.bar(np.arange(len(langs)) + offset, values, width, color=color, label=label)
@@ -218,9 +230,7 @@ def plot_mono(results: Results, path: Path) -> None:
     ax.set_xlabel("language (queries and candidates)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a bar
     ax.set_title(f"{results.task_title} monolingual X→X\n{model_label(results.model)}", fontsize=9)
-    fig.tight_layout()
-    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"), suffix=".png")
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def _measures_source(standard: Any) -> str:

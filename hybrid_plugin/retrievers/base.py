@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from hybrid_plugin.data.pool import Pool
+
+if TYPE_CHECKING:  # annotations only: importing the protocol must not import torch
+    import torch
 
 
 @runtime_checkable

@@ -21,7 +21,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 TESTS = ("randomization", "t", "wilcoxon")
 CORRECTIONS = ("holm", "bonferroni", "none")
@@ -125,6 +124,8 @@ def unit_pvalue(differences: np.ndarray, test: str) -> float:
     """Two-sided p of the paired t-test or Wilcoxon signed-rank test on per-unit differences (scipy)."""
     if differences.size < 2 or not np.any(np.abs(differences) > 0):
         return 1.0
+    from scipy import stats as sps  # here, not at the top: scipy.stats costs seconds to import
+
     if test == "t":
         p = sps.ttest_1samp(differences, 0.0).pvalue
     elif test == "wilcoxon":
