@@ -478,13 +478,6 @@ def average_ranks_np(scores: np.ndarray, threads: int = 1) -> np.ndarray:
     return ranks_from_sorted(sorted_keys(scores, threads))
 
 
-def part_keys(packed: np.ndarray, part_of: np.ndarray, part: int, within: np.ndarray) -> np.ndarray:
-    """The sorted keys of one part of the columns, in order, renumbered 0..n_part-1 (no new sort)."""
-    col = packed & 0xFFFFFFFF
-    chosen = packed[part_of[col] == part].reshape(len(packed), -1)
-    return (chosen & ~np.int64(0xFFFFFFFF)) | within[chosen & 0xFFFFFFFF]
-
-
 def _group_chunks(pool: Pool, queries: np.ndarray, max_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Chunks of whole parallel groups (of the given pool queries), at most ``max_rows`` rows where a
     group allows: (queries in group order, group sizes)."""
@@ -545,10 +538,11 @@ def rank_correlations(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Spearman's rho between the pool rankings of every two parallel queries in different languages.
 
-    Exact (every candidate) up to ``options.rank_corr_exact_max`` candidates; above, on a seeded
-    uniform sample of ``options.rank_corr_sample`` candidates, whose standard error of the macro mean
-    is estimated from ``parts`` disjoint sub-samples (batch means). Cost: one sort per query of the
-    candidates used, O(Q · n log n) time and O(chunk · n) memory.
+    Exact (every candidate) up to ``options.rank_corr_exact_max`` candidates. Above, on a seeded uniform
+    sample of ``options.rank_corr_sample`` candidates split into ``parts`` disjoint parts: each pair's rho
+    is the mean of its rho on each part, and the standard error of the macro mean is the spread of the
+    parts' macro means / sqrt(parts) (batch means). Cost: one sort per query of the candidates used,
+    O(Q · n log n) time and O(chunk · n) memory.
     """
     options = options or EngineOptions(progress=False)
     n_cand = len(pool.cand_ids)
@@ -567,26 +561,33 @@ def rank_correlations(
     rows = max(1, min(chunk, budget // max(1, n * 40)))
     pieces: list[list[np.ndarray]] = [[], [], []]
     part_pieces: list[list[list[np.ndarray]]] = [[[], []] for _ in range(parts)] if not exact else []
-    part_of = within = None
+    part_of = None
     if not exact:
         part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts
-        within = np.zeros(n, dtype=np.int64)
-        for p in range(parts):
-            within[part_of == p] = np.arange(n // parts)
     chunks = _group_chunks(pool, queries, rows)
     threads = torch.get_num_threads()
     bar = tqdm(total=len(queries), desc="rank correlation", unit="query", disable=not options.progress)
     with bar:
         for members, sizes in chunks:
-            packed = sorted_keys(block_scores(scorer, members, cands).cpu().numpy(), threads)
-            for acc, new in zip(pieces, _correlations(pool, ranks_from_sorted(packed), members, sizes, n)):
-                acc += new
-            if part_of is not None:  # each part's ranks come from the same sort, restricted
-                for p in range(parts):
-                    sub = part_keys(packed, part_of, p, within)
-                    q, _, c = _correlations(pool, ranks_from_sorted(sub), members, sizes, sub.shape[1])
-                    part_pieces[p][0] += q
-                    part_pieces[p][1] += c
+            scores = block_scores(scorer, members, cands).cpu().numpy()
+            if part_of is None:
+                for acc, new in zip(
+                    pieces, _correlations(pool, average_ranks_np(scores, threads), members, sizes, n)
+                ):
+                    acc += new
+                bar.update(len(members))
+                continue
+            # sampled: rho on each of the disjoint parts; the estimate is their mean, its error their spread
+            per_part = []
+            for p in range(parts):
+                sub = scores[:, part_of == p]
+                q, o, c = _correlations(pool, average_ranks_np(sub, threads), members, sizes, sub.shape[1])
+                part_pieces[p][0] += q
+                part_pieces[p][1] += c
+                per_part.append(c)
+            pieces[0] += q
+            pieces[1] += o
+            pieces[2] += [np.mean(np.stack([np.concatenate(c) for c in per_part]), axis=0)] if q else []
             bar.update(len(members))
     cat = lambda parts_, dtype: np.concatenate(parts_) if parts_ else np.zeros(0, dtype=dtype)  # noqa: E731
     pq, po, pc = cat(pieces[0], np.int64), cat(pieces[1], np.int64), cat(pieces[2], np.float64)

@@ -267,6 +267,8 @@ def _count_above_by_comparison(scores: torch.Tensor, tie: torch.Tensor, rel_keys
     b, width = rel_keys.shape
     rel_scores = key_scores(rel_keys)
     rel_tie = rel_keys & 0xFFFFFFFF
+    if scores.device.type == "cpu":  # NumPy counts a comparison ~20x faster than torch's bool sum
+        return _count_by_comparison_np(scores.numpy(), tie.numpy(), rel_scores.numpy(), rel_tie.numpy())
     above = torch.empty(b, width, dtype=torch.int64, device=scores.device)
     for j in range(width):
         threshold = rel_scores[:, j : j + 1]
@@ -276,6 +278,24 @@ def _count_above_by_comparison(scores: torch.Tensor, tie: torch.Tensor, rel_keys
             rows = scores[tied]
             above[tied, j] += ((rows == threshold[tied]) & (tie > rel_tie[tied, j : j + 1])).sum(1)
     return above.cpu().numpy()
+
+
+def _count_by_comparison_np(
+    scores: np.ndarray, tie: np.ndarray, rel_scores: np.ndarray, rel_tie: np.ndarray
+) -> np.ndarray:
+    """:func:`_count_above_by_comparison` on the CPU, in NumPy."""
+    b, width = rel_scores.shape
+    above = np.empty((b, width), dtype=np.int64)
+    with np.errstate(invalid="ignore"):  # padding slots are NaN: they count nothing
+        for j in range(width):
+            threshold = rel_scores[:, j : j + 1]
+            above[:, j] = np.count_nonzero(scores > threshold, axis=1)
+            tied = np.flatnonzero(np.count_nonzero(scores == threshold, axis=1))
+            if len(tied):  # the relevant candidate itself, and any other with its exact score: ids decide
+                rows = scores[tied]
+                same = (rows == threshold[tied]) & (tie > rel_tie[tied, j : j + 1])
+                above[tied, j] += np.count_nonzero(same, axis=1)
+    return above
 
 
 def _tile_top(scores: torch.Tensor, tie: torch.Tensor, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
