@@ -163,9 +163,9 @@ class Scorer:
         else:
             block = np.asarray(self.cand_emb[rows])
         block = np.ascontiguousarray(block, dtype=np.float32)
-        c = torch.from_numpy(block if block.flags.writeable else block.copy())  # a read-only memmap
-        if isinstance(self.cand_emb, np.memmap) and not torch.isfinite(c).all():  # in memory: checked
+        if isinstance(self.cand_emb, np.memmap) and not np.isfinite(block).all():  # in memory: checked
             raise UserError(NONFINITE)
+        c = torch.from_numpy(block if block.flags.writeable else block.copy())  # a read-only memmap
         if self.normalize:
             c = torch.nn.functional.normalize(c, dim=1)
         return c.to(self.device)
