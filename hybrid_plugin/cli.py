@@ -63,7 +63,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from hybrid_plugin.atomic import check_writable
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
     from hybrid_plugin.evaluation.perquery import to_arrow
-    from hybrid_plugin.evaluation.report import console_table, write_results
+    from hybrid_plugin.evaluation.report import console_table, preload_plotting, write_results
 
     depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
@@ -90,6 +90,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         extra={"trec_out": args.trec_out},
     )
+    preload_plotting()  # matplotlib's import overlaps the engine instead of following it
     evaluation = run_evaluation(cfg)
     results = evaluation.results
     print(console_table(results))
