@@ -88,6 +88,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         max_memory=args.max_memory,
         tile=args.tile,
         device=args.device,
+        executor=args.executor,
+        ray_address=args.ray_address,
         extra={"trec_out": args.trec_out},
     )
     preload_plotting()  # matplotlib's import overlaps the engine instead of following it
@@ -311,6 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         default=None,
         help="where the engine scores: cpu, cuda or cuda:N (default: cuda where torch sees one, else cpu)",
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "ray"),
+        help="where tiles run and missing embeddings are encoded: this process (local), or Ray tasks and "
+        "Ray Data actors (ray; pip install 'hybrid-plugin[ray]'; same numbers; see docs/ray.md)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HEAD:PORT",
+        help="with --executor ray: the cluster started by `ray start --head` (default: a local Ray instance)",
     )
     p.add_argument(
         "--no-per-query",

@@ -18,7 +18,7 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.results import Results
-from hybrid_plugin.evaluation.tiles import EngineOptions, parse_memory, parse_tile
+from hybrid_plugin.evaluation.tiles import EngineOptions, Executor, LocalExecutor, parse_memory, parse_tile
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import portable_path
 from hybrid_plugin.retrievers.resolve import resolve_retriever
@@ -45,6 +45,8 @@ class EvalConfig:
     max_memory: str | None = None  # e.g. "2G"; None: a safe share of the free memory
     tile: str | None = None  # "QxC": fixed tile sides (tests, debugging); overrides max_memory
     device: str | None = None  # engine device: "cpu", "cuda", "cuda:1"; None: cuda where torch sees one
+    executor: str = "local"  # "ray": tiles as Ray tasks, missing embeddings encoded by Ray Data
+    ray_address: str | None = None  # HEAD:6379 of a running cluster; None: a local Ray instance
     extra: dict = field(default_factory=dict)
 
     def engine_options(self) -> EngineOptions:
@@ -52,8 +54,21 @@ class EvalConfig:
         return EngineOptions(
             max_memory=parse_memory(self.max_memory),
             tile=parse_tile(self.tile) if self.tile else None,
+            executor=self._executor(),
             device=self.device,
         )
+
+    def _executor(self) -> Executor:
+        if self.executor == "local":
+            if self.ray_address:
+                raise UserError("--ray-address needs --executor ray")
+            return LocalExecutor()
+        if self.executor == "ray":
+            from hybrid_plugin.evaluation.executors_ray import RayExecutor, import_ray
+
+            import_ray()  # one line if Ray is not installed, before anything is loaded
+            return RayExecutor(address=self.ray_address)
+        raise UserError(f"--executor {self.executor!r}: expected local or ray")
 
     def embedding_cache(self) -> Path | None:
         if not self.use_cache:
@@ -85,13 +100,20 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
 def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
     """Evaluate ``model`` (else ``cfg.model``: a folder, hub id, ``"bm25"``, ``"muse"``, ``"module:factory"``,
     an object with ``encode``, an encoder or a retriever)."""
+    options = cfg.engine_options()
     pool, context = load_task(cfg)
+    encoding = None
+    if options.executor.name == "ray" and cfg.embedding_cache() is not None:
+        from hybrid_plugin.evaluation.executors_ray import RayEncoding
+
+        encoding = RayEncoding(options.executor)  # type: ignore[arg-type]
     retriever = resolve_retriever(
         cfg.model if model is None else model,
         batch_size=cfg.batch_size,
         cache_root=cfg.embedding_cache(),
         debias=cfg.debias,
         task=pool.task,
+        encoding=encoding,
     )
     return evaluate_pool(
         pool,
@@ -100,7 +122,7 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
         measures=tuple(cfg.ir_measures),
         run_depth=cfg.run_depth,
         alignment=cfg.alignment,
-        options=cfg.engine_options(),
+        options=options,
     )
 
 

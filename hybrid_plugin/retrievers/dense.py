@@ -127,6 +127,8 @@ class DenseRetriever:
     batch_size: int = 64
     cache_root: Path | None = None
     versions: tuple[str, ...] = LIBRARIES
+    # optional: encodes missing texts elsewhere into the store first (``RayEncoding.fill``)
+    encoding: Any = None
 
     def embed(self, texts: list[str], role: Role, desc: str, mapped: bool = False) -> tuple[np.ndarray, int]:
         """Embeddings of distinct ``texts`` and how many had to be encoded; with ``mapped`` (and a
@@ -140,11 +142,16 @@ class DenseRetriever:
                 texts, encode, self.batch_size, desc=desc, lengths=lengths, map_batches=map_batches
             )
             return out, len(texts)
-        store = EmbeddingStore(
+        open_store = lambda: EmbeddingStore(  # noqa: E731
             self.cache_root, self.encoder.fingerprint, self.encoder.prompt(role), self.encoder.name
         )
+        store = open_store()
         hashes = text_hashes(texts)
-        encoded = store.ensure(
+        encoded = 0
+        if self.encoding is not None and (missing := store.missing(texts, hashes)):
+            encoded = self.encoding.fill(self.cache_root, self.encoder, role, missing, self.batch_size, desc)
+            store = open_store()  # read the shards the workers wrote
+        encoded += store.ensure(
             texts,
             encode,
             desc=desc,

@@ -24,6 +24,7 @@ def resolve_retriever(
     cache_root: Path | None = None,
     debias: str | None = None,
     task: str | None = None,
+    encoding: Any = None,
 ) -> Retriever:
     """``None``/``"default"``/a folder/a hub id → dense; ``"muse"`` → USE multilingual v3;
     ``"module:factory"`` → dense over the plug-in the factory returns; ``"bm25"`` or ``BM25Params`` →
@@ -32,12 +33,15 @@ def resolve_retriever(
 
     ``cache_root`` is the embedding store of dense retrievers (``None``: no persistent cache);
     ``debias`` wraps the retriever (``"center"``: language-mean centering); ``task`` is the pool's
-    task (MTEB-protocol plug-ins need its MTEB metadata).
+    task (MTEB-protocol plug-ins need its MTEB metadata); ``encoding`` encodes a dense retriever's
+    missing texts elsewhere first (``RayEncoding``: Ray Data into the same store).
     """
-    return debias_retriever(_retriever(model, batch_size, cache_root, task), debias)
+    return debias_retriever(_retriever(model, batch_size, cache_root, task, encoding), debias)
 
 
-def _retriever(model: Any, batch_size: int, cache_root: Path | None, task: str | None) -> Retriever:
+def _retriever(
+    model: Any, batch_size: int, cache_root: Path | None, task: str | None, encoding: Any = None
+) -> Retriever:
     if isinstance(model, Retriever):
         return model
     if isinstance(model, BM25Params):
@@ -62,4 +66,4 @@ def _retriever(model: Any, batch_size: int, cache_root: Path | None, task: str |
             f"cannot evaluate a {type(model).__name__}: pass a model name/folder, an object with encode, "
             "an Encoder or a Retriever"
         )
-    return DenseRetriever(encoder, batch_size=batch_size, cache_root=cache_root)
+    return DenseRetriever(encoder, batch_size=batch_size, cache_root=cache_root, encoding=encoding)
