@@ -49,6 +49,17 @@ class HashEncoder:
 
 def factory():
     return HashEncoder()
+
+
+class Broken(HashEncoder):
+    fingerprint = "broken-encoder-test-v1"
+
+    def encode(self, texts, prompt_name=None, batch_size=32, **kwargs):
+        return np.full((len(texts), 8), np.nan, dtype=np.float32)
+
+
+def broken():
+    return Broken()
 """
 
 
@@ -248,6 +259,20 @@ def test_cli_evaluate_with_executor_ray_equals_local(ray_cluster, tmp_path, monk
     assert tables[0].equals(tables[1])
     stores = [shard_contents(tmp_path / f"cache-{e}") for e in ("local", "ray")]
     assert stores[0] == stores[1] and stores[0]
+
+
+@pytest.mark.slow
+def test_an_encoding_actors_user_error_is_one_line(ray_cluster, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HYBRID_PLUGIN_CACHE", str(tmp_path / "cache"))
+    folder = write_task(tmp_path / "task")
+    args = ["evaluate", "--task", str(folder), "--model", f"{PLUGIN}:broken", "--out", str(tmp_path / "o")]
+    assert main([*args, "--executor", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "hybrid-plugin: error: the model produced NaN or infinite embeddings for 2 of 2 texts; "
+        "it cannot be evaluated (did its training diverge?)"
+    )
+    assert not any("Traceback" in line for line in err)
 
 
 def test_missing_ray_is_one_line(tmp_path, monkeypatch, capsys):

@@ -49,7 +49,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
                 num_cpus=None if address else num_cpus,
                 ignore_reinit_error=True,
                 include_dashboard=False,
-                logging_level=logging.WARNING,
+                logging_level=logging.ERROR,
                 log_to_driver=True,
             )
         except (ConnectionError, RuntimeError, ValueError) as err:
@@ -156,12 +156,6 @@ class RayExecutor:
     def start(self) -> Any:
         return ensure_ray(self.address, self.num_cpus)
 
-    def describe(self) -> dict[str, Any]:
-        """What the results record about the cluster the tiles ran on."""
-        ray = self.start()
-        resources = ray.cluster_resources()
-        return {"nodes": len([n for n in ray.nodes() if n.get("Alive")]), "cpus": resources.get("CPU", 0)}
-
     def map(self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Sequence[Any]) -> Iterator[Any]:
         ray = self.start()
         remote = ray.remote(_apply).options(
@@ -241,27 +235,42 @@ class EncoderActor:
     def __init__(self, recipe: Any, root: str, prompt: str, role: str, batch_size: int) -> None:
         from hybrid_plugin.evaluation.store import EmbeddingStore
 
-        self.encoder = build_encoder(recipe)
         self.role = role
         self.batch_size = batch_size
-        self.store = EmbeddingStore(Path(root), self.encoder.fingerprint, prompt, self.encoder.name)
+        self.failure = ""  # a UserError while loading the model, reported with the first shard
+        try:
+            self.encoder = build_encoder(recipe)
+            self.store = EmbeddingStore(Path(root), self.encoder.fingerprint, prompt, self.encoder.name)
+        except UserError as err:
+            self.failure = str(err)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        counts, seconds = [], []
+        counts, seconds, errors = [], [], []
         for texts in batch["texts"]:
             started = time.perf_counter()
             shard = [str(t) for t in texts]
-            parts = [
-                np.asarray(
-                    self.encoder.encode(shard[b : b + self.batch_size], self.role, self.batch_size),
-                    dtype=np.float32,
-                )
-                for b in range(0, len(shard), self.batch_size)
-            ]
-            self.store.add(shard, parts[0] if len(parts) == 1 else np.concatenate(parts))
+            try:
+                if self.failure:
+                    raise UserError(self.failure)
+                parts = [
+                    np.asarray(
+                        self.encoder.encode(shard[b : b + self.batch_size], self.role, self.batch_size),
+                        dtype=np.float32,
+                    )
+                    for b in range(0, len(shard), self.batch_size)
+                ]
+                self.store.add(shard, parts[0] if len(parts) == 1 else np.concatenate(parts))
+                errors.append("")
+            except UserError as err:  # Ray Data keeps only an exception's text: send the line back
+                errors.append(str(err))
             counts.append(len(shard))
             seconds.append(time.perf_counter() - started)
-        return {"shard": batch["shard"], "texts": np.asarray(counts), "seconds": np.asarray(seconds)}
+        return {
+            "shard": batch["shard"],
+            "texts": np.asarray(counts),
+            "seconds": np.asarray(seconds),
+            "error": np.asarray(errors, dtype=object),
+        }
 
 
 def shards_of(texts: list[str], lengths: Callable[[list[str]], np.ndarray] | None) -> list[list[str]]:
@@ -304,33 +313,31 @@ class RayEncoding:
         concurrency = self.concurrency or max(1, int(gpus if num_gpus else resources.get("CPU", 1)))
         concurrency = min(concurrency, len(shards))
         items = [{"shard": i, "texts": shard} for i, shard in enumerate(shards)]
+        context = ray.data.DataContext.get_current()  # our bar below counts texts; Ray's would log
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
         args = (encoder_recipe(encoder), str(root), encoder.prompt(role), role, batch_size)
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             EncoderActor,
             fn_constructor_args=args,
             batch_size=1,
-            concurrency=concurrency,
+            compute=ray.data.ActorPoolStrategy(size=concurrency),
             num_gpus=num_gpus,
             num_cpus=0 if num_gpus else 1,
             batch_format="numpy",
         )
         done = 0
-        with tqdm(total=len(missing), desc=f"{desc} (Ray Data, {concurrency} actors)", unit="text") as bar:
-            try:
-                for row in dataset.iter_rows():
-                    done += int(row["texts"])
-                    bar.update(int(row["texts"]))
-            except Exception as err:  # noqa: BLE001 - Ray wraps the actor's error; show the user's
-                raise _unwrapped_data(err) from None
+        quiet = logging.getLogger("ray.data")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # Ray Data's execution and progress notes, not its errors
+        bar = tqdm(total=len(missing), desc=f"{desc} (Ray Data, {concurrency} actors)", unit="text")
+        try:
+            for row in dataset.iter_rows():
+                if row["error"]:
+                    raise UserError(str(row["error"]))
+                done += int(row["texts"])
+                bar.update(int(row["texts"]))
+        finally:
+            bar.close()
+            quiet.setLevel(level)
         return done
-
-
-def _unwrapped_data(err: Exception) -> BaseException:
-    """The first UserError inside a Ray Data failure (its causes), else the failure itself."""
-    seen: BaseException | None = err
-    while seen is not None:
-        if isinstance(seen, UserError):
-            return UserError(str(seen).strip().splitlines()[-1] if "\n" in str(seen) else str(seen))
-        cause = getattr(seen, "cause", None)
-        seen = cause if isinstance(cause, BaseException) else seen.__cause__
-    return err
