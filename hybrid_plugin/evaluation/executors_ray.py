@@ -169,22 +169,18 @@ class RayExecutor:
     ) -> Iterator[Any]:
         shared_ref = ray.put(portable(shared))
         key = shared_ref.hex()
-        todo = iter(tasks)
+        todo = list(tasks)[::-1]
         pending: list[Any] = []
         try:
-            while True:
-                while len(pending) < window:
-                    task = next(todo, None)
-                    if task is None:
-                        break
-                    pending.append(remote.remote(fn, key, shared_ref, task))
-                if not pending:
-                    return
+            while todo or pending:
+                while todo and len(pending) < window:
+                    pending.append(remote.remote(fn, key, shared_ref, todo.pop()))
                 done, pending = ray.wait(pending, num_returns=1)
                 try:
-                    yield ray.get(done[0])
+                    result = ray.get(done[0])
                 except ray.exceptions.RayTaskError as err:
                     raise _unwrapped(err) from None
+                yield result
         finally:
             for ref in pending:  # an error or an early stop: nothing goes on computing behind it
                 ray.cancel(ref, force=False)
