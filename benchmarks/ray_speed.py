@@ -10,6 +10,11 @@ reads the engine's own ``timings.metrics_s`` from its results. Then it checks th
 every value of the results JSON but the timings, the start time, the engine's description of itself
 and the configuration's executor field, and the per-query Parquet files (``pyarrow.Table.equals``).
 
+With ``--phases`` it instead times, in this process from the cached embeddings, the tile pass
+(``rank_pool``: exact ranks and every query's top 10 per language) with the local executor (torch's
+threads, then one thread) and with Ray, checking that the ranks and top-k lists are equal, and the rank
+correlation pass (always local), into ``ray_<task>__phases.{json,md}``.
+
 Writes ``benchmarks/results/ray_<task>.json`` and ``.md`` with the command that produced them.
 """
 
@@ -72,14 +77,61 @@ def run_once(task: str, executor: str, data_dir: str | None, out: Path) -> dict:
     }
 
 
+def phases(task: str, data_dir: str | None, rounds: int) -> list[dict]:
+    """Seconds of the tile pass per executor (ranks and top-k checked equal) and of rank correlation."""
+    import numpy as np
+    import torch
+
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, load_task
+    from hybrid_plugin.evaluation.executors_ray import RayExecutor
+    from hybrid_plugin.evaluation.ranking import rank_correlations, rank_pool
+    from hybrid_plugin.evaluation.tiles import EngineOptions, LocalExecutor
+    from hybrid_plugin.retrievers.resolve import resolve_retriever
+
+    cfg = EvalConfig(task=task, data_dir=data_dir)
+    pool, _ = load_task(cfg)
+    scorer = resolve_retriever(None, cache_root=cfg.embedding_cache()).score(pool).scorer
+    threads = torch.get_num_threads()
+    ray_executor = RayExecutor()
+    ray_executor.start()  # Ray's start-up is not the tile pass's
+    out = []
+    for r in range(rounds):
+        row: dict = {"round": r + 1}
+        reference = None
+        for name, executor, n_threads in (
+            (f"local ({threads} torch threads)", LocalExecutor(), threads),
+            ("local (1 torch thread)", LocalExecutor(), 1),
+            ("ray", ray_executor, threads),
+        ):
+            torch.set_num_threads(n_threads)
+            options = EngineOptions(executor=executor, progress=False)
+            started = time.perf_counter()
+            ranking = rank_pool(pool, scorer, options, top_k=10)
+            row[name] = round(time.perf_counter() - started, 2)
+            torch.set_num_threads(threads)
+            arrays = (ranking.ranks.rank_lang, ranking.ranks.rank_pool, ranking.top_keys, ranking.top_cands)
+            if reference is None:
+                reference = arrays
+            row[f"{name} equal"] = all(np.array_equal(a, b) for a, b in zip(reference, arrays))
+        started = time.perf_counter()
+        rank_correlations(pool, scorer, EngineOptions(progress=False))
+        row["rank correlation (local)"] = round(time.perf_counter() - started, 2)
+        row["load_average"] = os.getloadavg()
+        out.append(row)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="xquad-r")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--note", default="")
+    parser.add_argument("--phases", action="store_true", help="time the engine's passes in-process")
     args = parser.parse_args()
     load_start = os.getloadavg()
+    if args.phases:
+        return write_phases(args, load_start)
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -158,6 +210,45 @@ def main() -> None:
                 f"{r['per_query_columns']} columns) |"
             )
     write_text(out / f"ray_{args.task}.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+def write_phases(args: argparse.Namespace, load_start: tuple[float, ...]) -> None:
+    rows = phases(args.task, args.data_dir, args.rounds)
+    record = {
+        "command": "python " + portable_command(sys.argv),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": args.task,
+        "note": args.note,
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_start},
+        "rounds": rows,
+    }
+    out = Path(__file__).resolve().parent / "results"
+    write_text(out / f"ray_{args.task}__phases.json", json.dumps(record, indent=1) + "\n")
+    columns = [k for k in rows[0] if k not in ("round", "load_average") and not k.endswith(" equal")]
+    md = [
+        f"# The engine's passes on {args.task}: seconds per executor",
+        "",
+        f"`{record['command']}` — {record['date']}, {os.cpu_count()} CPUs, cached embeddings, in one process "
+        "(Ray started before the timing). The tile pass: exact ranks and each query's top 10 per "
+        "language; its ranks and top-k lists are compared with the first column's.",
+        "",
+    ]
+    if args.note:
+        md += [args.note, ""]
+    md += [
+        "| round | " + " | ".join(columns) + " | all equal | load average |",
+        "|---:|" + "---:|" * len(columns) + "---|---|",
+    ]
+    for row in rows:
+        equal = all(v for k, v in row.items() if k.endswith(" equal"))
+        load = ", ".join(f"{x:.1f}" for x in row["load_average"])
+        md.append(
+            f"| {row['round']} | "
+            + " | ".join(f"{row[c]:.1f}" for c in columns)
+            + f" | {'yes' if equal else 'NO'} | {load} |"
+        )
+    write_text(out / f"ray_{args.task}__phases.md", "\n".join(md) + "\n")
     print("\n".join(md))
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import mmap
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,8 @@ def _apply(fn: Callable[[Any, Any], Any], key: str, shared: Any, task: Any) -> A
     if key not in _OPENED:
         _OPENED.clear()  # one map at a time per worker: do not keep an earlier pool's embeddings
         _OPENED[key] = restored(shared)
+        # arrays from Ray's object store are read-only views; the tiles only read them
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     return fn(_OPENED[key], task)
 
 
