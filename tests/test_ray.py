@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, engine_run, random_tied_pool
+from conftest import REPO, MatrixScorer, engine_run, random_tied_pool
 from test_taskdir import _numbers, write_task
 
 from hybrid_plugin.cli import main
@@ -70,7 +70,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     plugins = tmp_path_factory.mktemp("ray-plugins")
     (plugins / f"{PLUGIN}.py").write_text(HASH_MODULE, encoding="utf-8")
     sys.path.insert(0, str(plugins))
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test's task functions
+    for module in (__name__, "conftest"):  # the test's task functions and scorers, by value
+        ray.cloudpickle.register_pickle_by_value(sys.modules[module])
     with pytest.MonkeyPatch.context() as mp:  # workers inherit the environment of the instance
         paths = [str(plugins), str(REPO), os.environ.get("PYTHONPATH", "")]
         mp.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
@@ -141,6 +142,18 @@ def test_tiles_on_ray_equal_the_local_run(ray_cluster, tile):
     assert local.results.provenance["engine"]["executor"] == "local"
     assert_same(local, remote)
     assert remote.results.provenance["engine"]["tiles"] == local.results.provenance["engine"]["tiles"]
+
+
+@pytest.mark.slow
+def test_a_sparse_scorer_with_unretrieved_candidates_on_ray(ray_cluster):
+    """A scorer with only ``scores`` (BM25's interface) and -inf for unretrieved candidates."""
+    pool, scorer = tied_pool_scorer()
+    matrix = scorer.scores(np.arange(len(pool.query_ids))).numpy()
+    matrix[matrix < np.quantile(matrix, 0.4)] = -np.inf
+    sparse = MatrixScorer(pool, matrix)
+    local, remote = (run(pool, sparse, e, (3, 8)) for e in (LocalExecutor(), ray_executor()))
+    assert_same(local, remote)
+    assert remote.results.provenance["unretrieved"]["pairs"]["multi"]["unretrieved"] > 0
 
 
 @pytest.mark.slow
