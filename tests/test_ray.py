@@ -302,3 +302,13 @@ def test_ray_address_needs_the_ray_executor(tmp_path, capsys):
     code = main(["evaluate", "--task", str(folder), "--ray-address", "h:6379", "--out", str(tmp_path / "o")])
     assert code == 2
     assert capsys.readouterr().err == "hybrid-plugin: error: --ray-address needs --executor ray\n"
+
+
+def test_an_unreachable_ray_address_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    folder = write_task(tmp_path / "task")
+    args = ["evaluate", "--task", str(folder), "--executor", "ray", "--ray-address", "127.0.0.1:9"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hybrid-plugin: error: --ray-address 127.0.0.1:9: no Ray cluster answers there (")
+    assert err.count("\n") == 1

@@ -64,9 +64,11 @@ class EvalConfig:
                 raise UserError("--ray-address needs --executor ray")
             return LocalExecutor()
         if self.executor == "ray":
-            from hybrid_plugin.evaluation.executors_ray import RayExecutor, import_ray
+            from hybrid_plugin.evaluation.executors_ray import RayExecutor, check_reachable, import_ray
 
             import_ray()  # one line if Ray is not installed, before anything is loaded
+            if self.ray_address:
+                check_reachable(self.ray_address)
             return RayExecutor(address=self.ray_address)
         raise UserError(f"--executor {self.executor!r}: expected local or ray")
 

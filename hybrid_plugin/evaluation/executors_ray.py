@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import mmap
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Connect to the cluster at ``address`` (else start a local instance), unless already connected."""
     ray = import_ray()
     if not ray.is_initialized():
+        if address:
+            check_reachable(address)
         try:
             ray.init(
                 address=address,
@@ -58,6 +61,21 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"cannot start or reach a Ray cluster {where}: {first}") from None
     return ray
+
+
+def check_reachable(address: str, seconds: float = 10.0) -> None:
+    """One line at once for a ``HOST:PORT`` nobody listens on (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or "://" in address or not port.isdigit():
+        return  # "auto", ray://... (Ray Client): left to Ray
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(
+            f"--ray-address {address}: no Ray cluster answers there ({reason}); start one with "
+            "`ray start --head` on that machine (see docs/ray.md)"
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------------
