@@ -75,6 +75,18 @@ class MappedMatrix:
     shape: tuple[int, ...]
     dtype: str
 
+    @classmethod
+    def of(cls, array: np.memmap) -> MappedMatrix | None:
+        """The layout of a C-contiguous map, a contiguous slice of one included (a slice keeps its
+        parent's ``offset``, so its own is found from the root map's data address); else None."""
+        root: Any = array
+        while isinstance(getattr(root, "base", None), np.ndarray):
+            root = root.base
+        if not isinstance(root, np.memmap) or not root.filename or not array.flags.c_contiguous:
+            return None
+        offset = int(root.offset) + (array.ctypes.data - root.ctypes.data)
+        return cls(str(root.filename), offset, tuple(array.shape), array.dtype.str)
+
     def open(self) -> np.memmap:
         try:
             return np.memmap(self.filename, self.dtype, "r", self.offset, self.shape)
@@ -146,8 +158,9 @@ class Scorer:
         state = dict(self.__dict__)
         state["_block"] = None
         emb = self.cand_emb
-        if isinstance(emb, np.memmap) and getattr(emb, "filename", None):
-            state["cand_emb"] = MappedMatrix(str(emb.filename), int(emb.offset), emb.shape, emb.dtype.str)
+        mapped = MappedMatrix.of(emb) if isinstance(emb, np.memmap) else None
+        if mapped is not None:  # else (a non-contiguous view) it pickles as its data
+            state["cand_emb"] = mapped
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -197,12 +210,13 @@ class Scorer:
 def read_rows(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Rows ``start:stop`` of a matrix. A memory-mapped file is read with a plain file read instead of
     touching its mapping, so the pages read do not stay in this process's resident memory."""
-    filename = getattr(matrix, "filename", None)
-    if isinstance(matrix, np.memmap) and filename and matrix.flags.c_contiguous and matrix.ndim == 2:
+    mapped = MappedMatrix.of(matrix) if isinstance(matrix, np.memmap) and matrix.ndim == 2 else None
+    if mapped is not None:  # its own offset: a slice of a map keeps its parent's ``offset`` attribute
         row_bytes = matrix.shape[1] * matrix.dtype.itemsize
-        offset = int(getattr(matrix, "offset", 0)) + start * row_bytes
         count = (stop - start) * matrix.shape[1]
-        out = np.fromfile(filename, dtype=matrix.dtype, count=count, offset=offset)
+        out = np.fromfile(
+            mapped.filename, dtype=matrix.dtype, count=count, offset=mapped.offset + start * row_bytes
+        )
         return out.reshape(stop - start, matrix.shape[1])
     return np.asarray(matrix[start:stop])
 
