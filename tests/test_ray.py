@@ -87,19 +87,14 @@ def ray_executor(**kwargs):
     return RayExecutor(**kwargs)
 
 
-def tied_pool_scorer(tmp_path: Path | None = None):
-    """A 3-language pool with coarse random embeddings (many ties); memory-mapped if ``tmp_path``."""
+def tied_pool_scorer():
+    """A 3-language pool with coarse random embeddings (many tied scores)."""
     rng = np.random.default_rng(7)
     pool = random_tied_pool(rng, questions=14, groups=18)
     q = rng.integers(-2, 3, (len(pool.query_ids), 6)).astype(np.float32)
     c = rng.integers(-2, 3, (len(pool.cand_ids), 6)).astype(np.float32)
     q[:, 0] += 0.5
     c[:, 0] += 0.5
-    if tmp_path is not None:
-        path = tmp_path / "cand.f32"
-        header = np.zeros(4, dtype=np.float32)  # a non-zero offset, as a store shard would have
-        np.concatenate([header, c.ravel()]).tofile(path)
-        c = np.memmap(path, dtype=np.float32, mode="r", offset=16, shape=c.shape)
     rows = np.arange(len(pool.cand_ids))
     return pool, Scorer.build(pool, q, np.arange(len(q)), c, rows, normalize=True)
 
@@ -156,19 +151,35 @@ def test_a_sparse_scorer_with_unretrieved_candidates_on_ray(ray_cluster):
     assert remote.results.provenance["unretrieved"]["pairs"]["multi"]["unretrieved"] > 0
 
 
-@pytest.mark.slow
-def test_memory_mapped_embeddings_are_reopened_by_file_not_shipped(ray_cluster, tmp_path):
-    from hybrid_plugin.evaluation.executors_ray import MemmapHandle, portable
+def sliced_map_scorer(tmp_path: Path):
+    """The tied pool's scorer with candidates in the middle of a larger memory map (a slice of it)."""
+    pool, scorer = tied_pool_scorer()
+    c = np.asarray(scorer.cand_emb)
+    path = tmp_path / "cand.f32"
+    pad = np.full((5, c.shape[1]), 9.0, dtype=np.float32)  # rows before and after that must not be read
+    np.concatenate([np.zeros(4, np.float32), pad.ravel(), c.ravel(), pad.ravel()]).tofile(path)
+    whole = np.memmap(path, dtype=np.float32, mode="r", offset=16, shape=(len(c) + 10, c.shape[1]))
+    return pool, scorer, dataclasses.replace(scorer, cand_emb=whole[5 : 5 + len(c)])
 
-    pool, scorer = tied_pool_scorer(tmp_path)
-    assert isinstance(scorer.cand_emb, np.memmap)
-    shipped = portable(scorer)
-    assert isinstance(shipped.cand_emb, MemmapHandle) and shipped.cand_emb.offset == 16
-    np.testing.assert_array_equal(shipped.cand_emb.open(), scorer.cand_emb)
-    part = scorer.cand_emb[3:9]  # a contiguous slice of a map: its own offset
-    np.testing.assert_array_equal(MemmapHandle.of(part).open(), part)
-    in_memory = dataclasses.replace(scorer, cand_emb=np.array(scorer.cand_emb))
-    assert_same(run(pool, in_memory, LocalExecutor(), (1, 7)), run(pool, scorer, ray_executor(), (1, 7)))
+
+def test_a_slice_of_a_memory_map_is_read_and_pickled_as_its_own_rows(tmp_path):
+    import pickle
+
+    from hybrid_plugin.evaluation.ranking import MappedMatrix
+
+    pool, scorer, mapped = sliced_map_scorer(tmp_path)
+    assert isinstance(mapped.cand_emb, np.memmap) and mapped.cand_emb.offset == 16  # numpy's parent offset
+    assert MappedMatrix.of(mapped.cand_emb).offset == 16 + 5 * 6 * 4
+    queries = np.arange(len(pool.query_ids))
+    for copy in (mapped, pickle.loads(pickle.dumps(mapped))):
+        assert isinstance(copy.cand_emb, np.memmap)
+        np.testing.assert_array_equal(copy.scores(queries).numpy(), scorer.scores(queries).numpy())
+
+
+@pytest.mark.slow
+def test_memory_mapped_embeddings_on_ray_equal_in_memory(ray_cluster, tmp_path):
+    pool, scorer, mapped = sliced_map_scorer(tmp_path)
+    assert_same(run(pool, scorer, LocalExecutor(), (1, 7)), run(pool, mapped, ray_executor(), (1, 7)))
 
 
 def die_once(fn, marker: str, shared, task):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import mmap
 import socket
 import time
 import warnings
@@ -79,74 +78,23 @@ def check_reachable(address: str, seconds: float = 10.0) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Shipping the shared object: memory-mapped embeddings travel as (file, offset, shape), not as data
+# Tiles as tasks
+
+_SHARED: dict[str, Any] = {}  # per worker process: the shared object of the current map, fetched once
 
 
-@dataclass(frozen=True)
-class MemmapHandle:
-    """Where a read-only memory map lives: a worker reopens it instead of receiving its bytes."""
+def _apply(fn: Callable[[Any, Any], Any], key: str, shared: list[Any], task: Any) -> Any:
+    """One task in a Ray worker: ``fn(shared, task)``. ``shared`` holds the object's reference (in a
+    list, so Ray does not fetch it for every task): it is fetched and unpickled once per worker (a
+    memory-mapped scorer maps its file again there, see ``Scorer.__getstate__``)."""
+    if key not in _SHARED:
+        import ray
 
-    filename: str
-    offset: int
-    shape: tuple[int, ...]
-    dtype: str
-
-    @classmethod
-    def of(cls, array: np.memmap) -> MemmapHandle | None:
-        """The handle of a C-contiguous map (a whole map or a contiguous slice of one), else None."""
-        root: Any = array
-        while isinstance(getattr(root, "base", None), np.ndarray):
-            root = root.base
-        if (
-            not isinstance(root, np.memmap)
-            or not isinstance(root.base, mmap.mmap)
-            or not array.flags.c_contiguous
-            or root.filename is None
-        ):
-            return None
-        offset = int(root.offset) + (array.ctypes.data - root.ctypes.data)
-        return cls(str(root.filename), offset, tuple(array.shape), array.dtype.str)
-
-    def open(self) -> np.memmap:
-        dtype = np.dtype(self.dtype)
-        return np.memmap(self.filename, dtype=dtype, mode="r", offset=self.offset, shape=self.shape)
-
-
-def portable(shared: Any) -> Any:
-    """``shared`` as it should travel: a dataclass whose ``cand_emb`` is a memory map gets a handle."""
-    emb = getattr(shared, "cand_emb", None)
-    if isinstance(emb, np.memmap) and dataclasses.is_dataclass(shared):
-        handle = MemmapHandle.of(emb)
-        if handle is not None:
-            return dataclasses.replace(shared, cand_emb=handle)
-    return shared
-
-
-def restored(shared: Any) -> Any:
-    """The inverse of :func:`portable`, in the worker (the file must be on storage it reaches)."""
-    emb = getattr(shared, "cand_emb", None)
-    if isinstance(emb, MemmapHandle):
-        try:
-            return dataclasses.replace(shared, cand_emb=emb.open())
-        except OSError as err:
-            raise UserError(
-                f"a Ray worker cannot open the embeddings at {emb.filename} ({err.strerror}): the "
-                "embedding store must be on storage every node reaches (see docs/ray.md)"
-            ) from None
-    return shared
-
-
-_OPENED: dict[str, Any] = {}  # per worker process: the shared object of the current map, reopened once
-
-
-def _apply(fn: Callable[[Any, Any], Any], key: str, shared: Any, task: Any) -> Any:
-    """One task in a Ray worker: ``fn(shared, task)`` with the shared object restored once per worker."""
-    if key not in _OPENED:
-        _OPENED.clear()  # one map at a time per worker: do not keep an earlier pool's embeddings
-        _OPENED[key] = restored(shared)
+        _SHARED.clear()  # one map at a time per worker: do not keep an earlier pool's embeddings
+        _SHARED[key] = ray.get(shared[0])
         # arrays from Ray's object store are read-only views; the tiles only read them
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-    return fn(_OPENED[key], task)
+    return fn(_SHARED[key], task)
 
 
 def _unwrapped(err: Exception) -> BaseException:
@@ -161,8 +109,9 @@ def _unwrapped(err: Exception) -> BaseException:
 class RayExecutor:
     """Tiles as Ray tasks on a local instance or the cluster at ``address`` (``HEAD:6379``).
 
-    ``shared`` (the scorer) is put into the object store once per :meth:`map`; each task is one tile
-    group and returns small count arrays. A task whose worker dies is run again (``max_retries``);
+    ``shared`` (the scorer) is put into the object store once per :meth:`map` and fetched once per
+    worker (a memory-mapped scorer travels as its file, which each worker maps again); each task is
+    one tile group and returns small count arrays. A task whose worker dies is run again (``max_retries``);
     an exception a task raises is not (``retry_exceptions`` stays off: the same input fails the same
     way), and a :class:`~hybrid_plugin.errors.UserError` reaches the caller as the same one line.
     """
@@ -188,14 +137,14 @@ class RayExecutor:
     def _results(
         self, ray: Any, remote: Any, fn: Callable, shared: Any, tasks: Sequence[Any], window: int
     ) -> Iterator[Any]:
-        shared_ref = ray.put(portable(shared))
+        shared_ref = ray.put(shared)
         key = shared_ref.hex()
         todo = list(tasks)[::-1]
         pending: list[Any] = []
         try:
             while todo or pending:
                 while todo and len(pending) < window:
-                    pending.append(remote.remote(fn, key, shared_ref, todo.pop()))
+                    pending.append(remote.remote(fn, key, [shared_ref], todo.pop()))
                 done, pending = ray.wait(pending, num_returns=1)
                 try:
                     result = ray.get(done[0])
