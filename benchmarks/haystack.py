@@ -60,9 +60,9 @@ RESULTS = Path(__file__).parent / "results"
 NAME = "haystack_xquad-r"
 LICENSES = "CC BY-SA 4.0 (XQuAD-R), CC BY-NC 4.0 (MLQA-R), Apache-2.0 (TyDi QA), CC BY-SA 3.0 (MLQA)"
 FN_HEADER = (
-    "| pool | cosine threshold | flagged (group, distractor) pairs | groups with one | queries with a "
-    "distractor above the first relevant | mean distractors above it | queries with a flagged one above "
-    "it | multi mAP (recomputed → without flagged) | mono mAP (recomputed → without flagged) |"
+    "| pool | centred-cosine threshold | flagged (group, distractor) pairs: cosine / answer / either | "
+    "queries with a distractor above their first relevant | of them, with a flagged one above: cosine / "
+    "answer / either | multi mAP (recomputed → without flagged) | mono mAP (recomputed → without flagged) |"
 )
 
 
@@ -341,7 +341,8 @@ def group_relevant(pool) -> list[np.ndarray]:
 
 
 def parallel_threshold(pool, c: np.ndarray, quantile: float) -> tuple[float, dict]:
-    """The cosine that ``quantile`` of XQuAD-R's parallel answer pairs exceed (and the distribution)."""
+    """The cosine that all but ``quantile`` of XQuAD-R's parallel answer pairs reach, and the
+    distributions of parallel and of random XQuAD-R candidate pairs (how often a random pair passes)."""
     sims, unrelated = [], []
     rng = np.random.default_rng(0)
     xq = np.flatnonzero([not cid.startswith("hs-") for cid in pool.cand_ids])
@@ -349,8 +350,8 @@ def parallel_threshold(pool, c: np.ndarray, quantile: float) -> tuple[float, dic
         block = c[rel] @ c[rel].T
         a, b = np.triu_indices(len(rel), 1)
         sims.append(block[a, b])
-        other = rng.choice(xq, size=len(rel))
-        unrelated.append(np.einsum("ij,ij->i", c[rel], c[other]))
+        other = rng.choice(xq, size=(len(rel), 20))
+        unrelated.append(np.einsum("ij,ikj->ik", c[rel], c[other]).ravel())
     sims, unrelated = np.concatenate(sims), np.concatenate(unrelated)
     t = float(np.quantile(sims, quantile))
     stats = {
@@ -358,43 +359,98 @@ def parallel_threshold(pool, c: np.ndarray, quantile: float) -> tuple[float, dic
         "parallel_cosine_quantiles": {
             str(p): round(float(np.quantile(sims, p)), 4) for p in (0.01, 0.05, 0.25, 0.5)
         },
+        "random_pairs": len(unrelated),
         "random_pair_cosine_quantiles": {
             str(p): round(float(np.quantile(unrelated, p)), 4) for p in (0.5, 0.95, 0.99, 0.999)
         },
+        "random_pairs_above_threshold": float(np.mean(unrelated >= t)),
     }
     return t, stats
 
 
-def check_size(pool, q, c, is_distractor, args, want_examples) -> dict:
-    t, stats = parallel_threshold(pool, c, args.quantile)
-    dist = np.flatnonzero(is_distractor)
-    rels = group_relevant(pool)
-    # flagged[g]: distractors whose cosine to one of group g's relevant candidates is ≥ t
-    flagged: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(rels)
+def centered(pool, c: np.ndarray) -> np.ndarray:
+    """Language-mean centering (each language's mean candidate embedding subtracted), renormalised:
+    the shared direction of all e5 embeddings and the language directions go, so parallel pairs stand
+    out from unrelated ones far more than in raw cosine."""
+    out = c.copy()
+    for li in range(len(pool.languages)):
+        sel = pool.cand_lang == li
+        if sel.any():
+            out[sel] -= c[sel].mean(axis=0)
+    return normalized(out)
+
+
+def xquad_answers(root: Path) -> dict[tuple[str, str], list[str]]:
+    """Answer texts (lower case) of each XQuAD-R question id in each language."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for path in sorted((root / TASK).glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for article in data["data"]:
+            for para in article["paragraphs"]:
+                for qa in para["qas"]:
+                    texts = {a["text"].strip().lower() for a in qa["answers"] if a["text"].strip()}
+                    out[(qa["id"], path.stem)] = sorted(texts)
+    return out
+
+
+def flag_distractors(pool, c, rels, dist, answers, quantile) -> tuple[dict, dict, dict]:
+    """Per question group, the distractors that may answer it: (1) ``cosine``: language-centred cosine
+    to one of the group's relevant candidates at least that of all but ``quantile`` of the parallel
+    answer pairs (translations, near-duplicates); (2) ``answer``: the distractor's text holds the
+    question's answer text in the distractor's language (lower case; XQuAD-R languages only).
+    Returns the sets per method as {group: array}, the best centred cosine per (group, distractor), and
+    the calibration."""
+    cc = centered(pool, c)
+    t, stats = parallel_threshold(pool, cc, quantile)
+    by_cos: dict[int, set] = {}
     best_sim: dict[tuple[int, int], float] = {}
     if len(dist):
         rel_all = np.concatenate(rels)
         owner = np.repeat(np.arange(len(rels)), [len(r) for r in rels])
-        pairs_g, pairs_d = [], []
         for s in range(0, len(dist), 8192):
             d = dist[s : s + 8192]
-            sim = c[rel_all] @ c[d].T
+            sim = cc[rel_all] @ cc[d].T
             i, j = np.nonzero(sim >= t)
-            pairs_g.append(owner[i])
-            pairs_d.append(d[j])
-            for gi, dj, v in zip(owner[i], d[j], sim[i, j]):
-                key = (int(gi), int(dj))
-                best_sim[key] = max(best_sim.get(key, -1.0), float(v))
-        pg, pd = np.concatenate(pairs_g), np.concatenate(pairs_d)
-        by_group: dict[int, set] = {}
-        for g, d in zip(pg.tolist(), pd.tolist()):
-            by_group.setdefault(g, set()).add(d)
-        for g, ds in by_group.items():
-            flagged[g] = np.array(sorted(ds), dtype=np.int64)
+            for gi, dj, v in zip(owner[i].tolist(), d[j].tolist(), sim[i, j].tolist()):
+                by_cos.setdefault(gi, set()).add(dj)
+                best_sim[gi, dj] = max(best_sim.get((gi, dj), -1.0), v)
+    by_ans: dict[int, set] = {}
+    lower = {int(d): pool.cand_text[d].lower() for d in dist}
+    for li, lang in enumerate(pool.languages):
+        in_lang = [int(d) for d in dist if pool.cand_lang[d] == li]
+        if not in_lang:
+            continue
+        for g, name in enumerate(pool.group_names):
+            for a in answers.get((name, lang), ()):
+                hits = [d for d in in_lang if a in lower[d]]
+                if hits:
+                    by_ans.setdefault(g, set()).update(hits)
+    stats["threshold_cosine_centered"] = round(t, 4)
+    methods = {"cosine": by_cos, "answer": by_ans}
+    flagged = {
+        m: {g: np.array(sorted(v), dtype=np.int64) for g, v in sets.items()} for m, sets in methods.items()
+    }
+    union = {
+        g: np.union1d(flagged["cosine"].get(g, []), flagged["answer"].get(g, [])) for g in range(len(rels))
+    }
+    flagged["union"] = {g: v.astype(np.int64) for g, v in union.items() if len(v)}
+    return flagged, best_sim, stats
+
+
+def check_size(pool, q, c, is_distractor, args, want_examples) -> dict:
+    dist = np.flatnonzero(is_distractor)
+    rels = group_relevant(pool)
+    answers = xquad_answers(data_dir(args))
+    by_method, best_sim, stats = flag_distractors(pool, c, rels, dist, answers, args.quantile)
+    empty = np.zeros(0, dtype=np.int64)
+    flagged = [by_method["union"].get(g, empty) for g in range(len(rels))]
+    flag_cos = [by_method["cosine"].get(g, empty) for g in range(len(rels))]
+    flag_ans = [by_method["answer"].get(g, empty) for g in range(len(rels))]
     query_langs = sorted(set(pool.query_lang.tolist()))
     ap = {k: np.zeros(len(pool.query_ids)) for k in ("multi", "multi_clean", "mono", "mono_clean")}
     above_first = np.zeros(len(pool.query_ids), dtype=np.int64)  # distractors above first relevant
     flagged_above = np.zeros(len(pool.query_ids), dtype=np.int64)
+    above_by = {m: np.zeros(len(pool.query_ids), dtype=np.int64) for m in ("cosine", "answer")}
     examples = []
     rng = np.random.default_rng(args.seed)
     for s in range(0, len(pool.query_ids), 512):
@@ -426,6 +482,8 @@ def check_size(pool, q, c, is_distractor, args, want_examples) -> dict:
                     above = np.flatnonzero((sc > first) & is_distractor)
                     above_first[qi] = len(above)
                     flagged_above[qi] = int(np.isin(above, fl).sum())
+                    above_by["cosine"][qi] = int(np.isin(above, flag_cos[g]).sum())
+                    above_by["answer"][qi] = int(np.isin(above, flag_ans[g]).sum())
                     if want_examples and len(above):
                         hit = above[np.isin(above, fl)] if flagged_above[qi] else above
                         top = hit[np.argmax(sc[hit])]
@@ -440,18 +498,21 @@ def check_size(pool, q, c, is_distractor, args, want_examples) -> dict:
             per.append(values[sel].mean())
         return round(float(np.mean(per)), 4)
 
-    n_flag = sum(len(f) for f in flagged)
-    out = {
-        "threshold_quantile": args.quantile,
-        "threshold_cosine": round(t, 4),
-        **stats,
-        "flagged_group_distractor_pairs": int(n_flag),
-        "groups_with_flagged": int(sum(1 for f in flagged if len(f))),
-        "distinct_flagged_distractors": int(len(set(np.concatenate(flagged).tolist()))) if n_flag else 0,
-        "pool_queries": len(pool.query_ids),
+    out = {"threshold_quantile": args.quantile, **stats, "pool_queries": len(pool.query_ids)}
+    for method, sets in (("cosine", flag_cos), ("answer", flag_ans), ("union", flagged)):
+        pairs = int(sum(len(f) for f in sets))
+        out[f"{method}_flagged_pairs"] = pairs
+        out[f"{method}_groups_with_flagged"] = int(sum(1 for f in sets if len(f)))
+        out[f"{method}_distinct_flagged"] = len(set(np.concatenate(sets).tolist())) if pairs else 0
+    out |= {
         "mean_distractors_above_first_relevant": round(float(above_first.mean()), 3),
         "queries_with_distractor_above_first_relevant": int((above_first > 0).sum()),
-        "flagged_above_first_relevant": int(flagged_above.sum()),
+        "distractors_above_first_relevant": int(above_first.sum()),
+        "cosine_flagged_above_first_relevant": int(above_by["cosine"].sum()),
+        "answer_flagged_above_first_relevant": int(above_by["answer"].sum()),
+        "union_flagged_above_first_relevant": int(flagged_above.sum()),
+        "queries_with_cosine_flagged_above_first_relevant": int((above_by["cosine"] > 0).sum()),
+        "queries_with_answer_flagged_above_first_relevant": int((above_by["answer"] > 0).sum()),
         "queries_with_flagged_above_first_relevant": int((flagged_above > 0).sum()),
         "multi_map_recomputed": macro(ap["multi"], "multi"),
         "multi_map_without_flagged": macro(ap["multi_clean"], "multi"),
@@ -460,7 +521,7 @@ def check_size(pool, q, c, is_distractor, args, want_examples) -> dict:
     }
     if want_examples and examples:
         out["examples"] = {
-            kind: [describe(pool, rels, best_sim, *examples[k][:3]) for k in picks]
+            kind: [describe(pool, rels, best_sim, by_method, *examples[k][:3]) for k in picks]
             for kind, picks in sample_examples(examples, args.examples, rng).items()
         }
     return out
@@ -475,7 +536,7 @@ def sample_examples(examples: list, n: int, rng) -> dict[str, list[int]]:
     return out
 
 
-def describe(pool, rels, best_sim, qi: int, d: int, r: int) -> dict:
+def describe(pool, rels, best_sim, by_method, qi: int, d: int, r: int) -> dict:
     """One case in words: the question (and its English version), the distractor, the best relevant."""
     lang = pool.languages
     g = int(pool.query_group[qi])
@@ -490,7 +551,8 @@ def describe(pool, rels, best_sim, qi: int, d: int, r: int) -> dict:
         "distractor": f"[{lang[pool.cand_lang[d]]}] {pool.cand_ids[d]}: {pool.cand_text[d][:500]}",
         "best_relevant": f"[{lang[pool.cand_lang[r]]}] {pool.cand_text[r][:400]}",
         "answer_en": english_a[:400],
-        "cosine_to_relevant": round(best_sim.get((g, d), float("nan")), 4),
+        "centered_cosine_to_relevant": round(best_sim[g, d], 4) if (g, d) in best_sim else None,
+        "flagged_by": [m for m in ("cosine", "answer") if d in by_method[m].get(g, ())],
     }
 
 
@@ -559,7 +621,49 @@ def report(args) -> None:
             Path(args.notes).read_text(encoding="utf-8").strip(),
         ]
     write_text(RESULTS / f"{NAME}.md", "\n".join(lines) + "\n")
+    plot(rows, fn, RESULTS / f"{NAME}.png")
     print("\n".join(lines))
+
+
+def plot(rows: dict, fn: dict, path: Path) -> None:
+    """mAP per kind, and the pool's bias shares and normalised rank distance, against pool size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [(row["candidates"], row["scores"]) for row in rows.values() if "scores" in row]
+    if not done:
+        return
+    x = [n for n, _ in done]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for key, name in (("mono_map", "mono"), ("cross_map", "cross"), ("multi_map", "multi")):
+        left.plot(x, [s[key] for _, s in done], marker="o", label=f"{name} mAP")
+    clean = [(rows[k]["candidates"], v["multi_map_without_flagged"]) for k, v in fn.items() if k in rows]
+    if clean:
+        left.plot(*zip(*sorted(clean)), marker="x", linestyle=":", label="multi mAP without flagged")
+    left.set_xlabel("candidates in the pool")
+    left.set_ylabel("mAP")
+    left.legend(fontsize=8)
+    for key, name in (
+        ("same_language_top_share", "same-lang top share"),
+        ("top10_query_lang_share", "top-10 same-lang share"),
+        ("top1_correct_query_lang", "top-1 relevant, same lang"),
+        ("top1_wrong_query_lang", "top-1 wrong, same lang"),
+        ("top1_wrong_other_lang", "top-1 wrong, other lang"),
+        ("mean_rank_correlation", "MRC"),
+    ):
+        right.plot(x, [s[key] for _, s in done], marker="o", label=name)
+    right.plot(
+        x, [s["max_rank_distance"] / n for n, s in done], marker="s", label="rank distance / candidates"
+    )
+    right.set_xlabel("candidates in the pool")
+    right.set_ylabel("share")
+    right.legend(fontsize=7)
+    fig.suptitle("XQuAD-R queries, default model, growing unjudged distractor pool")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def fmt(key: str, value) -> str:
@@ -625,16 +729,19 @@ def report_lines(man: dict, rows: dict, fn: dict) -> list[str]:
         lines += ["", "## False-negative check", ""]
         lines += [
             FN_HEADER,
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for size, c in fn.items():
             lines.append(
-                f"| {size} | {c['threshold_cosine']} | {c['flagged_group_distractor_pairs']:,} | "
-                f"{c['groups_with_flagged']} | {c['queries_with_distractor_above_first_relevant']:,} of "
-                f"{c['pool_queries']:,} | {c['mean_distractors_above_first_relevant']} | "
-                f"{c['queries_with_flagged_above_first_relevant']:,} | {c['multi_map_recomputed']} → "
-                f"{c['multi_map_without_flagged']} | {c['mono_map_recomputed']} → "
-                f"{c['mono_map_without_flagged']} |"
+                f"| {size} | {c['threshold_cosine_centered']} ({c['random_pairs_above_threshold']:.2%} of "
+                f"random pairs) | {c['cosine_flagged_pairs']:,} / {c['answer_flagged_pairs']:,} / "
+                f"{c['union_flagged_pairs']:,} | {c['queries_with_distractor_above_first_relevant']:,} of "
+                f"{c['pool_queries']:,} ({c['distractors_above_first_relevant']:,} distractors) | "
+                f"{c['queries_with_cosine_flagged_above_first_relevant']:,} / "
+                f"{c['queries_with_answer_flagged_above_first_relevant']:,} / "
+                f"{c['queries_with_flagged_above_first_relevant']:,} | "
+                f"{c['multi_map_recomputed']} → {c['multi_map_without_flagged']} | "
+                f"{c['mono_map_recomputed']} → {c['mono_map_without_flagged']} |"
             )
     return lines
 
