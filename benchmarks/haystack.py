@@ -636,7 +636,7 @@ def plot(rows: dict, fn: dict, path: Path) -> None:
     if not done:
         return
     x = [n for n, _ in done]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
     for key, name in (("mono_map", "mono"), ("cross_map", "cross"), ("multi_map", "multi")):
         left.plot(x, [s[key] for _, s in done], marker="o", label=f"{name} mAP")
     clean = [(rows[k]["candidates"], v["multi_map_without_flagged"]) for k, v in fn.items() if k in rows]
@@ -659,7 +659,7 @@ def plot(rows: dict, fn: dict, path: Path) -> None:
     )
     right.set_xlabel("candidates in the pool")
     right.set_ylabel("share")
-    right.legend(fontsize=7)
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle("XQuAD-R queries, default model, growing unjudged distractor pool")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -695,7 +695,7 @@ def report_lines(man: dict, rows: dict, fn: dict) -> list[str]:
     lines.append("| candidates read | " + " | ".join(f"{sum(src[s].values()):,}" for s in SOURCES) + " |")
     for why in ("duplicate_of_xquad_r", "duplicate_of_distractor"):
         lines.append(
-            f"| dropped: {why.replace('_', ' ')} | "
+            f"| dropped: {why.replace('_', ' ').replace('xquad r', 'an XQuAD-R candidate')} | "
             + " | ".join(str(build["dropped"][s][why]) for s in SOURCES)
             + " |"
         )
@@ -714,12 +714,17 @@ def report_lines(man: dict, rows: dict, fn: dict) -> list[str]:
             by = ", ".join(f"{k} {v:,}" for k, v in info["distractors_by_language"].items()) or "none"
             lines.append(f"| {size} ({info['candidates']:,}) | {by} |")
     lines += ["", "## Results", ""]
-    header = "| pool | candidates | " + " | ".join(h for _, h in COLUMNS) + " | wall s | peak RSS GB |"
+    header = (
+        "| pool | candidates | "
+        + " | ".join(h for _, h in COLUMNS)
+        + " | rank dist / candidates | wall s | peak RSS GB |"
+    )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for size, row in rows.items():
         run = row.get("run", {})
         scores = row.get("scores", {})
         cells = [fmt(k, scores.get(k)) for k, _ in COLUMNS]
+        cells.append(f"{scores['max_rank_distance'] / row['candidates']:.3f}" if scores else "–")
         lines.append(
             f"| {size} ({row['multiple']}×) | {row['candidates']:,} | "
             + " | ".join(cells)
@@ -729,7 +734,7 @@ def report_lines(man: dict, rows: dict, fn: dict) -> list[str]:
         lines += ["", "## False-negative check", ""]
         lines += [
             FN_HEADER,
-            "|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|",
         ]
         for size, c in fn.items():
             lines.append(
