@@ -602,6 +602,11 @@ def report(args) -> None:
         rows[size] = row
     fn_path = work / "results" / "fn_check.json"
     fn = json.loads(fn_path.read_text(encoding="utf-8")) if fn_path.exists() else {}
+    for size in fn.values():  # the committed record names the cases; their data texts stay in WORK
+        for cases in size.get("examples", {}).values():
+            for case in cases:
+                case["distractor"] = case["distractor"].split(":", 1)[0]
+                del case["best_relevant"], case["answer_en"]
     record = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
