@@ -649,7 +649,8 @@ def plot(rows: dict, fn: dict, path: Path) -> None:
         left.plot(*zip(*sorted(clean)), marker="x", linestyle=":", label="multi mAP without flagged")
     left.set_xlabel("candidates in the pool")
     left.set_ylabel("mAP")
-    left.legend(fontsize=8)
+    left.set_ylim(0, 1.15)
+    left.legend(fontsize=8, loc="upper right", ncol=2)
     for key, name in (
         ("same_language_top_share", "same-lang top share"),
         ("top10_query_lang_share", "top-10 same-lang share"),
