@@ -6,7 +6,7 @@ Usage (from the repository root; WORK is a folder outside the repository for the
     python benchmarks/haystack.py encode   --work WORK            # fill the embedding cache (largest pool)
     python benchmarks/haystack.py evaluate --work WORK --sizes 1,2,5   # hybrid-plugin evaluate per size
     python benchmarks/haystack.py check    --work WORK --sizes 1,2,5   # false-negative check per size
-    python benchmarks/haystack.py report   --work WORK            # benchmarks/results/haystack_xquad-r.*
+    python benchmarks/haystack.py report   --work WORK [--notes FILE]  # results/haystack_xquad-r.*
 
 ``build`` writes one task folder per pool size under WORK/tasks/: XQuAD-R exactly as ``hybrid-plugin
 export task`` writes it (same pool, same numbers) plus distractor candidates without qrels. Size m
@@ -694,7 +694,17 @@ def report_lines(man: dict, rows: dict, fn: dict) -> list[str]:
     ]
     lines += [row["run"]["command"] for row in rows.values() if "run" in row]
     lines += sorted({v["command"] for v in fn.values() if "command" in v})
-    lines += ["```", "", "## Distractors", ""]
+    lines += [
+        "```",
+        "",
+        "`python benchmarks/haystack.py encode --work ../haystack` filled the embedding cache first; each "
+        "`hybrid-plugin evaluate` line ran as `python benchmarks/haystack.py evaluate --work ../haystack "
+        "--sizes N` (under `/usr/bin/time -v`, for the peak RSS); `report --work ../haystack --notes FILE` "
+        "wrote this file.",
+        "",
+        "## Distractors",
+        "",
+    ]
     lines.append("| source | " + " | ".join(SOURCES) + " |")
     lines.append("|---|" + "---|" * len(SOURCES))
     src = build["source_candidates"]
