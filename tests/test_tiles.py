@@ -303,3 +303,17 @@ def test_binary_search_and_comparison_counts_agree(monkeypatch, coarse):
         monkeypatch.undo()
         for name in ("query", "cand", "rank_lang", "rank_pool", "retrieved"):
             assert np.array_equal(getattr(compared, name), getattr(searched, name)), name
+
+
+def test_scattered_rows_of_a_memory_map_are_read_exactly(tmp_path):
+    """A sample of rows (unsorted, repeated, in runs) read from the file equals fancy indexing, also
+    from a slice of the map."""
+    from hybrid_plugin.evaluation.ranking import gather_rows
+
+    data = np.arange(50 * 6, dtype=np.float32).reshape(50, 6)
+    np.save(tmp_path / "m.npy", data)
+    mapped = np.load(tmp_path / "m.npy", mmap_mode="r")
+    rows = np.array([7, 3, 4, 5, 49, 0, 7, 20, 21])
+    assert np.array_equal(gather_rows(mapped, rows), data[rows])
+    assert np.array_equal(gather_rows(mapped[10:], rows[rows < 40]), data[10:][rows[rows < 40]])
+    assert gather_rows(mapped, np.zeros(0, dtype=np.int64)).shape == (0, 6)

@@ -12,6 +12,8 @@ from the pool, and the tiles can run anywhere (an :class:`~hybrid_plugin.evaluat
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -174,7 +176,7 @@ class Scorer:
         if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and bool((np.diff(rows) == 1).all()):
             block = read_rows(self.cand_emb, int(rows[0]), int(rows[-1]) + 1)
         else:
-            block = np.asarray(self.cand_emb[rows])
+            block = gather_rows(self.cand_emb, rows)
         block = np.ascontiguousarray(block, dtype=np.float32)
         if isinstance(self.cand_emb, np.memmap) and not np.isfinite(block).all():  # in memory: checked
             raise UserError(NONFINITE)
@@ -188,13 +190,18 @@ class Scorer:
 
         The last candidate range is kept, so consecutive tiles of one candidate block read it once.
         """
-        key = (cands.start, cands.stop) if isinstance(cands, slice) else None
-        if key is not None and self._block is not None and self._block[0] == key:
+        if isinstance(cands, slice):
+            key: Any = (cands.start, cands.stop)
+        else:  # the same sample or union asked for again (rank correlation's chunks)
+            key = (
+                len(cands),
+                hashlib.blake2b(np.ascontiguousarray(cands).tobytes(), digest_size=16).digest(),
+            )
+        if self._block is not None and self._block[0] == key:
             c = self._block[1]
         else:
             c = self.candidate_rows(self.cand_row[cands])
-            if key is not None:
-                self._block = (key, c)
+            self._block = (key, c)
         q = self.query_emb[torch.from_numpy(self.query_row[queries]).to(self.device)]
         return padded_matmul(q, c)
 
@@ -219,6 +226,30 @@ def read_rows(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
         )
         return out.reshape(stop - start, matrix.shape[1])
     return np.asarray(matrix[start:stop])
+
+
+def gather_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]``. From a memory-mapped file the rows are read run by run with ``pread``: fancy
+    indexing the mapping would fault in (and keep resident) the pages around every row, most of the
+    file for a scattered sample."""
+    mapped = MappedMatrix.of(matrix) if isinstance(matrix, np.memmap) and matrix.ndim == 2 else None
+    if mapped is None or not len(rows):
+        return np.asarray(matrix[rows])
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    wanted = rows[order]
+    out = np.empty((len(rows), matrix.shape[1]), dtype=matrix.dtype)
+    row_bytes = matrix.shape[1] * matrix.dtype.itemsize
+    starts = np.flatnonzero(np.r_[True, np.diff(wanted) != 1])
+    stops = np.r_[starts[1:], len(wanted)]
+    fd = os.open(mapped.filename, os.O_RDONLY)
+    try:
+        for a, b in zip(starts.tolist(), stops.tolist()):
+            data = os.pread(fd, (b - a) * row_bytes, mapped.offset + int(wanted[a]) * row_bytes)
+            out[order[a:b]] = np.frombuffer(data, dtype=matrix.dtype).reshape(b - a, -1)
+    finally:
+        os.close(fd)
+    return out
 
 
 @dataclass
