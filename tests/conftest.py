@@ -222,13 +222,14 @@ class MatrixScorer:
         return self.matrix[torch.from_numpy(queries)]
 
 
-def random_tied_pool(rng, questions: int, groups: int):
-    """Three languages (40/30/25 candidates), ``questions`` per language drawn from ``groups`` parallel
-    question ids, one random answer each: the small pool the tie tests score with coarse scores."""
+def random_tied_pool(rng, questions: int, groups: int, sizes=(("aa", 40), ("bb", 30), ("cc", 25))):
+    """Languages with the given candidate counts (default three: 40/30/25), ``questions`` per language
+    drawn from ``groups`` parallel question ids, one random answer each: the small pool the tie tests
+    score with coarse scores."""
     from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 
     files = []
-    for lang, n_cand in (("aa", 40), ("bb", 30), ("cc", 25)):
+    for lang, n_cand in sizes:
         files.append(
             LanguageFile(
                 lang,
@@ -240,7 +241,7 @@ def random_tied_pool(rng, questions: int, groups: int):
                 answer_cand=list(rng.integers(0, n_cand, questions)),
             )
         )
-    return pool_from_files("rand", ("aa", "bb", "cc"), files, "sentence")
+    return pool_from_files("rand", tuple(lang for lang, _ in sizes), files, "sentence")
 
 
 @contextmanager

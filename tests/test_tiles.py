@@ -12,7 +12,6 @@ import torch
 from conftest import MatrixScorer, engine_run, random_tied_pool
 from scipy import stats as sps
 
-from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.perquery import query_table
 from hybrid_plugin.evaluation.ranking import (
@@ -41,23 +40,8 @@ def tiled(query_block: int, cand_block: int, **kwargs) -> EngineOptions:
 
 
 def synthetic_pool(rng: np.random.Generator, cands: tuple[int, ...], groups: int, per_lang: int):
-    """Languages with the given candidate counts; ``per_lang`` questions each drawn from ``groups``
-    parallel ids, one random answer each."""
-    files = []
-    for li, n_cand in enumerate(cands):
-        lang = f"l{li}"
-        files.append(
-            LanguageFile(
-                lang,
-                cand_ids=[f"{lang}-c{i:06d}" for i in range(n_cand)],
-                sentences=[f"{lang} {i}" for i in range(n_cand)],
-                contexts=[""] * n_cand,
-                question_ids=[f"g{i}" for i in rng.choice(groups, per_lang, replace=False)],
-                questions=[f"{lang} q{i}" for i in range(per_lang)],
-                answer_cand=list(rng.integers(0, n_cand, per_lang)),
-            )
-        )
-    return pool_from_files("synthetic", tuple(f.lang for f in files), files, "sentence")
+    """Languages l0, l1, ... with the given candidate counts (``conftest.random_tied_pool``)."""
+    return random_tied_pool(rng, per_lang, groups, tuple((f"l{i}", n) for i, n in enumerate(cands)))
 
 
 def dense_scorer(pool, rng, dim: int = 24, coarse: bool = False) -> Scorer:
