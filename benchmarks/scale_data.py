@@ -1,6 +1,6 @@
 """Synthetic task folders for the scaling benchmark (DESIGN §12, issue 24), written streaming.
 
-Usage: python benchmarks/scale_data.py --candidates 100000 [--queries 4000] [--out /work/scale_data]
+Usage: python benchmarks/scale_data.py --candidates 100000 [--queries 4000] [--out ../scale_data]
 Writes OUT/scale-<candidates>/ (task.toml, corpus.jsonl, queries.jsonl, qrels/test.tsv), never the
 whole folder in memory: records go to disk in chunks of ``--chunk`` lines, each file through a temp
 file renamed into place when complete
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk", type=int, default=200_000, help="lines per write")
-    parser.add_argument("--out", type=Path, default=Path("/work/scale_data"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "scale_data")
     args = parser.parse_args(argv)
     for c in args.candidates:
         folder = generate(args.out, c, args.queries, args.seed, args.chunk)

@@ -1,6 +1,6 @@
 """Scaling benchmark (DESIGN §12, issue 24): ``hybrid-plugin evaluate`` on synthetic task folders.
 
-Usage: python benchmarks/scale_run.py --sizes 13000 100000 [--data /work/scale_data] [--tag main]
+Usage: python benchmarks/scale_run.py --sizes 13000 100000 [--data ../scale_data] [--tag main]
        [--code /path/to/checkout] [--warm]
 Writes benchmarks/results/scale_<tag>.json and .md (with the command).
 
@@ -71,7 +71,7 @@ def run_one(folder: Path, cache: Path, code: Path, cli: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", required=True)
-    parser.add_argument("--data", type=Path, default=Path("/work/scale_data"))
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "scale_data")
     parser.add_argument("--tag", default="branch")
     parser.add_argument("--code", type=Path, default=HERE, help="checkout whose hybrid_plugin runs")
     parser.add_argument("--cli", default=str(Path(sys.executable).with_name("hybrid-plugin")))

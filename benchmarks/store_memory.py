@@ -1,7 +1,7 @@
 """Memory and time of the embedding store at scale (issue 24, item 2): encode, open, read back.
 
 Usage: python benchmarks/store_memory.py --texts 1000000 [--code CHECKOUT] [--tag TAG]
-       [--root /work/scale_data/store-bench]
+       [--root ../scale_data/store-bench]
 Writes benchmarks/results/store_memory_<tag>.json and .md (with the command).
 
 Three steps, each in a fresh process running the ``hybrid_plugin`` of ``--code`` (default: this
@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--texts", type=int, default=1_000_000)
     parser.add_argument("--code", type=Path, default=HERE)
     parser.add_argument("--tag", default="branch")
-    parser.add_argument("--root", type=Path, default=Path("/work/scale_data/store-bench"))
+    parser.add_argument(
+        "--root", type=Path, default=Path(__file__).resolve().parents[2] / "scale_data" / "store-bench"
+    )
     args = parser.parse_args(argv)
     root = args.root / args.tag
     shutil.rmtree(root, ignore_errors=True)

@@ -20,14 +20,16 @@ HERE = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 import hybrid_plugin.data.taskdir as taskdir
+from hybrid_plugin.provenance import portable_path
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 task = taskdir.load_folder(sys.argv[1]) if sys.argv[1] != "-" else None
 wall = time.perf_counter() - t
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 n = len(task.pool.cand_ids) if task else 0
+module = portable_path(taskdir.__file__)
 print(json.dumps({"load_s": round(wall, 3), "peak_rss_gb": round(peak / 1e6, 3),
-                  "rss_before_gb": round(base / 1e6, 3), "candidates": n, "module": taskdir.__file__}))
+                  "rss_before_gb": round(base / 1e6, 3), "candidates": n, "module": module}))
 """
 
 

@@ -62,6 +62,8 @@ def id_tie_rank(ids: list[str]) -> np.ndarray:
     return ranks
 
 
+PROGRESS_DELAY = 2.0  # seconds: a pass that ends sooner shows no bar (small pools, tests, compare)
+
 NONFINITE = (
     "the model's embeddings contain NaN or infinite values, so nothing can be ranked "
     "(did its training diverge?)"
@@ -361,7 +363,13 @@ def rank_pool(
     top_keys = np.full((n_query, n_lang, 0), 0, dtype=np.int64) if top_k else None
     top_cands = np.full((n_query, n_lang, 0), -1, dtype=np.int64) if top_k else None
     tops: dict[tuple[int, int], list[TileCounts]] = {}
-    bar = tqdm(total=len(tasks), desc="ranking (tiles)", unit="tile", disable=not options.progress)
+    bar = tqdm(
+        total=len(tasks),
+        desc="ranking (tiles)",
+        unit="tile",
+        disable=not options.progress,
+        delay=PROGRESS_DELAY,
+    )
     with bar:
         for group in rank_tiles(options.executor, scorer, tasks):
             for result in group:
@@ -611,7 +619,13 @@ def rank_correlations(
         part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts
     chunks = _group_chunks(pool, queries, rows)
     threads = torch.get_num_threads()
-    bar = tqdm(total=len(queries), desc="rank correlation", unit="query", disable=not options.progress)
+    bar = tqdm(
+        total=len(queries),
+        desc="rank correlation",
+        unit="query",
+        disable=not options.progress,
+        delay=PROGRESS_DELAY,
+    )
     with bar:
         for members, sizes in chunks:
             scores = block_scores(scorer, members, cands).cpu().numpy()
