@@ -33,6 +33,7 @@ from hybrid_plugin.evaluation.tiles import (
     TileTask,
     block_scores,
     default_budget,
+    key_scores,
     merge_top,
     ordered_keys,
     padded_matmul,
@@ -63,6 +64,12 @@ def id_tie_rank(ids: list[str]) -> np.ndarray:
 
 
 PROGRESS_DELAY = 2.0  # seconds: a pass that ends sooner shows no bar (small pools, tests, compare)
+
+
+def _progress(options: EngineOptions, total: int, desc: str, unit: str) -> tqdm:
+    """The engine's bars: only for passes longer than :data:`PROGRESS_DELAY`."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=not options.progress, delay=PROGRESS_DELAY)
+
 
 NONFINITE = (
     "the model's embeddings contain NaN or infinite values, so nothing can be ranked "
@@ -360,16 +367,9 @@ def rank_pool(
         for q0, q1 in plan.query_ranges(n_query)
     ]
     above = np.zeros((n_query, rel.keys.shape[1], n_lang), dtype=np.int64) if rel is not None else None
-    top_keys = np.full((n_query, n_lang, 0), 0, dtype=np.int64) if top_k else None
-    top_cands = np.full((n_query, n_lang, 0), -1, dtype=np.int64) if top_k else None
+    top_keys = top_cands = None
     tops: dict[tuple[int, int], list[TileCounts]] = {}
-    bar = tqdm(
-        total=len(tasks),
-        desc="ranking (tiles)",
-        unit="tile",
-        disable=not options.progress,
-        delay=PROGRESS_DELAY,
-    )
+    bar = _progress(options, len(tasks), "ranking (tiles)", "tile")
     with bar:
         for group in rank_tiles(options.executor, scorer, tasks):
             for result in group:
@@ -379,9 +379,8 @@ def rank_pool(
                     tops.setdefault((result.q0, result.lang), []).append(result)
                 bar.update(1)
     if top_k:
-        k_max = top_k
-        top_keys = np.full((n_query, n_lang, k_max), np.iinfo(np.int64).min, dtype=np.int64)
-        top_cands = np.full((n_query, n_lang, k_max), -1, dtype=np.int64)
+        top_keys = np.full((n_query, n_lang, top_k), np.iinfo(np.int64).min, dtype=np.int64)
+        top_cands = np.full((n_query, n_lang, top_k), -1, dtype=np.int64)
         for (q0, lang), parts in tops.items():
             parts.sort(key=lambda r: r.c0)  # merge order does not change the result; fixed anyway
             q1 = parts[0].q1
@@ -414,13 +413,7 @@ def relevant_ranks(
     """Ranks of every relevant candidate, per language and in the pool (``chunk``: query block)."""
     options = options or EngineOptions(progress=False)
     if chunk is not None and options.tile is None:
-        options = EngineOptions(
-            max_memory=options.max_memory,
-            tile=TilePlan.fixed(chunk, max(len(pool.cand_ids), 1)),
-            executor=options.executor,
-            device=options.device,
-            progress=options.progress,
-        )
+        options = replace(options, tile=TilePlan.fixed(chunk, max(len(pool.cand_ids), 1)))
     ranking = rank_pool(pool, scorer, options)
     assert ranking.ranks is not None
     return ranking.ranks
@@ -459,7 +452,7 @@ def pool_top(
     best = np.take_along_axis(cands, order, 1)
     best_keys = np.take_along_axis(keys, order, 1)
     # a key's score part is -inf (not retrieved) below this; padding (no candidate) is the min key
-    retrieved = (best >= 0) & ((best_keys >> 32) > NEG_INF_MAPPED)
+    retrieved = (best >= 0) & np.isfinite(key_scores(torch.from_numpy(best_keys)).numpy())
     counts = np.zeros((n_query, n_lang), dtype=np.int64)
     rows = np.broadcast_to(np.arange(n_query)[:, None], best.shape)
     np.add.at(counts, (rows[retrieved], pool.cand_lang[best[retrieved]]), 1)
@@ -469,14 +462,6 @@ def pool_top(
         else np.full(n_query, -1)
     )
     return top1, counts
-
-
-def _mapped(value: float) -> int:
-    bits = int(np.array(value, dtype=np.float32).view(np.int32))
-    return bits ^ 0x7FFFFFFF if bits < 0 else bits
-
-
-NEG_INF_MAPPED = _mapped(-np.inf)
 
 
 def sorted_keys(scores: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -619,13 +604,7 @@ def rank_correlations(
         part_of = np.random.default_rng(options.rank_corr_seed + 1).permutation(n) % parts
     chunks = _group_chunks(pool, queries, rows)
     threads = torch.get_num_threads()
-    bar = tqdm(
-        total=len(queries),
-        desc="rank correlation",
-        unit="query",
-        disable=not options.progress,
-        delay=PROGRESS_DELAY,
-    )
+    bar = _progress(options, len(queries), "rank correlation", "query")
     with bar:
         for members, sizes in chunks:
             scores = block_scores(scorer, members, cands).cpu().numpy()

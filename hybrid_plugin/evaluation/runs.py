@@ -11,7 +11,7 @@ import torch
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
 from hybrid_plugin.evaluation.ranking import TiledRanking, rank_pool
-from hybrid_plugin.evaluation.tiles import EngineOptions, block_scores, ordered_keys
+from hybrid_plugin.evaluation.tiles import EngineOptions, block_scores, key_scores, ordered_keys
 
 
 @dataclass
@@ -30,13 +30,6 @@ class SettingRun:
     def lengths(self) -> np.ndarray:
         """Retrieved candidates per query: a row's -inf scores (not retrieved by BM25) are its tail."""
         return np.isfinite(self.scores).sum(1)
-
-
-def key_scores(keys: np.ndarray) -> np.ndarray:
-    """The float32 scores inside :func:`~hybrid_plugin.evaluation.tiles.ordered_keys` keys."""
-    mapped = keys >> 32
-    bits = np.where(mapped < 0, mapped ^ 0x7FFFFFFF, mapped).astype(np.int32)
-    return bits.view(np.float32)
 
 
 def top_k_runs(
@@ -74,7 +67,7 @@ def top_k_runs(
             y = lang_index[setting.target]
             k = min(depth, int(sizes[y]))
             keys, docs = ranking.top_keys[queries, y, :k], ranking.top_cands[queries, y, :k]
-        out.append(SettingRun(setting, queries, docs, key_scores(keys)))
+        out.append(SettingRun(setting, queries, docs, key_scores(torch.from_numpy(keys)).numpy()))
     return out
 
 
