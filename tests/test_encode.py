@@ -195,7 +195,8 @@ def test_encode_on_threads_stops_and_restores_on_a_failing_batch(two_torch_threa
     with pytest.raises(RuntimeError, match="batch 2 failed"):
         list(encode_on_threads(encode, range(40), workers=2))
     assert torch.get_num_threads() == 2
-    assert len(started) < 40  # the batches queued behind the failure were cancelled
+    # batch 0 in the caller, then at most 2 * workers submitted ahead of the one awaited: 0..5
+    assert max(started) <= 5 and len(started) <= 6
 
 
 def test_store_closes_the_batch_runner_when_a_batch_is_refused(tmp_path, two_torch_threads) -> None:

@@ -15,8 +15,9 @@ its batch only through float rounding (padding changes reduction lengths), withi
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -43,6 +44,10 @@ def encode_on_threads(
     load, the tokenizer's padding and truncation settings) is set once and the workers only read it.
     Torch's thread count is process-wide: it is lowered while the workers run and restored after,
     also when the caller stops early or a batch fails.
+
+    At most ``2 * workers`` batches are submitted ahead of the one the caller waits for, so finished
+    embeddings never pile up behind a slow consumer and a failing batch stops the run within that
+    window (``Executor.map`` would submit every batch up front).
     """
     import torch
 
@@ -56,8 +61,14 @@ def encode_on_threads(
     per_worker = threads // workers
     torch.set_num_threads(per_worker)
     pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(per_worker,))
+    in_flight: deque[Future[np.ndarray]] = deque()
     try:
-        yield from pool.map(encode, batches[1:])
+        for batch in batches[1:]:
+            in_flight.append(pool.submit(encode, batch))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)
