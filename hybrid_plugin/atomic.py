@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hybrid_plugin.errors import UserError, WriteError
+from hybrid_plugin.errors import UserError, WriteError, warn
 
 #: errnos of a write the system refuses; other OSErrors are not about the target and pass unchanged
 WRITE_ERRNOS = frozenset(
@@ -97,11 +97,32 @@ def check_writable(folder: Path, what: str) -> None:
     if not probe.is_dir():
         raise UserError(f"{what} {folder}: {probe} is not a folder")
     try:
-        fd, name = tempfile.mkstemp(prefix=".hybrid-plugin-probe.", suffix=".tmp", dir=probe)
-        os.close(fd)
-        os.unlink(name)
+        _probe(probe)
     except OSError as err:
         raise UserError(f"{what} {folder}: cannot write into {probe} ({err.strerror or err})") from None
+
+
+def _probe(folder: Path) -> None:
+    """Create and remove one hidden file in ``folder``: the OSError a refused write gives, if any
+    (a real try, not a permission bit: root, ACLs and read-only mounts all answer truthfully)."""
+    fd, name = tempfile.mkstemp(prefix=".hybrid-plugin-probe.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_removable(tree: Path, what: str) -> None:
+    """UserError now if the tree ``tree`` could not be deleted once replaced (a read-only folder in
+    it, a read-only disk): each of its folders is probed, so a replacement fails before anything
+    changed, not after the new tree is in with the old one stuck beside it."""
+    tree = Path(tree)
+    for folder in [tree, *(p for p in sorted(tree.rglob("*")) if p.is_dir() and not p.is_symlink())]:
+        try:
+            _probe(folder)
+        except OSError as err:
+            raise UserError(
+                f"{what} {tree}: cannot replace it, {folder} cannot be written ({err.strerror or err}); "
+                "nothing was changed"
+            ) from None
 
 
 @contextmanager
@@ -181,7 +202,9 @@ def swap_in_dir(staged: Path, target: Path, old: Path) -> None:
 
     A missing or empty ``target`` is replaced by one rename. A non-empty one is exchanged with
     ``staged`` in one step where the system can (Linux); elsewhere it is first renamed to ``old`` (a
-    sibling the caller can recognise and restore after a crash). The old tree is removed last.
+    sibling the caller can recognise and restore after a crash). The old tree is removed last; the
+    caller checks beforehand that it can be (:func:`check_removable`), and should it fail anyway,
+    that is one warning, not a failed replacement.
     """
     staged, target, old = Path(staged), Path(target), Path(old)
     if not target.exists() or (target.is_dir() and not any(target.iterdir())):
@@ -192,4 +215,7 @@ def swap_in_dir(staged: Path, target: Path, old: Path) -> None:
     else:
         os.replace(target, old)
         os.replace(staged, target)
-    shutil.rmtree(old)
+    try:
+        shutil.rmtree(old)
+    except OSError as err:  # the new tree is in and complete: the replacement did not fail
+        warn(f"replaced {target}, but could not remove the previous tree {old} ({err.strerror or err})")

@@ -29,10 +29,13 @@ def portable_path(path: str | os.PathLike[str]) -> str:
     """A path as a results or training file should record it: never the machine's absolute layout.
 
     Inside the working directory: relative to it (``models/me5``); else under the home folder:
-    ``~/...``; else beside it, under a common folder other than ``/`` (and other than the folder of
-    all home folders): relative with ``..`` (``../shared/datasets``); else unchanged. A relative path is
-    returned as given. Committed artifacts stay free of machine paths this way, and a recorded path
-    still resolves from the same working directory (code loads models from recorded paths).
+    ``~/...``; else beside it, under a common folder other than ``/``, the folder of all home folders
+    and the system temp folder: relative with ``..`` (``../shared/datasets``); else unchanged. A
+    relative path is returned as given. Committed artifacts stay free of machine paths this way, and
+    a recorded path still resolves from the same working directory (code loads models from recorded
+    paths). Those three folders are shared by everything on the machine, so a path that meets the
+    working directory only there is not beside it: a checkout under ``/tmp`` would otherwise record
+    ``$TMPDIR/pytest-of-me/...`` as ``../../pytest-of-me/...``, which means nothing from anywhere else.
     """
     text = os.fspath(path)
     if not text or not os.path.isabs(os.path.expanduser(text)) or text.startswith("~"):
@@ -48,9 +51,16 @@ def portable_path(path: str | os.PathLike[str]) -> str:
                 return prefix + target.relative_to(root).as_posix()
     cwd = Path.cwd()
     shared = Path(os.path.commonpath([target, cwd]))
-    if shared != Path(shared.anchor) and shared != Path.home().parent:  # a sibling: ../shared/datasets
+    if shared not in _machine_wide_folders(shared):  # a sibling: ../shared/datasets
         return Path(os.path.relpath(target, cwd)).as_posix()
     return text
+
+
+def _machine_wide_folders(shared: Path) -> set[Path]:
+    """Folders that everything on the machine shares (as given and resolved): a path that meets the
+    working directory only in one of them is not beside it."""
+    places = {Path(shared.anchor), Path.home().parent, Path(tempfile.gettempdir())}
+    return places | {p.resolve() for p in places}
 
 
 def display_path(path: str | os.PathLike[str]) -> str:

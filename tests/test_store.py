@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-from hybrid_plugin.evaluation.store import EmbeddingStore, Shard, _as_words, text_hash
+from hybrid_plugin.evaluation.store import EmbeddingStore, Shard, _as_words, shard_check, text_hash
 from hybrid_plugin.models.ref import resolve_model
 
 
@@ -148,7 +148,7 @@ def test_index_keeps_the_latest_of_a_text_stored_twice_and_reads_compressed_shar
     keys = np.frombuffer(text_hash("y") + text_hash("z"), dtype=np.uint8).reshape(2, -1)
     emb = np.array([[1, 1, 1], [2, 2, 2]], dtype=np.float32)
     with open(store.folder / ("f" * 32 + ".npz"), "wb") as fh:  # sorts after the first shard's name
-        np.savez_compressed(fh, keys=keys, emb=emb)
+        np.savez_compressed(fh, keys=keys, emb=emb, check=shard_check(keys, emb))
     reopened = EmbeddingStore(tmp_path, "c" * 64, "")
     assert len(reopened) == 3 and reopened.missing(["z", "w", "x", "w"]) == ["w"]
     compressed = [s for s in reopened._shards if s.path.name.startswith("f" * 32)]

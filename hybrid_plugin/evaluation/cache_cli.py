@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,19 +100,29 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_clear(args: argparse.Namespace) -> int:
+    from hybrid_plugin.evaluation.store import clear_store_folder
+
     root = _root(args)
+    if args.model is not None and not args.model.strip():
+        raise UserError(
+            "--model is empty; name the model whose embeddings to delete (see hybrid-plugin cache info), "
+            "or leave --model out to delete every model's"
+        )
     reports = _reports(root)
-    if args.model:
+    if args.model is not None:
         reports = [r for r in reports if args.model in (r.model, r.folder.parent.name[: len(args.model)])]
         if not reports:
             raise UserError(f"no embeddings of model {args.model!r} in {root} (see hybrid-plugin cache info)")
-    freed = 0
+    freed, kept = 0, 0
     for r in reports:
-        freed += sum(f.stat().st_size for f in r.folder.rglob("*") if f.is_file())
-        shutil.rmtree(r.folder)
-        if not any(r.folder.parent.iterdir()):
-            r.folder.parent.rmdir()
-    print(f"removed {len(reports)} store folder(s) ({_size(freed)}) from {root}")
+        try:
+            size, others = clear_store_folder(r.folder)
+        except OSError as err:
+            why = err.strerror or err
+            raise UserError(f"cannot delete from the embedding cache {r.folder}: {why}") from None
+        freed, kept = freed + size, kept + others
+    note = f"; kept {kept} file(s) that the cache did not write" if kept else ""
+    print(f"removed {len(reports)} store folder(s) ({_size(freed)}) from {root}{note}")
     return 0
 
 
@@ -136,4 +145,5 @@ def add_cache_parser(subparsers: argparse._SubParsersAction) -> None:
         a.add_argument("--cache-dir", default=None, help="embedding cache folder (default: the user cache's)")
         if name == "clear":
             a.add_argument("--model", default=None, help="only this model (its name or fingerprint prefix)")
+            # (only folders whose meta.json proves them ours are touched, and in them only our files)
         a.set_defaults(func=func)

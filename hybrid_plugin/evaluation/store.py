@@ -1,11 +1,13 @@
 """Persistent embedding cache: one folder per (model fingerprint, prompt), append-only shards.
 
-Each shard is an ``.npz`` (text hashes + float32 embeddings) written atomically, so an interrupted
-run leaves every finished shard usable and never a half-written one. Shards are read with
-``allow_pickle=False`` and checked on load (readable, as many keys as rows, 2-D float32 of the
-store's dimension, finite): a bad shard (a disk error, a copy gone wrong, a hand edit) is moved to
-``quarantine/`` with one warning and its texts are simply encoded again. A cache that cannot be
-written (read-only, full) degrades to an in-memory one with one warning: results never depend on it.
+Each shard is an ``.npz`` (text hashes + float32 embeddings + a sha256 over both) written
+atomically, so an interrupted run leaves every finished shard usable and never a half-written one.
+Shards are read with ``allow_pickle=False`` and checked on load (readable, as many keys as rows,
+2-D float32 of the store's dimension, finite, and the sha256 that ties each row to its text, so rows
+reordered or moved between shards are caught): a bad shard (a disk error, a copy gone wrong, a hand
+edit) is moved to ``quarantine/`` with one warning and its texts are simply encoded again. A cache
+that cannot be written (read-only, full) degrades to an in-memory one with one warning: results
+never depend on it.
 
 Memory does not grow with the store (10^7 texts are 15 GB at 384-d): a checked shard keeps only its
 keys and where its embeddings lie in the file (``np.savez`` stores members uncompressed, so they can
@@ -55,6 +57,9 @@ TEMP_FILE = re.compile(r"\..+\.tmp")
 STALE_TEMP_SECONDS = 3600
 FINGERPRINT_DIR = re.compile(r"[0-9a-f]{32}")
 PROMPT_DIR = re.compile(r"[0-9a-f]{12}")
+#: the shard member holding :func:`shard_check`
+CHECK = "check"
+_CHECK_TAG = b"hybrid-plugin shard v1\0"
 
 
 def text_hash(text: str) -> bytes:
@@ -66,6 +71,16 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     of rows is the order of the bytes): sorted and searched as integers, with no Python object per
     text (NumPy's byte-string sort and search are an order of magnitude slower)."""
     return _as_words(np.frombuffer(b"".join(text_hash(t) for t in texts), dtype=np.uint8))
+
+
+def shard_check(keys: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """sha256 over a shard's keys and its embeddings (as little-endian float32), both in row order:
+    a file whose rows were reordered, or whose keys or rows were edited, no longer matches. One pass
+    over bytes the load reads anyway (the finite check), so it costs little."""
+    digest = hashlib.sha256(_CHECK_TAG + struct.pack("<qq", *emb.shape))
+    digest.update(np.ascontiguousarray(keys, dtype=np.uint8).tobytes())
+    digest.update(np.ascontiguousarray(emb, dtype="<f4").data)
+    return np.frombuffer(digest.digest(), dtype=np.uint8)
 
 
 def _as_words(keys: np.ndarray) -> np.ndarray:
@@ -173,6 +188,7 @@ def read_shard(path: Path) -> Shard:
             return Shard(path, problem="empty file")
         with np.load(path, allow_pickle=False) as data:
             keys, emb = data["keys"], data["emb"]
+            check = data[CHECK] if CHECK in data.files else None
     except FileNotFoundError:
         return Shard(path, problem="gone (moved aside by another process)")
     except Exception as err:  # any failure to parse a cache file makes it a bad shard, never a crash
@@ -189,6 +205,10 @@ def read_shard(path: Path) -> Shard:
         return Shard(path, problem="no embeddings")
     if not np.isfinite(emb).all():
         return Shard(path, problem="NaN or infinite values")
+    if check is None:
+        return Shard(path, problem="no content checksum (not written by this hybrid-plugin version)")
+    if check.dtype != np.uint8 or check.shape != (32,) or not np.array_equal(check, shard_check(keys, emb)):
+        return Shard(path, problem="content checksum does not match (rows reordered or edited)")
     shard = Shard(path, keys, emb)
     shard.release()
     return shard
@@ -405,7 +425,7 @@ class EmbeddingStore:
         if _meta_dim(self.folder) is None:
             write_text(self.folder / META, json.dumps({**self._meta, "dim": self.dim}, indent=1))
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, keys=keys, emb=emb)
+            np.savez(fh, keys=keys, emb=emb, **{CHECK: shard_check(keys, emb)})
 
     def _locate(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shard and row of each hash (all must be stored)."""
@@ -669,8 +689,27 @@ class FolderReport:
     stale_temp: list[Path]
 
 
+def is_store_folder(folder: Path) -> bool:
+    """Whether ``folder`` is provably one of ours: a real folder whose ``meta.json`` (written before
+    its first shard) names the fingerprint and prompt that its path is made of. Hex names alone
+    prove nothing (a user's folders may have them), and what is not ours is never touched."""
+    folder = Path(folder)
+    if folder.is_symlink() or folder.parent.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(meta, dict):
+        return False
+    fingerprint, prompt = meta.get("fingerprint"), meta.get("prompt")
+    if not isinstance(fingerprint, str) or not isinstance(prompt, str):
+        return False
+    return EmbeddingStore.folder_for(folder.parent.parent, fingerprint, prompt) == folder
+
+
 def store_folders(root: Path) -> list[Path]:
-    """The ``FINGERPRINT/PROMPT`` folders under ``root`` (nothing else there is ours)."""
+    """The ``FINGERPRINT/PROMPT`` folders under ``root`` that are ours (:func:`is_store_folder`)."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -679,8 +718,40 @@ def store_folders(root: Path) -> list[Path]:
         for fp in root.iterdir()
         if fp.is_dir() and FINGERPRINT_DIR.fullmatch(fp.name)
         for prompt in fp.iterdir()
-        if prompt.is_dir() and PROMPT_DIR.fullmatch(prompt.name)
+        if PROMPT_DIR.fullmatch(prompt.name) and is_store_folder(prompt)
     )
+
+
+def _written_by_us(folder: Path) -> list[Path]:
+    """The files a store writes into ``folder``: shards, ``meta.json``, assembled matrices,
+    quarantined shards and temp files (nothing else found there is removed)."""
+
+    def ours(path: Path, suffix: str) -> bool:
+        return path.suffix == suffix or TEMP_FILE.fullmatch(path.name) is not None
+
+    found = [p for p in folder.iterdir() if ours(p, ".npz") or p.name == META]
+    for sub, suffix in ((MATRICES, ".npy"), (QUARANTINE, ".npz")):
+        if (folder / sub).is_dir() and not (folder / sub).is_symlink():
+            found += [p for p in (folder / sub).iterdir() if ours(p, suffix)]
+    return [p for p in found if p.is_file() and not p.is_symlink()]
+
+
+def clear_store_folder(folder: Path) -> tuple[int, int]:
+    """Delete what the store wrote into ``folder`` (one of :func:`store_folders`), then the folders
+    that are left empty; returns (bytes freed, entries of someone else's that were kept)."""
+    freed = 0
+    for path in _written_by_us(folder):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue  # another process moved or removed it
+        freed += size
+    for sub in (folder / MATRICES, folder / QUARANTINE, folder, folder.parent):
+        if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
+            sub.rmdir()
+    kept = sum(1 for p in folder.rglob("*") if not p.is_dir()) if folder.is_dir() else 0
+    return freed, kept
 
 
 def _size(paths: Sequence[Path]) -> int:

@@ -2,7 +2,8 @@
 
 Layout (one folder per candidate set, query sets as prefixes, so nothing is stored twice per target):
 
-    OUT/manifest.json                 task, languages, candidate format, checksums, setting → (folder, prefix)
+    OUT/manifest.json                 task, languages, candidate format, checksums, setting → (folder,
+                                      prefix), each file's sha256 and its own (what --force asks for)
     OUT/{y}/corpus.jsonl              candidates in language y        ({"_id", "title", "text"})
     OUT/{y}/{x}-queries.jsonl         queries in language x           ({"_id", "text"})
     OUT/{y}/{x}-qrels/test.tsv        X→Y relevance (query-id, corpus-id, score)
@@ -27,18 +28,15 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from hybrid_plugin import __version__
-from hybrid_plugin.atomic import check_writable, pid_alive, swap_in_dir, writing_to
+from hybrid_plugin.atomic import check_removable, check_writable, pid_alive, swap_in_dir, writing_to
 from hybrid_plugin.data.build import load_pool
-from hybrid_plugin.data.files import DATA_ENV, ResolvedFiles
+from hybrid_plugin.data.files import ResolvedFiles
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import POOL, Setting, pool_settings, relevant_in
 from hybrid_plugin.data.spec import TaskSpec, all_specs
-from hybrid_plugin.data.taskdir import CORPUS, QUERIES, TASK_FILE, TASK_NAME, write_folder
+from hybrid_plugin.data.taskdir import TASK_NAME, write_folder
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.paths import cache_root
-
-#: what a setting folder of an export holds
-EXPORT_ENTRY = re.compile(r"corpus\.jsonl|[a-z]{2,3}-queries\.jsonl|[a-z]{2,3}-qrels")
+from hybrid_plugin.outputs import data_folders, refuse_protected, seal, sealed
 
 
 def _jsonl(path: Path, rows: list[dict]) -> None:
@@ -83,57 +81,24 @@ def write_beir(pool: Pool, out: Path) -> dict:
 
 
 MANIFEST = "manifest.json"
+#: the manifest of a task folder export (the name ``export mteb`` gives its own)
+TASK_MANIFEST = "hybrid_plugin_export.json"
 
 
 def _is_export(folder: Path) -> bool:
-    """True if ``folder`` holds exactly a previous export of ours: its manifest and what it names."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False
-    settings = manifest.get("settings") if isinstance(manifest, dict) else None
-    if not isinstance(settings, dict) or not {"task", "hybrid_plugin"} <= manifest.keys():
-        return False
-    folders = {s.get("folder") for s in settings.values() if isinstance(s, dict)}
-    for entry in folder.iterdir():
-        if entry.name == "manifest.json":
-            continue
-        if entry.name not in folders or not entry.is_dir() or entry.is_symlink():
-            return False
-        if any(EXPORT_ENTRY.fullmatch(sub.name) is None for sub in entry.iterdir()):
-            return False
-    return True
-
-
-def _protected_places(files: ResolvedFiles, data_dir: str | Path | None) -> tuple[list, list]:
-    """(places an export may not be or contain, places it may not lie inside), as (name, path)."""
-    import hybrid_plugin
-
-    task_dirs = [("the data folder", p) for p in sorted({f.parent for f in files.paths.values()})]
-    package = Path(hybrid_plugin.__file__).parent
-    inside = [*task_dirs, ("the hybrid-plugin cache", cache_root()), ("the hybrid_plugin package", package)]
-    given = [Path(d) for d in (data_dir, os.environ.get(DATA_ENV)) if d]
-    whole = [("the current directory", Path.cwd()), *inside, *(("the data folder", d) for d in given)]
-    if (package.parent / "pyproject.toml").is_file():
-        whole.append(("the hybrid_plugin repository", package.parent))
-    return whole, inside
+    """True if ``folder`` holds exactly a previous BEIR export of ours, proven by its manifest: the
+    manifest's own checksum and every file's sha256 match, and nothing else is there."""
+    manifest = sealed(folder, MANIFEST)
+    return manifest is not None and isinstance(manifest.get("settings"), dict)
 
 
 def _check_out(
     out: Path, files: ResolvedFiles, data_dir: str | Path | None, force: bool, is_previous=_is_export
 ) -> None:
-    """Refuse an ``out`` whose replacement could destroy something that is not a previous export."""
-    target = out.resolve()
-    whole, inside = _protected_places(files, data_dir)
-    for relation, hit in (("is", lambda p: target == p), ("contains", lambda p: target in p.parents)):
-        for what, place in whole:
-            if hit(place.resolve()):
-                raise UserError(
-                    f"--out {out} {relation} {what} ({place.resolve()}); choose a new folder for the export"
-                )
-    for what, place in inside:
-        if place.resolve() in target.parents:
-            raise UserError(f"--out {out} lies inside {what} ({place.resolve()}); choose a folder elsewhere")
+    """Refuse an ``out`` whose replacement could destroy something that is not a previous export
+    (or whose old tree could not be removed once replaced)."""
+    task_dirs = sorted({f.parent for f in files.paths.values()})
+    refuse_protected(out, "--out", data_folders(data_dir, *task_dirs))
     if not out.exists() and not out.is_symlink():
         return
     if out.is_symlink() or not out.is_dir():
@@ -141,15 +106,17 @@ def _check_out(
     if not any(out.iterdir()):
         return
     if not is_previous(out):
-        what = "BEIR export of hybrid-plugin (no matching manifest.json)"
+        what, manifest = "BEIR export", MANIFEST
         if is_previous is not _is_export:
-            what = "task folder export of hybrid-plugin (task.toml with [exported_from] and the data files)"
+            what, manifest = "task folder export", TASK_MANIFEST
+        what += f" of hybrid-plugin (no {manifest} whose checksums match every file there)"
         raise UserError(
             f"--out {out} is not empty and is not a previous {what}; nothing was changed: "
             "choose a new folder or empty it yourself"
         )
     if not force:
         raise UserError(f"--out {out} holds a previous export and is not empty; pass --force to replace it")
+    check_removable(out, "--out")
 
 
 def _staging_names(out: Path) -> tuple[Path, Path]:
@@ -179,7 +146,11 @@ def clean_stale_staging(out: Path) -> list[str]:
             notes.append(f"restored the previous export {out} from {entry.name} (an export was killed)")
     for _, entry in stale:
         if entry.exists():
-            shutil.rmtree(entry)
+            try:
+                shutil.rmtree(entry)
+            except OSError as err:  # not ours to fix, and no reason to refuse this export
+                notes.append(f"could not remove {entry}, left behind by an export ({err.strerror or err})")
+                continue
             notes.append(f"removed {entry}, left behind by a killed export")
     legacy = out.parent / f"{out.name}.new"
     if legacy.is_dir():
@@ -249,16 +220,10 @@ def export_beir(
 
 
 def _is_task_export(folder: Path) -> bool:
-    """True if ``folder`` holds exactly a task folder that :func:`export_task` wrote."""
-    qrels = folder / "qrels"
-    if {p.name for p in folder.iterdir()} != {TASK_FILE, CORPUS, QUERIES, "qrels"}:
-        return False
-    if not qrels.is_dir() or qrels.is_symlink() or [p.name for p in qrels.iterdir()] != ["test.tsv"]:
-        return False
-    try:
-        return "[exported_from]" in (folder / TASK_FILE).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
+    """True if ``folder`` holds exactly a task folder that :func:`export_task` wrote, proven by its
+    manifest (a ``task.toml`` that merely says ``[exported_from]`` proves nothing)."""
+    manifest = sealed(folder, TASK_MANIFEST)
+    return manifest is not None and manifest.get("export") == "task"
 
 
 def export_task(
@@ -301,6 +266,7 @@ def export_task(
 
     def write(staging: Path) -> dict:
         write_folder(loaded.pool, loaded.spec, name, staging, source)
+        seal(staging, TASK_MANIFEST, {"export": "task", "exported_from": source})
         return source
 
     return _staged_write(out, write)
@@ -327,5 +293,4 @@ def _write_export(
         "load": "GenericDataLoader(OUT / setting.folder, prefix=setting.prefix).load(split='test')",
         "settings": settings,
     }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    return manifest
+    return seal(staging, MANIFEST, manifest)  # last: it lists every file with its sha256

@@ -67,9 +67,13 @@ def _spec_name(task_name: str) -> str:
     return by_name[task_name.lower()]
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, data_dir: str | None) -> None:
+    """A new or empty folder, nowhere near the data, the cache or the package (real paths)."""
+    from hybrid_plugin.outputs import data_folders, refuse_protected
+
     if str(out).strip() in ("", "."):
         raise UserError("--out must name a new folder for the export")
+    refuse_protected(out, "--out", data_folders(data_dir))
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {out}: exists and is not an empty folder; name a new one")
 
@@ -87,7 +91,7 @@ def export_mteb(
     from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES
 
     out = Path(out)
-    _check_out(out)
+    _check_out(out, data_dir)
     check_writable(out.parent if out.parent != Path("") else Path("."), "--out")
     spec_name = _spec_name(task_name)
     name = TASK_NAMES[spec_name]

@@ -84,13 +84,17 @@ def fingerprint_folder(path: Path) -> str:
     """sha256 over every file's relative path and bytes (model cards excluded), in sorted order.
 
     Hashing a 470 MB model takes about a second, so the digest is remembered in the user cache under
-    the folder's path together with every file's size, mtime and inode: any change to a file (a new
-    save, a copy, an edit) invalidates it and the folder is hashed again.
+    the folder's path together with every file's size, mtime, ctime, inode and device: any change to
+    a file (a new save, a copy, an edit) invalidates it and the folder is hashed again. The ctime is
+    what catches weights rewritten in place with their mtime put back (``touch -d``, ``cp -p``,
+    ``os.utime``): no program can set it, every write and every mtime change moves it.
     """
     path = Path(path)
     files = _fingerprinted_files(path)
     stats = [
-        [f.relative_to(path).as_posix(), s.st_size, s.st_mtime_ns, s.st_ino] for f in files if (s := f.stat())
+        [f.relative_to(path).as_posix(), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_dev]
+        for f in files
+        if (s := f.stat())
     ]
     memo_file = (
         cache_root()

@@ -79,7 +79,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from hybrid_plugin.atomic import check_writable
+        from hybrid_plugin.outputs import data_folders, refuse_protected
 
+        refuse_protected(Path(args.output), "--output", data_folders(args.data_dir), "the trained model")
         check_writable(Path(args.output).parent, "--output")  # model and checkpoints go beside it
         if cfg.eval_tasks:
             check_writable(cfg.eval_dir, "--eval-out")
