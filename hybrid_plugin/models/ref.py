@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
@@ -36,7 +36,24 @@ class ModelRef:
     query_prompt_name: str | None = None
     document_prompt_name: str | None = None
     similarity: str = "cosine"
+    device: str | None = None  # where it encodes: "cpu", "cuda", "cuda:1"; None: cuda where torch sees one
     _model: object = field(default=None, repr=False, compare=False)
+
+    def configured(
+        self, device: str | None = None, query_prompt: str | None = None, document_prompt: str | None = None
+    ) -> ModelRef:
+        """This model on ``device``, with the prompts given by the user instead of its config's
+        (``None`` keeps what it has). The literal prompt text keys the embedding cache, so other
+        prompts never reuse these embeddings."""
+        if (device, query_prompt, document_prompt) == (None, None, None):
+            return self
+        moved = device is not None and device != self.device
+        ref = replace(self, device=device or self.device, _model=None if moved else self._model)
+        if query_prompt is not None:
+            ref.query_prompt, ref.query_prompt_name = query_prompt, None
+        if document_prompt is not None:
+            ref.document_prompt, ref.document_prompt_name = document_prompt, None
+        return ref
 
     def load(self):
         """The SentenceTransformer, loaded once (never with remote code)."""
@@ -44,7 +61,7 @@ class ModelRef:
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(str(self.path), trust_remote_code=False, device=None)
+                self._model = SentenceTransformer(str(self.path), trust_remote_code=False, device=self.device)
             except Exception as err:  # noqa: BLE001 - any failure to load is a bad model path
                 raise UserError(
                     f"cannot load model {self.name} from {self.path}: {err}".splitlines()[0]
