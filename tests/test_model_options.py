@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import build_tiny_model
 
 from hybrid_plugin import errors
 from hybrid_plugin.cli import main
@@ -31,13 +32,32 @@ def fresh_warnings(monkeypatch):
     monkeypatch.setattr(errors, "_WARNED", set())
 
 
-def test_a_model_without_prompts_is_encoded_as_is_with_one_warning(tmp_path, capsys):
-    encoder = resolve_retriever(str(model_folder(tmp_path / "bare", None))).encoder
+@pytest.fixture(scope="module")
+def bare_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SentenceTransformer whose config has no prompts."""
+    texts = ["ein kleiner Satz", "a small sentence", "une petite phrase"] * 5
+    return build_tiny_model(tmp_path_factory.mktemp("bare"), texts, prompts=False)
+
+
+def ours(capsys) -> list[str]:
+    """Our stderr lines (transformers draws its own weight-loading bar there)."""
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("hybrid-plugin")]
+
+
+def test_a_model_without_prompts_is_encoded_as_is_with_one_warning(bare_model, capsys):
+    encoder = resolve_retriever(str(bare_model)).encoder
     assert (encoder.prompt("query"), encoder.prompt("document")) == ("", "")
-    err = capsys.readouterr().err.strip().splitlines()
+    assert capsys.readouterr().err == ""  # not before it loads: a broken model gives its error alone
+    encoder.encode(["a small sentence"], "query", 1)
+    err = ours(capsys)
     assert len(err) == 1 and err[0].startswith("hybrid-plugin: warning: model ") and NO_PROMPTS in err[0]
-    resolve_retriever(str(tmp_path / "bare"))
-    assert capsys.readouterr().err == ""  # once per model and process
+    resolve_retriever(str(bare_model)).encoder.encode(["a small sentence"], "query", 1)
+    assert ours(capsys) == []  # once per model and process
+    # prompts the user chose, even empty ones, are no reason to warn
+    given = resolve_retriever(str(bare_model), device="cpu", query_prompt="", document_prompt="").encoder
+    given.ref.fingerprint = "another"  # not silenced by the first warning's key
+    given.encode(["a small sentence"], "query", 1)
+    assert ours(capsys) == []
 
 
 def test_given_prompts_replace_the_configs_and_are_recorded(tmp_path, capsys):
@@ -46,12 +66,10 @@ def test_given_prompts_replace_the_configs_and_are_recorded(tmp_path, capsys):
     assert (encoder.prompt("query"), encoder.prompt("document")) == ("query: ", "passage: ")
     assert encoder.provenance()["query_prompt"] == "query: "
     assert encoder.provenance()["document_prompt"] == "passage: "
-    assert capsys.readouterr().err == ""
     # one given prompt replaces that one only; the config's other prompt stays
     own = model_folder(tmp_path / "e5", {"query": "query: ", "passage": "passage: "})
     encoder = resolve_retriever(str(own), document_prompt="").encoder
     assert (encoder.prompt("query"), encoder.prompt("document")) == ("query: ", "")
-    assert capsys.readouterr().err == ""
 
 
 def test_prompts_for_a_baseline_are_refused():

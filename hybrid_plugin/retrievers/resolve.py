@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_plugin.baselines.bm25 import BM25Params, BM25Retriever  # Java starts only when used
-from hybrid_plugin.errors import UserError, warn
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.retrievers.base import Retriever
 from hybrid_plugin.retrievers.debias import debias_retriever
@@ -48,9 +48,7 @@ def resolve_retriever(
         or model is None
         or (isinstance(model, str) and model not in (BM25_MODEL, MUSE_MODEL) and not is_plugin_spec(model))
     ):
-        ref = (model if isinstance(model, ModelRef) else resolve_model(model)).configured(device, *prompts)
-        _warn_without_prompts(ref, given=prompts != (None, None))
-        model = ref
+        model = (model if isinstance(model, ModelRef) else resolve_model(model)).configured(device, *prompts)
     elif prompts != (None, None):
         what = model if isinstance(model, str) else type(model).__name__
         raise UserError(
@@ -58,16 +56,6 @@ def resolve_retriever(
             "(a plug-in or baseline applies its own prompts)"
         )
     return debias_retriever(_retriever(model, batch_size, cache_root, task, encoding), debias)
-
-
-def _warn_without_prompts(ref: ModelRef, given: bool) -> None:
-    if not given and not ref.query_prompt and not ref.document_prompt:
-        warn(
-            f"model {ref.name} has no query or document prompt in its config and none was given: texts are "
-            "encoded as they are (give --query-prompt/--document-prompt if it expects prefixes, e.g. "
-            "'query: ' and 'passage: ' for E5 models)",
-            once=f"prompts:{ref.fingerprint}",
-        )
 
 
 def _retriever(
