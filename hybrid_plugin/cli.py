@@ -16,7 +16,22 @@ from hybrid_plugin.leaderboard.cli import add_leaderboard_parser
 from hybrid_plugin.training.cli import add_train_parser
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """``--help`` states each option's default, unless its help already does or there is none to state
+    (a flag, an unset option: its help says what happens without it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return text if "default" in text else f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
@@ -88,6 +103,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         max_memory=args.max_memory,
         tile=args.tile,
         device=args.device,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
         executor=args.executor,
         ray_address=args.ray_address,
         extra={"trec_out": args.trec_out},
@@ -183,7 +200,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         correction=args.correction,
         unit="query" if args.per_query else "group",
     )
-    print(render(comparison, args.format))
+    print(render(comparison, args.format, wide=args.wide))
     return 0
 
 
@@ -195,7 +212,7 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="paired significance tests and bootstrap intervals between results (their per-query files)",
         description="Does B beat A? Every aggregate and per query language: each score and the "
-        "difference with 95%% bootstrap intervals, a paired test over parallel question groups, and how "
+        "difference with 95% bootstrap intervals, a paired test over parallel question groups, and how "
         "many groups improved or degraded.",
     )
     p.add_argument(
@@ -217,8 +234,19 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstraps", type=int, default=2_000, help="bootstrap replicates (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed of permutations and bootstrap")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level; intervals are 1 − alpha")
-    p.add_argument("--correction", default="holm", choices=CORRECTIONS, help="across languages and systems")
+    p.add_argument(
+        "--correction",
+        default="holm",
+        choices=CORRECTIONS,
+        help="multiple-testing correction across languages and across the systems compared",
+    )
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="table: every score with its interval, on lines as long as they need (default: at most 100 "
+        "columns, the difference's interval only)",
+    )
     p.add_argument(
         "--per-query",
         action="store_true",
@@ -312,7 +340,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device",
         default=None,
-        help="where the engine scores: cpu, cuda or cuda:N (default: cuda where torch sees one, else cpu)",
+        help="where the model encodes and the engine scores: cpu, cuda or cuda:N (default: cuda where "
+        "torch sees one, else cpu)",
+    )
+    p.add_argument(
+        "--query-prompt",
+        default=None,
+        metavar="TEXT",
+        help="text put before every query, e.g. 'query: ' (default: the prompt in the model's config, if "
+        "any); keys the embedding cache, so other prompts never reuse its embeddings",
+    )
+    p.add_argument(
+        "--document-prompt",
+        default=None,
+        metavar="TEXT",
+        help="text put before every candidate, e.g. 'passage: ' (default: the model config's document "
+        "prompt, if any)",
     )
     p.add_argument(
         "--executor",

@@ -285,9 +285,17 @@ def test_compare_reports_scores_intervals_and_counts(runs):
     assert json.loads(render(cmp, "json"))["pairs"][1]["system"] == "c"
 
 
-def test_identical_systems_are_tied(runs):
+def copy_run(results: Path, folder: Path) -> Path:
+    """The results JSON and its per-query file, copied into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in results.parent.glob(results.stem + "*"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder / results.name
+
+
+def test_identical_systems_are_tied(runs, tmp_path):
     _, paths = runs
-    cmp = compare(paths["a"], paths["a"], permutations=500, bootstraps=100)
+    cmp = compare(paths["a"], copy_run(paths["a"], tmp_path / "copy"), permutations=500, bootstraps=100)
     m = cmp.pairs[0].measure("multi_map").macro
     assert m.difference.value == 0 and m.test.p == 1.0 and m.test.tied == 8 and m.test.higher == 0
     assert m.difference.low == 0 and m.difference.high == 0
@@ -414,6 +422,10 @@ def test_refusals(runs, tmp_path, capsys):
     old.write_text(json.dumps(doc))
     assert "no per-query file recorded" in refuse(capsys, paths["a"], old)
     assert "at least two" in refuse(capsys, paths["a"])
+    # a file compared with itself (also through another spelling of its path, or as a seed of a group)
+    again = paths["a"].parent / ".." / paths["a"].parent.name / paths["a"].name
+    assert "given twice (the same file as" in refuse(capsys, paths["a"], again)
+    assert "given twice" in refuse(capsys, paths["a"], "--group", f"X={paths['b']},{paths['a']}")
     assert "--baseline nope" in refuse(capsys, paths["a"], paths["b"], "--baseline", "nope")
 
 
@@ -445,3 +457,26 @@ def test_cli_compare_prints_the_table(runs, capsys):
     assert main(list(map(str, argv))) == 0
     out = capsys.readouterr().out
     assert "## b vs a" in out and "| measure |" in out and "unit: parallel question group" in out
+
+
+def test_cli_compare_fits_100_columns_and_wide_has_every_interval(runs, capsys):
+    """The default console table fits a 100-column terminal (it was 156 to 282 wide); ``--wide`` is
+    the former table with each system's interval. Directions come from the measures' definitions."""
+    _, paths = runs
+    argv = ["compare", paths["a"], paths["b"], paths["c"], "--permutations", "300", "--bootstraps", "100"]
+    assert main(list(map(str, argv))) == 0
+    compact = capsys.readouterr().out
+    assert max(map(len, compact.splitlines())) <= 100
+    assert "b vs a (B = b, A = a, the baseline)" in compact and "B − A [95% CI]" in compact
+    assert "rank dist ↓" in compact and "top1 ✓ other " in compact and "top1 ✓ other ↑" not in compact
+    assert "↑ higher is better, ↓ lower is better, no arrow: neither direction is better" in compact
+    cmp = compare(paths["a"], paths["b"], paths["c"], permutations=300, bootstraps=100)
+    multi = cmp.pairs[0].measure("multi_map").macro
+    row = next(line for line in compact.splitlines() if line.startswith("multi ↑"))
+    assert row.split()[2:4] == [f"{multi.baseline.value:.3f}", f"{multi.system.value:.3f}"]
+    assert main([*map(str, argv), "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert max(map(len, wide.splitlines())) > 100
+    assert render(cmp, "table", wide=True) in wide
+    base = multi.baseline
+    assert f"{base.value:.3f} [{base.low:.3f}, {base.high:.3f}]" in wide

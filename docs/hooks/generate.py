@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,16 +40,59 @@ def _subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Ar
     return out
 
 
+def _default(action: argparse.Action) -> str:
+    """The default as the reference table shows it: the value, or what having none means."""
+    if action.required:
+        return "required"
+    if isinstance(action, argparse._StoreTrueAction):
+        return "off"
+    if action.default in (None, [], argparse.SUPPRESS):
+        return "—"
+    return f"`{action.default}`"
+
+
+def _options_table(parser: argparse.ArgumentParser) -> list[str]:
+    """One row per option and argument: how it is written, its default and its help (expanded)."""
+    formatter = parser._get_formatter()
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for action in parser._actions:
+        if isinstance(action, (argparse._SubParsersAction, argparse._HelpAction)):
+            continue
+        written = formatter._format_action_invocation(action)
+        meaning = action.help % {**vars(action), "prog": parser.prog} if action.help else ""
+        rows.append(f"| {_cell(f'`{written}`')} | {_cell(_default(action))} | {_cell(meaning)} |")
+    return rows if len(rows) > 2 else []
+
+
+def _subcommand_list(parser: argparse.ArgumentParser) -> list[str]:
+    rows = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            rows += [f"- `{name}`: {helps.get(name) or ''}" for name in action.choices]
+    return rows
+
+
 def cli_reference() -> str:
+    """Each command: what it does, its usage line and a table of its options with their defaults."""
     from hybrid_plugin.cli import build_parser
 
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = HELP_WIDTH
     try:
         parser = build_parser()
-        parts = ["## `hybrid-plugin`", "", "```text", parser.format_help().rstrip(), "```", ""]
-        for name, sub in _subcommands(parser):
-            parts += [f"## `hybrid-plugin {name}`", "", "```text", sub.format_help().rstrip(), "```", ""]
+        parts: list[str] = []
+        for name, sub in [("", parser), *_subcommands(parser)]:
+            parts += [f"## `{f'hybrid-plugin {name}'.strip()}`", ""]
+            if sub.description:
+                parts += [" ".join(sub.description.split()), ""]
+            parts += ["```text", sub.format_usage().removeprefix("usage: ").rstrip(), "```", ""]
+            listing = _subcommand_list(sub)
+            if listing:
+                parts += ["Subcommands:", "", *listing, ""]
+            table = _options_table(sub)
+            if table:
+                parts += [*table, ""]
     finally:
         if old is None:
             os.environ.pop("COLUMNS", None)
@@ -57,8 +101,18 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+_ROLE = re.compile(r":(?:data|func|class|mod|meth|attr|obj):`~?(?:[\w.]+\.)?(\w+)`")
+
+
+def _plain(text: str) -> str:
+    """A docstring's Sphinx roles (``:data:`~a.b.C` ``) as Markdown code (`` `C` ``)."""
+    return _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
+
+
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """Table cell text: one line, pipes escaped outside code spans (inside them Markdown keeps them)."""
+    parts = " ".join(text.split()).split("`")
+    return "`".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
 
 
 def measures_table() -> str:
@@ -69,9 +123,9 @@ def measures_table() -> str:
         "|---|---|---|---|---|",
     ]
     for m in (*AGGREGATES, MEAN_RANK_MATRIX):
-        better = "higher" if m.higher_is_better else "lower"
+        label = f"{m.label} {m.arrow}".strip()
         lines.append(
-            f"| `{m.key}` | {_cell(m.label)} | {_cell(m.description)} | {better} | {_cell(m.reference)} |"
+            f"| `{m.key}` | {_cell(label)} | {_cell(m.description)} | {m.direction} | {_cell(m.reference)} |"
         )
     lines += [
         "",
@@ -98,12 +152,12 @@ def results_schema() -> str:
 
     lines = []
     for model in (r.Results, r.SettingResult, r.LanguageScores, r.Scores, r.StandardMeasures, r.PerQueryFile):
-        doc = " ".join((model.__doc__ or "").split("\n\n")[0].split())
+        doc = _plain(" ".join((model.__doc__ or "").split("\n\n")[0].split()))
         lines += [f"### `{model.__name__}`", "", doc, "", "| field | type | default |", "|---|---|---|"]
         for name, field in model.model_fields.items():
             value = None if field.is_required() else field.get_default(call_default_factory=True)
             default = "required" if field.is_required() else f"`{value!r}`"
-            lines.append(f"| `{name}` | `{_cell(_type_name(field.annotation))}` | {_cell(default)} |")
+            lines.append(f"| `{name}` | {_cell(f'`{_type_name(field.annotation)}`')} | {_cell(default)} |")
         lines.append("")
     readable = ", ".join(map(str, r.READABLE_FORMATS))
     lines.append(f"Current `format`: {r.RESULTS_FORMAT}; readable: {readable}.")

@@ -18,7 +18,14 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.results import Results
-from hybrid_plugin.evaluation.tiles import EngineOptions, Executor, LocalExecutor, parse_memory, parse_tile
+from hybrid_plugin.evaluation.tiles import (
+    EngineOptions,
+    Executor,
+    LocalExecutor,
+    check_device,
+    parse_memory,
+    parse_tile,
+)
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import portable_path
 from hybrid_plugin.retrievers.resolve import resolve_retriever
@@ -44,7 +51,9 @@ class EvalConfig:
     # how the engine works (never what it computes): tile memory, fixed tile sides, device
     max_memory: str | None = None  # e.g. "2G"; None: a safe share of the free memory
     tile: str | None = None  # "QxC": fixed tile sides (tests, debugging); overrides max_memory
-    device: str | None = None  # engine device: "cpu", "cuda", "cuda:1"; None: cuda where torch sees one
+    device: str | None = None  # engine and encoder device: "cpu", "cuda", "cuda:1"; None: cuda if any
+    query_prompt: str | None = None  # replaces the model config's query prompt (None: the config's)
+    document_prompt: str | None = None  # replaces the model config's document prompt
     executor: str = "local"  # "ray": tiles as Ray tasks, missing embeddings encoded by Ray Data
     ray_address: str | None = None  # HEAD:6379 of a running cluster; None: a local Ray instance
     extra: dict = field(default_factory=dict)
@@ -55,7 +64,7 @@ class EvalConfig:
             max_memory=parse_memory(self.max_memory),
             tile=parse_tile(self.tile) if self.tile else None,
             executor=self._executor(),
-            device=self.device,
+            device=check_device(self.device),
         )
 
     def _executor(self) -> Executor:
@@ -116,6 +125,9 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
         debias=cfg.debias,
         task=pool.task,
         encoding=encoding,
+        device=cfg.device,
+        query_prompt=cfg.query_prompt,
+        document_prompt=cfg.document_prompt,
     )
     return evaluate_pool(
         pool,

@@ -63,6 +63,29 @@ class Measure:
     kind: str = "multi"  # the setting kind it needs (mono, cross or multi): absent for tasks without it
     column: str = "ap"  # the per-query value it averages
 
+    @property
+    def direction(self) -> str:
+        """Which way is better, in words: the docs' table, ``compare`` and the pages all read it here."""
+        return direction_words(self.higher_is_better)
+
+    @property
+    def arrow(self) -> str:
+        """``↑``, ``↓`` or nothing (neither direction is better), as ``compare`` marks labels."""
+        return direction_arrow(self.higher_is_better)
+
+
+def direction_words(higher_is_better: bool | None) -> str:
+    """``higher``, ``lower`` or ``neither`` (a share whose ideal depends on the reader)."""
+    return {True: "higher", False: "lower", None: "neither"}[higher_is_better]
+
+
+def direction_arrow(higher_is_better: bool | None) -> str:
+    """``↑`` (higher is better), ``↓`` (lower is better) or ``""`` (neither direction is better)."""
+    return {True: "↑", False: "↓", None: ""}[higher_is_better]
+
+
+DIRECTION_LEGEND = "↑ higher is better, ↓ lower is better, no arrow: neither direction is better"
+
 
 MONO_MAP = Measure(
     "mono_map",

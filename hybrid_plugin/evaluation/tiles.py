@@ -45,6 +45,24 @@ MAX_QUERY_BLOCK = 1024
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?b)?\s*", re.IGNORECASE)
 
 
+def check_device(text: str | None, option: str = "--device") -> str | None:
+    """``cpu``, ``cuda`` or ``cuda:N`` that torch can use here, else one UserError naming the option
+    (before any model is loaded: a typo must not cost an encoding)."""
+    if text is None:
+        return None
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UserError(f"{option} {text}: expected cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"{option} {text}: expected cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise UserError(f"{option} {text}: torch sees {count} CUDA device(s) here")
+    return text
+
+
 def parse_memory(text: str | int | None) -> int | None:
     """Bytes of ``--max-memory`` (``512M``, ``2G``, ``1.5GiB``, plain bytes); ``None``: the default."""
     if text is None or text == "":

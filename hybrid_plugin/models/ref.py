@@ -9,12 +9,12 @@ import contextlib
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.data.jsonfile import parse_json
-from hybrid_plugin.errors import UserError
+from hybrid_plugin.errors import UserError, warn
 from hybrid_plugin.models.record import training_summary
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import portable_path
@@ -36,7 +36,26 @@ class ModelRef:
     query_prompt_name: str | None = None
     document_prompt_name: str | None = None
     similarity: str = "cosine"
+    device: str | None = None  # where it encodes: "cpu", "cuda", "cuda:1"; None: cuda where torch sees one
+    prompts_given: bool = False  # the user chose the prompts (an empty one included): no warning
     _model: object = field(default=None, repr=False, compare=False)
+
+    def configured(
+        self, device: str | None = None, query_prompt: str | None = None, document_prompt: str | None = None
+    ) -> ModelRef:
+        """This model on ``device``, with the prompts given by the user instead of its config's
+        (``None`` keeps what it has). The literal prompt text keys the embedding cache, so other
+        prompts never reuse these embeddings."""
+        if (device, query_prompt, document_prompt) == (None, None, None):
+            return self
+        moved = device is not None and device != self.device
+        ref = replace(self, device=device or self.device, _model=None if moved else self._model)
+        ref.prompts_given = ref.prompts_given or query_prompt is not None or document_prompt is not None
+        if query_prompt is not None:
+            ref.query_prompt, ref.query_prompt_name = query_prompt, None
+        if document_prompt is not None:
+            ref.document_prompt, ref.document_prompt_name = document_prompt, None
+        return ref
 
     def load(self):
         """The SentenceTransformer, loaded once (never with remote code)."""
@@ -44,12 +63,24 @@ class ModelRef:
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(str(self.path), trust_remote_code=False, device=None)
+                self._model = SentenceTransformer(str(self.path), trust_remote_code=False, device=self.device)
             except Exception as err:  # noqa: BLE001 - any failure to load is a bad model path
                 raise UserError(
                     f"cannot load model {self.name} from {self.path}: {err}".splitlines()[0]
                 ) from None
+            self._warn_without_prompts()
         return self._model
+
+    def _warn_without_prompts(self) -> None:
+        """Once a model loads (so a broken one gives its error line alone): say that it encodes texts
+        without prefixes, which costs E5-style models much, unless the user chose that."""
+        if not self.prompts_given and not self.query_prompt and not self.document_prompt:
+            warn(
+                f"model {self.name} has no query or document prompt in its config and none was given: texts "
+                "are encoded as they are (evaluate --query-prompt/--document-prompt give them, e.g. "
+                "'query: ' and 'passage: ' for E5 models)",
+                once=f"prompts:{self.fingerprint}",
+            )
 
     def provenance(self) -> dict:
         """The results' ``model`` entry; the path is portable (relative or ``~``), never the machine's."""

@@ -97,6 +97,8 @@ class SentenceTransformerEncoder:
     def device(self) -> str:
         if self.ref._model is not None:
             return str(getattr(self.ref._model, "device", "cpu"))
+        if self.ref.device:
+            return self.ref.device
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"

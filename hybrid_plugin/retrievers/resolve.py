@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_plugin.baselines.bm25 import BM25Params, BM25Retriever  # Java starts only when used
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.retrievers.base import Retriever
 from hybrid_plugin.retrievers.debias import debias_retriever
@@ -25,6 +26,9 @@ def resolve_retriever(
     debias: str | None = None,
     task: str | None = None,
     encoding: Any = None,
+    device: str | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> Retriever:
     """``None``/``"default"``/a folder/a hub id → dense; ``"muse"`` → USE multilingual v3;
     ``"module:factory"`` → dense over the plug-in the factory returns; ``"bm25"`` or ``BM25Params`` →
@@ -34,8 +38,23 @@ def resolve_retriever(
     ``cache_root`` is the embedding store of dense retrievers (``None``: no persistent cache);
     ``debias`` wraps the retriever (``"center"``: language-mean centering); ``task`` is the pool's
     task (MTEB-protocol plug-ins need its MTEB metadata); ``encoding`` encodes a dense retriever's
-    missing texts elsewhere first (``RayEncoding``: Ray Data into the same store).
+    missing texts elsewhere first (``RayEncoding``: Ray Data into the same store). ``device`` is where a
+    SentenceTransformer model encodes; ``query_prompt``/``document_prompt`` replace its config's prompts
+    (a model with none and none given gets one warning: E5-style models lose much without theirs).
     """
+    prompts = (query_prompt, document_prompt)
+    if (
+        isinstance(model, ModelRef)
+        or model is None
+        or (isinstance(model, str) and model not in (BM25_MODEL, MUSE_MODEL) and not is_plugin_spec(model))
+    ):
+        model = (model if isinstance(model, ModelRef) else resolve_model(model)).configured(device, *prompts)
+    elif prompts != (None, None):
+        what = model if isinstance(model, str) else type(model).__name__
+        raise UserError(
+            f"--query-prompt/--document-prompt: {what} is not a SentenceTransformer model "
+            "(a plug-in or baseline applies its own prompts)"
+        )
     return debias_retriever(_retriever(model, batch_size, cache_root, task, encoding), debias)
 
 

@@ -270,6 +270,20 @@ def _unit_description(unit: str, units: int, runs: RunFile) -> str:
     )
 
 
+def _refuse_repeated_files(systems: list[tuple[str | None, list[str | Path]]]) -> None:
+    """A file compared with itself shows zero differences that mean nothing: the same file in two
+    systems is refused (within one group of seeds it only weighs that seed twice)."""
+    seen: dict[Path, tuple[int, str | Path]] = {}
+    for index, (_, paths) in enumerate(systems):
+        for path in paths:
+            key = Path(path).expanduser().resolve()
+            if key in seen and seen[key][0] != index:
+                raise UserError(
+                    f"{path}: given twice (the same file as {seen[key][1]}); compare needs different results"
+                )
+            seen.setdefault(key, (index, path))
+
+
 def compare_runs(
     systems: list[tuple[str | None, list[str | Path]]],
     *,
@@ -296,6 +310,7 @@ def compare_runs(
         raise UserError("--permutations and --bootstraps must be ≥ 1")
     if sum(1 for _ in systems) < 2:
         raise UserError("compare needs at least two results (or groups of seeds)")
+    _refuse_repeated_files(systems)
     loaded = [_System(name or "", [load_run(p, measures) for p in paths]) for name, paths in systems if paths]
     for s in loaded:
         s.name = s.name or s.runs[0].name

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
+from hybrid_plugin.evaluation.measures import DIRECTION_LEGEND, direction_arrow
 from hybrid_plugin.stats.compare import Cell, Comparison, Interval, MeasureComparison, PairComparison
 
 FORMATS = ("table", "markdown", "json", "latex")
+WIDTH = 100  # the compact console table fits a terminal this wide (--wide: every interval, any width)
 
 
 def _places(key: str) -> int:
@@ -35,8 +38,9 @@ def p_text(p: float | None) -> str:
     return f"{p:.1e}" if p < 1e-3 else f"{p:.4f}"
 
 
-def _arrow(m: MeasureComparison) -> str:
-    return {True: " ↑", False: " ↓", None: ""}[m.higher_is_better]
+def _label(m: MeasureComparison) -> str:
+    """The measure's label with its direction (↑, ↓ or none), from its one definition."""
+    return f"{m.label} {direction_arrow(m.higher_is_better)}".strip()
 
 
 def _macro_rows(pair: PairComparison) -> tuple[list[str], list[list[str]]]:
@@ -53,7 +57,7 @@ def _macro_rows(pair: PairComparison) -> tuple[list[str], list[list[str]]]:
         c, places = m.macro, _places(m.key)
         rows.append(
             [
-                m.label + _arrow(m),
+                _label(m),
                 interval_text(c.baseline, places),
                 interval_text(c.system, places),
                 interval_text(c.difference, places, sign=True),
@@ -71,7 +75,7 @@ def _short(c: Cell | None, key: str) -> str:
 
 
 def _language_rows(cmp: Comparison, pair: PairComparison) -> tuple[list[str], list[list[str]]]:
-    header = ["lang", *(m.label for m in pair.measures)]
+    header = ["lang", *(_label(m) for m in pair.measures)]
     rows = [
         [lang, *(_short(m.per_language.get(lang), m.key) for m in pair.measures)] for lang in cmp.languages
     ]
@@ -85,6 +89,69 @@ def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
 
     return [line(header), "-" * len(line(header)), *(line(r) for r in rows)]
+
+
+def _compact_rows(cmp: Comparison, pair: PairComparison) -> tuple[list[str], list[list[str]]]:
+    """The macro table in about 90 columns: both scores, the difference with its interval, the test."""
+    level = f"{1 - cmp.alpha:.0%}"
+    header = ["measure", "A", "B", f"B − A [{level} CI]", "p (adj.)", "higher/lower/tied"]
+    rows = []
+    for m in pair.measures:
+        c, places = m.macro, _places(m.key)
+        rows.append(
+            [
+                _label(m),
+                _num(c.baseline.value, places),
+                _num(c.system.value, places),
+                interval_text(c.difference, places, sign=True),
+                p_text(c.test.p_adjusted) + ("*" if c.test.significant else ""),
+                f"{c.test.higher}/{c.test.lower}/{c.test.tied}",
+            ]
+        )
+    return header, rows
+
+
+def _fitted(header: list[str], rows: list[list[str]], width: int = WIDTH) -> list[str]:
+    """An aligned table split into several, each at most ``width`` wide, the first column repeated."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    chunks: list[list[int]] = [[]]
+    used = widths[0]
+    for i in range(1, len(header)):
+        if chunks[-1] and used + 2 + widths[i] > width:
+            chunks.append([])
+            used = widths[0]
+        chunks[-1].append(i)
+        used += 2 + widths[i]
+    out: list[str] = []
+    for k, chunk in enumerate(chunks):
+        columns = [0, *chunk]
+        out += ([""] if k else []) + _aligned(
+            [header[i] for i in columns], [[r[i] for i in columns] for r in rows]
+        )
+    return out
+
+
+def _wrapped(line: str, width: int = WIDTH) -> list[str]:
+    return textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) or [""]
+
+
+def _compact(cmp: Comparison, title: str) -> str:
+    """The default console output: every line at most :data:`WIDTH` columns."""
+    out = [
+        line for text in [title, *cmp.notes, DIRECTION_LEGEND, *_seed_lines(cmp)] for line in _wrapped(text)
+    ]
+    for pair in cmp.pairs:
+        out += [
+            "",
+            *_wrapped(
+                f"{pair.system} vs {pair.baseline} (B = {pair.system}, A = {pair.baseline}, the baseline)"
+            ),
+            "",
+        ]
+        out += _fitted(*_compact_rows(cmp, pair))
+        out += ["", "per query language: B − A (* = significant after correction; --wide for intervals)", ""]
+        out += _fitted(*_language_rows(cmp, pair))
+    return "\n".join(out)
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -141,8 +208,12 @@ def _seed_lines(cmp: Comparison) -> list[str]:
     return out
 
 
-def render(cmp: Comparison, fmt: str = "table") -> str:
-    """The comparison in one of :data:`FORMATS`; every format states the unit, test and correction."""
+def render(cmp: Comparison, fmt: str = "table", wide: bool = False) -> str:
+    """The comparison in one of :data:`FORMATS`; every format states the unit, test and correction.
+
+    ``table`` is compact (at most :data:`WIDTH` columns) unless ``wide``: then it has every system's
+    interval too, on lines as long as they need.
+    """
     if fmt == "json":
         return json.dumps(cmp.to_json(), indent=1, ensure_ascii=False)
     if fmt not in FORMATS:
@@ -151,9 +222,12 @@ def render(cmp: Comparison, fmt: str = "table") -> str:
         f"{cmp.task_title} · {len(cmp.languages)} languages · {cmp.candidate_format} candidates · "
         f"baseline {cmp.pairs[0].baseline if cmp.pairs else '-'}"
     )
+    if fmt == "table" and not wide:
+        return _compact(cmp, title)
     table = {"table": _aligned, "markdown": _markdown, "latex": _latex}[fmt]
     comment = "% " if fmt == "latex" else ""
-    out = [f"{comment}{title}", *(f"{comment}{note}" for note in [*cmp.notes, *_seed_lines(cmp)])]
+    notes = [*cmp.notes, DIRECTION_LEGEND, *_seed_lines(cmp)]
+    out = [f"{comment}{title}", *(f"{comment}{note}" for note in notes)]
     for pair in cmp.pairs:
         heading = f"{pair.system} vs {pair.baseline}"
         out += ["", f"## {heading}" if fmt == "markdown" else f"{comment}{heading}", ""]

@@ -219,7 +219,8 @@ def build_trainer(
         dataloader_drop_last=True,
         dataloader_pin_memory=torch.cuda.is_available(),
         # several CPU processes (torchrun without GPUs): accelerate runs DDP over gloo only with use_cpu
-        use_cpu=processes > 1 and not torch.cuda.is_available(),
+        # --device cpu: on the CPU even where a GPU is free
+        use_cpu=cfg.device == "cpu" or (processes > 1 and not torch.cuda.is_available()),
         **dev,
     )
     prepare_card_data(

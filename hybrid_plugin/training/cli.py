@@ -72,6 +72,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         eval_out=args.eval_out,
         progress=not args.no_progress,
+        device=args.device,
     )
     if args.dry_run:
         dry_run(cfg)
@@ -145,11 +146,18 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="use CachedMultipleNegativesRankingLoss (GradCache) with this mini-batch size: fixed memory",
     )
-    p.add_argument("--epochs", type=finite_float, default=1.0)
+    p.add_argument(
+        "--epochs", type=finite_float, default=1.0, help="passes over the training items (may be fractional)"
+    )
     p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (overrides --epochs)")
-    p.add_argument("--learning-rate", type=finite_float, default=3e-5)
-    p.add_argument("--weight-decay", type=finite_float, default=0.01)
-    p.add_argument("--warmup-ratio", type=finite_float, default=0.1)
+    p.add_argument("--learning-rate", type=finite_float, default=3e-5, help="peak AdamW learning rate")
+    p.add_argument("--weight-decay", type=finite_float, default=0.01, help="AdamW weight decay")
+    p.add_argument(
+        "--warmup-ratio",
+        type=finite_float,
+        default=0.1,
+        help="share of the steps with a linear learning-rate warm-up (then linear decay)",
+    )
     p.add_argument("--scale", type=finite_float, default=20.0, help="InfoNCE inverse temperature (20 = 0.05)")
     p.add_argument(
         "--max-seq-length",
@@ -180,6 +188,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "--dev-steps",
         dest="dev_steps",
         type=int,
+        metavar="N",
         default=50,
         help="evaluate on the dev split (loss, and mono/cross/multi mAP) every N steps",
     )
@@ -215,8 +224,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         help="upload the finished model folder (card, training.json) to this Hugging Face Hub repository",
     )
     p.add_argument("--license", default=None, help="license in the model card (e.g. the base model's, mit)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--logging-steps", type=int, default=10)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the batches, the dev split and torch (dropout)"
+    )
+    p.add_argument("--logging-steps", type=int, default=10, help="log the training loss every N steps")
     p.add_argument(
         "--save-steps", type=int, default=0, help="checkpoint every N steps into OUTPUT.checkpoints/"
     )
@@ -234,6 +245,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         help="folder holding the task folders (for --evaluate, and to recognise evaluation data)",
     )
     p.add_argument("--eval-out", default=None, help="folder for evaluation results (default: OUTPUT-eval)")
+    p.add_argument(
+        "--device",
+        default=None,
+        choices=("cpu", "cuda"),
+        help="where the model trains and --evaluate encodes (default: cuda where torch sees one, else cpu)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--dry-run",

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.measures import CROSS_MAP, MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP
 from hybrid_plugin.training.data import (
     PASSAGE_UNITS,
 )
@@ -17,8 +18,8 @@ LIBRARIES = ("torch", "sentence-transformers", "transformers", "accelerate", "da
 LOSSES = ("mnrl", "cached-mnrl")
 REPORT_TO = ("none", "tensorboard", "wandb")
 DEV_NAME = "dev"  # the dev evaluator's name: its metrics are logged as eval_dev_<metric>
-# what the dev evaluator reports, and whether higher is better (the rank distance: lower)
-DEV_METRICS = {"mono_map": True, "cross_map": True, "multi_map": True, "max_rank_distance": False}
+# what the dev evaluator reports, and whether higher is better: read from the measures' one definition
+DEV_METRICS = {m.key: bool(m.higher_is_better) for m in (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)}
 BEST_METRICS = (*DEV_METRICS, "loss")  # choices of --metric-for-best-model
 
 
@@ -63,12 +64,24 @@ class TrainConfig:
     data_dir: str | None = None
     eval_out: str | None = None  # default: OUTPUT-eval beside the model
     progress: bool = True
+    device: str | None = None  # cpu or cuda; None: cuda where torch sees one
+
+    @staticmethod
+    def _check_device(device: str) -> None:
+        from hybrid_plugin.evaluation.tiles import check_device  # torch: not at the parser's import
+
+        if check_device(device) not in ("cpu", "cuda"):
+            raise UserError(
+                f"--device {device}: train takes cpu or cuda (pick a GPU with CUDA_VISIBLE_DEVICES)"
+            )
 
     def validate(self, check_output: bool = True) -> None:
         """UserError on the first bad option (``check_output=False``: the output folder is not used)."""
         for name, value in asdict(self).items():  # nan/inf slip through every range check below
             if isinstance(value, float) and not math.isfinite(value):
                 raise UserError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+        if self.device is not None:
+            self._check_device(self.device)
         if not self.train_data:
             raise UserError("--train-data is required (FORMAT:PATH, e.g. mlqa:datasets/train/mlqa-test)")
         self.strategy = canonical_strategy(self.strategy)

@@ -53,7 +53,9 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
     need_training_extra()
     main_process = process_rank() == 0
     eval_plan = _check_eval_tasks(cfg)
-    model_ref = resolve_model(None if cfg.base_model in (None, "", "default") else cfg.base_model)
+    model_ref = resolve_model(None if cfg.base_model in (None, "", "default") else cfg.base_model).configured(
+        cfg.device
+    )
     data = load_training_data(cfg)
     if main_process:
         print(data.summary())
@@ -244,7 +246,13 @@ def _evaluate(cfg: TrainConfig, model_dir: Path, tasks: list[str]) -> dict:
     scores = {}
     for task in tasks:
         results = evaluate(
-            EvalConfig(task=task, model=str(model_dir), languages=cfg.eval_languages, data_dir=cfg.data_dir)
+            EvalConfig(
+                task=task,
+                model=str(model_dir),
+                languages=cfg.eval_languages,
+                data_dir=cfg.data_dir,
+                device=cfg.device,
+            )
         )
         paths = write_results(results, cfg.eval_dir)
         scores[task] = results.scores.model_dump()
