@@ -9,6 +9,7 @@ written.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -18,10 +19,13 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 from matplotlib.text import Text
+from test_faults import cli_error, tree
 from test_taskdir import write_task
 
 from hybrid_plugin.cli import main
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.escape import latex, markdown
+from hybrid_plugin.paths import path_component
 
 #: malformed math text: matplotlib raises ParseSyntaxException while drawing it unless math is off
 MATH = r"$\frac{$"
@@ -39,6 +43,7 @@ candidate_unit = "sentence"
 """
 
 PLUGIN = f"""
+import hashlib
 
 import numpy as np
 
@@ -255,3 +260,86 @@ def test_compare_latex_escapes_names_and_keeps_comments_on_one_line(hostile_comp
     assert header + r"higher/lower/tied \\" in lines
     assert r"% sys $\frac{$ & 50% #1 _x_ {y} ~z^ \input{/etc/passwd} vs " + HOSTILE_BASE in lines
     assert not any(line.startswith("\\input") for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. names that become folders: one folder name each, or one line and exit 2
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "is empty"),
+        ("../../../../X", "contains a path separator"),
+        ("a\\b", "contains a path separator"),
+        ("..", "starts with '.'"),
+        (".", "starts with '.'"),
+        (".hidden", "starts with '.'"),
+        ("a\x00b", "contains a NUL or control character"),
+        ("a\nb", "contains a NUL or control character"),
+        ("C:x", "contains ':'"),
+        ("x" * 256, "is longer than 255 bytes"),
+    ],
+)
+def test_path_component_refuses(value: str, problem: str) -> None:
+    with pytest.raises(UserError) as err:
+        path_component(value, "--revision")
+    assert str(err.value).startswith(f"--revision {value!r}: {problem}") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["abc123", "v1.0", "main", "my-model_2", "a..b", "x" * 255])
+def test_path_component_accepts(value: str) -> None:
+    assert path_component(value, "--revision") == value
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [
+        ("--revision", "../../../../X", "--revision '../../../../X': contains a path separator"),
+        ("--revision", "..", "--revision '..': starts with '.'"),
+        ("--revision", "", "--revision '': is empty"),
+        ("--model-name", "org/..", "--model-name 'org/..': part '..': starts with '.'"),
+        ("--model-name", "../x", "--model-name '../x': part '..': starts with '.'"),
+        ("--model-name", "org\\x", "--model-name 'org\\\\x': part 'org\\\\x': contains a path separator"),
+    ],
+)
+def test_mteb_run_refuses_names_that_leave_the_output_folder(
+    option, value, fragment, tmp_path, monkeypatch, capsys
+) -> None:
+    """Before: ``--revision ../../../../X`` wrote X/XQuADR.json four folders above --output-folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "modules.json").write_text("[]", encoding="utf-8")
+    before = tree(tmp_path)
+    argv = [
+        "mteb",
+        "run",
+        "-m",
+        "./model",
+        "-t",
+        "XQuADR",
+        "--output-folder",
+        str(tmp_path / "a" / "b" / "out"),
+    ]
+    line = cli_error(capsys, [*argv, option, value])
+    assert fragment in line and line.endswith("expected one folder name")
+    assert tree(tmp_path) == before  # nothing made: no output folder, no results above it
+
+
+def test_local_model_meta_refuses_a_revision_outside(tmp_path) -> None:
+    from hybrid_plugin.integrations.mteb_models import local_model_meta
+
+    with pytest.raises(UserError, match=r"^--revision '\.\./x': contains a path separator"):
+        local_model_meta(str(tmp_path), revision="../x")
+
+
+def test_embedding_store_refuses_a_fingerprint_outside_its_root(tmp_path) -> None:
+    from hybrid_plugin.evaluation.store import EmbeddingStore
+
+    root = tmp_path / "cache" / "embeddings"
+    for fingerprint in ("../../escaped", "..", ""):
+        with pytest.raises(UserError, match="model fingerprint"):
+            EmbeddingStore(root, fingerprint, "query: ")
+    assert not (tmp_path / "escaped").exists() and not root.exists()
+    digest = hashlib.sha256(b"m").hexdigest()
+    assert EmbeddingStore.folder_for(root, digest, "").parent == root / digest[:32]
