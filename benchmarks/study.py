@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from hybrid_plugin.atomic import write_bytes, write_text, write_with
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.escape import plain_plot_text
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import library_versions, portable_command, portable_path
@@ -778,6 +779,7 @@ def pareto_lines(points: list[dict]) -> tuple[list[str], str]:
     return lines, sentence
 
 
+@plain_plot_text()  # labels are model and run names: '$' is a dollar sign
 def plot_pareto(points: list[dict], task: str, path: Path) -> None:
     """Monolingual vs multilingual mAP of every model: numbered markers with a key (labels never
     overlap), the front as a dashed line."""
@@ -1012,6 +1014,7 @@ def _save_png(fig, path: Path) -> None:
     plt.close(fig)
 
 
+@plain_plot_text()
 def plot_scatter(rows: list[dict], task: str, path: Path) -> None:
     import matplotlib
 
@@ -1030,6 +1033,7 @@ def plot_scatter(rows: list[dict], task: str, path: Path) -> None:
     _save_png(fig, path)
 
 
+@plain_plot_text()
 def plot_alpha(rows: list[dict], task: str, path: Path, batch_size: int) -> bool:
     import matplotlib
 

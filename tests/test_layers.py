@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hybrid_plugin"
 
 # lowest first; a module may import its own layer or lower ones (longest prefix decides the layer)
 LAYERS: list[tuple[str, ...]] = [
-    ("hybrid_plugin", "errors", "atomic", "paths", "provenance", "progress"),
+    ("hybrid_plugin", "errors", "escape", "atomic", "paths", "provenance", "progress"),
     ("data", "outputs"),  # outputs: where a command may write, what proves a folder ours
     ("models",),
     ("evaluation.ranking", "evaluation.tiles", "evaluation.store", "evaluation.measures"),  # kernel, cache

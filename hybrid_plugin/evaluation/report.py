@@ -12,6 +12,7 @@ from typing import Any
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.data.spec import SETTING_KINDS
+from hybrid_plugin.escape import plain_plot_text
 from hybrid_plugin.evaluation.measures import BIAS, CLASSIC
 from hybrid_plugin.evaluation.perquery import PER_QUERY_SCHEMA, write_parquet
 from hybrid_plugin.evaluation.results import PerQueryFile, Results, Scores
@@ -182,6 +183,7 @@ def _save_png(fig: Any, path: Path) -> None:
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=PLOT_DPI, format="png"), suffix=".png")
 
 
+@plain_plot_text()  # a '$' in a task title or model name is a dollar sign
 def plot_cross_heatmap(results: Results, path: Path) -> None:
     """Heatmap of X→Y mAP (rows: query language, columns: candidate language, diagonal = mono)."""
     import numpy as np
@@ -211,6 +213,7 @@ def plot_cross_heatmap(results: Results, path: Path) -> None:
     _save_png(fig, path)
 
 
+@plain_plot_text()
 def plot_rank_distance(results: Results, path: Path) -> None:
     """Bar chart of mean max rank distance per query language (multilingual pool), macro as a line."""
     langs = [lang for lang, v in results.per_language.items() if v.max_rank_distance is not None]
@@ -227,6 +230,7 @@ def plot_rank_distance(results: Results, path: Path) -> None:
     _save_png(fig, path)
 
 
+@plain_plot_text()
 def plot_mono(results: Results, path: Path) -> None:
     """Monolingual-only tasks: per query language, X→X mAP and nDCG@10 side by side (macro as lines)."""
     import numpy as np

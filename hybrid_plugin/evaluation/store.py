@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from hybrid_plugin.atomic import atomic_path, remove_dead_temp_files, write_text
 from hybrid_plugin.errors import UserError, warn
+from hybrid_plugin.paths import path_component
 
 HASH_BYTES = 16
 QUARANTINE = "quarantine"
@@ -281,7 +282,7 @@ class EmbeddingStore:
     def folder_for(root: Path, fingerprint: str, prompt: str) -> Path:
         """Where the embeddings of one model and prompt live (reading it changes nothing)."""
         prompt_id = hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:12]
-        return Path(root) / fingerprint[:32] / prompt_id
+        return Path(root) / path_component(fingerprint[:32], "model fingerprint") / prompt_id
 
     def _load(self) -> None:
         try:

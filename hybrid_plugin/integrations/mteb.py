@@ -351,6 +351,9 @@ def summarize(task_result: Any) -> dict[str, float]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from hybrid_plugin.integrations.mteb_models import check_result_names
+
+    check_result_names(args.model_name, args.revision)  # before anything is loaded or made
     register()
     import mteb
     from mteb.cache import ResultCache
@@ -444,7 +447,10 @@ def add_mteb_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model-name", default=None, help="a local folder's model name in results (default: local/<folder>)"
     )
     r.add_argument(
-        "--revision", default=None, help="a local folder's revision in the results (default: its fingerprint)"
+        "--revision",
+        default=None,
+        help="a local folder's revision in the results (default: its fingerprint); one folder name: no '/', "
+        "'\\', ':' or leading '.'",
     )
     r.add_argument("--batch-size", type=int, default=None, help="encoding batch size (mteb's default: 32)")
     r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

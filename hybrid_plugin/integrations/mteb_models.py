@@ -14,6 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.paths import path_component
+
+
+def check_result_names(model_name: str | None, revision: str | None) -> None:
+    """A UserError unless the folder ``results/<org>__<name>/<revision>/`` that mteb makes of these
+    stays inside the output folder: the revision one folder name, each '/'-part of the model name one."""
+    if revision is not None:
+        path_component(revision, "--revision")
+    for part in model_name.split("/") if model_name is not None else ():
+        path_component(part, f"--model-name {model_name!r}: part")
 
 
 def is_model_folder(name: str) -> bool:
@@ -24,6 +34,7 @@ def is_model_folder(name: str) -> bool:
 
 def local_model_meta(name: str, *, model_name: str | None = None, revision: str | None = None) -> Any:
     """ModelMeta for a local model folder (no weights are loaded, the folder is fingerprinted)."""
+    check_result_names(model_name, revision)
     from mteb.models import ModelMeta
     from mteb.models.model_meta import ScoringFunction
 

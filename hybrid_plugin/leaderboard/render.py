@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.data.spec import get_spec
+from hybrid_plugin.escape import markdown as md  # a cell, heading or alt text shown literally
+from hybrid_plugin.escape import plain_plot_text
 from hybrid_plugin.leaderboard.board import Row, board_lock, read_board, results_relpath
 from hybrid_plugin.leaderboard.schema import RowBase, language_column, row_model
 from hybrid_plugin.leaderboard.tasks import ranked_specs
@@ -180,13 +181,6 @@ def task_summary(task: str, n_full: int) -> str:
 
 # --- Markdown -------------------------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|~])")
-
-
-def md(text: str) -> str:
-    """A Markdown table cell showing ``text`` literally: HTML-escaped, Markdown specials escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(text.split()), quote=False))
-
 
 def markdown_table(task: str, rows: list[RowBase], partial: bool = False) -> str:
     rank_of = {id(r): i for i, r in enumerate(rows, 1)}
@@ -290,7 +284,7 @@ def render_readme(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> 
     parts = [README_HEAD.format(csv_list=", ".join(f"[`{t}.csv`]({t}.csv)" for t in specs))]
     for task, spec in specs.items():
         main, partial = split_rows(task, boards.get(task, []))
-        parts.append(f"## {spec.title} (`{task}`)\n")
+        parts.append(f"## {md(spec.title)} (`{task}`)\n")  # a task folder's own title
         parts.append(md(task_summary(task, len(main))) + "\n")
         parts.append((markdown_table(task, main) if main else "_No rows yet._") + "\n")
         if partial:
@@ -775,6 +769,7 @@ def _error_bars(ax, rows: list[RowBase], xs: list[float]) -> bool:
     return True
 
 
+@plain_plot_text()
 def scatter_figure(task: str, rows: list[RowBase]):
     """Multi mAP against max rank distance: one numbered point per row (the number is its place).
 
@@ -822,11 +817,13 @@ def scatter_figure(task: str, rows: list[RowBase]):
     return fig
 
 
+@plain_plot_text()
 def plot_map_vs_bias(task: str, rows: list[RowBase], path: Path) -> None:
     """The scatter, written to ``path``."""
     _save_figure(scatter_figure(task, rows), path)
 
 
+@plain_plot_text()
 def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
     """Mono / cross / multi mAP bars per row (numbered as in the table and the key), best multi first."""
     import numpy as np

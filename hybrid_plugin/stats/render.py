@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+from hybrid_plugin.escape import latex, markdown, one_line
 from hybrid_plugin.evaluation.measures import DIRECTION_LEGEND, direction_arrow
 from hybrid_plugin.stats.compare import Cell, Comparison, Interval, MeasureComparison, PairComparison
 
@@ -155,31 +156,34 @@ def _compact(cmp: Comparison, title: str) -> str:
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The header holds system names (any text: escaped to show literally); the rows, numbers and
+    labels of ours (only a pipe would break them)."""
+
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
     return [
-        "| " + " | ".join(esc(h) for h in header) + " |",
+        "| " + " | ".join(markdown(h) for h in header) + " |",
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
         *("| " + " | ".join(esc(c) for c in r) + " |" for r in rows),
     ]
 
 
+#: our symbols in LaTeX (replaced in the same pass as the escapes, so never escaped again)
+LATEX_SYMBOLS = {
+    "−": "$-$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "*": "$^*$",
+    "±": r"$\pm$",
+    "✓": r"\checkmark{}",
+    "✗": r"$\times$",
+}
+
+
 def _latex(header: list[str], rows: list[list[str]]) -> list[str]:
     def esc(text: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
-            text = text.replace(a, b)
-        for a, b in (
-            ("−", "$-$"),
-            ("↑", r"$\uparrow$"),
-            ("↓", r"$\downarrow$"),
-            ("*", "$^*$"),
-            ("±", r"$\pm$"),
-            ("✓", r"\checkmark{}"),
-            ("✗", r"$\times$"),
-        ):
-            text = text.replace(a, b)
-        return text
+        return latex(text, LATEX_SYMBOLS)
 
     spec = "l" + "r" * (len(header) - 1)
     return [
@@ -227,9 +231,11 @@ def render(cmp: Comparison, fmt: str = "table", wide: bool = False) -> str:
     table = {"table": _aligned, "markdown": _markdown, "latex": _latex}[fmt]
     comment = "% " if fmt == "latex" else ""
     notes = [*cmp.notes, DIRECTION_LEGEND, *_seed_lines(cmp)]
-    out = [f"{comment}{title}", *(f"{comment}{note}" for note in notes)]
+    # lines holding names and titles: literal Markdown; a LaTeX comment that no line break can end
+    line = {"markdown": markdown, "latex": one_line}.get(fmt, str)
+    out = [f"{comment}{line(title)}", *(f"{comment}{line(n)}" for n in notes)]
     for pair in cmp.pairs:
-        heading = f"{pair.system} vs {pair.baseline}"
+        heading = line(f"{pair.system} vs {pair.baseline}")
         out += ["", f"## {heading}" if fmt == "markdown" else f"{comment}{heading}", ""]
         out += table(*_macro_rows(pair))
         out += ["", f"{comment}per query language: difference (* = significant after correction)", ""]
