@@ -144,7 +144,7 @@ def _seed_lines(cmp: Comparison) -> list[str]:
 def render(cmp: Comparison, fmt: str = "table") -> str:
     """The comparison in one of :data:`FORMATS`; every format states the unit, test and correction."""
     if fmt == "json":
-        return json.dumps(cmp.to_json(), indent=1, ensure_ascii=False)
+        return json.dumps(cmp.to_json(), indent=1, ensure_ascii=False, allow_nan=False)  # strict JSON
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     title = (
