@@ -23,11 +23,14 @@ from hybrid_plugin.evaluation.measures import AGGREGATES, Measure
 from hybrid_plugin.stats.load import RunFile, check_comparable, check_scores, load_run
 from hybrid_plugin.stats.paired import (
     CORRECTIONS,
+    MAX_BOOTSTRAPS,
+    MAX_PERMUTATIONS,
+    MAX_SEED,
     TESTS,
     Cells,
     adjust,
     bootstrap_scores,
-    draw_counts,
+    drawn_blocks,
     percentile_interval,
     sign_flip_pvalues,
     unit_pvalue,
@@ -179,6 +182,7 @@ def score_interval(
     """Percentile bootstrap interval (over question groups) of one result's macro ``measure``; ``None``
     where its per-query file has no such value (a :class:`NotComparable` where there is no per-query
     file). Deterministic for a given seed."""
+    check_resampling(bootstraps=bootstraps, seed=seed)
     run = load_run(path, (measure,))
     if measure.key not in run.values:
         return None
@@ -186,7 +190,7 @@ def score_interval(
     check_scores(run, lambda key, v: float(layout.cells([v]).scores(0)[-1]))
     cells = layout.cells([run.values[measure.key]])
     replicates = bootstrap_scores(
-        [cells], draw_counts(layout.n_units, bootstraps, np.random.default_rng(seed))
+        [cells], drawn_blocks(layout.n_units, bootstraps, np.random.default_rng(seed))
     )
     low, high = percentile_interval(replicates[0][0], level)
     return float(low[-1]), float(high[-1])
@@ -223,6 +227,20 @@ class _Column:
                 int(scope.sum()) - higher - lower,
             ),
         )
+
+
+def check_resampling(*, permutations: int = 1, bootstraps: int = 1, seed: int = 0) -> None:
+    """Refuse (one line) resampling options outside their documented bounds: more resamples than
+    :data:`MAX_PERMUTATIONS` / :data:`MAX_BOOTSTRAPS` would run for hours or exhaust memory, and numpy
+    refuses negative seeds with a traceback."""
+    for flag, value, high in (
+        ("--permutations", permutations, MAX_PERMUTATIONS),
+        ("--bootstraps", bootstraps, MAX_BOOTSTRAPS),
+    ):
+        if not 1 <= value <= high:
+            raise UserError(f"{flag} {value}: expected a whole number from 1 to {high:,}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed {seed}: expected a whole number from 0 to {MAX_SEED} (2**32 − 1)")
 
 
 def _interval(value: float, low: float, high: float) -> Interval:
@@ -306,8 +324,7 @@ def compare_runs(
         raise UserError(f"unit {unit}: expected one of {', '.join(UNITS)}")
     if not 0 < alpha < 1:
         raise UserError(f"--alpha {alpha}: expected a number between 0 and 1")
-    if permutations < 1 or bootstraps < 1:
-        raise UserError("--permutations and --bootstraps must be ≥ 1")
+    check_resampling(permutations=permutations, bootstraps=bootstraps, seed=seed)
     if sum(1 for _ in systems) < 2:
         raise UserError("compare needs at least two results (or groups of seeds)")
     _refuse_repeated_files(systems)
@@ -349,7 +366,7 @@ def compare_runs(
         changed = [c.changed(base, other) for c in cells]
         pair_results.append((other, contrib, np.split(p_all, splits), changed))
 
-    replicates = bootstrap_scores(cells, draw_counts(n_units, bootstraps, rng))
+    replicates = bootstrap_scores(cells, drawn_blocks(n_units, bootstraps, rng))
     observed = [[c.scores(s) for s in range(len(loaded))] for c in cells]
 
     pairs: list[PairComparison] = []

@@ -7,13 +7,13 @@ sha256 the results JSON records. Anything else is refused with one line (a :clas
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hybrid_plugin.data.files import sha256_file
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.measures import AGGREGATES, Measure
 from hybrid_plugin.evaluation.perquery import DERIVED, measure_values
@@ -57,7 +57,7 @@ def _per_query_file(path: Path, results: Results) -> Path:
     if not existing:
         raise NotComparable(f"{path}: its per-query file {results.per_query.file} is missing beside it")
     for candidate in existing:
-        if hashlib.sha256(candidate.read_bytes()).hexdigest() == results.per_query.sha256:
+        if sha256_file(candidate) == results.per_query.sha256:  # in blocks: any size, little memory
             return candidate
     raise NotComparable(
         f"{path}: per-query file {existing[0].name} does not have the sha256 the results record "
@@ -87,6 +87,8 @@ def load_run(path: str | Path, measures: tuple[Measure, ...] = AGGREGATES) -> Ru
         raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
     except ValueError as err:
         raise UserError(f"{path}: not a hybrid-plugin results JSON ({str(err).splitlines()[0]})") from None
+    except RecursionError:
+        raise UserError(f"{path}: not a hybrid-plugin results JSON (nested too deeply)") from None
     per_query = _per_query_file(path, results)
     table = pq.read_table(per_query)
     missing = [c for c in KEY_COLUMNS if c not in table.column_names]
@@ -105,10 +107,30 @@ def load_run(path: str | Path, measures: tuple[Measure, ...] = AGGREGATES) -> Ru
         needs = DERIVED.get(measure.column, (measure.column,))
         if measure.column not in columns and not all(c in columns for c in needs):
             continue  # a per-query file written before this measure existed
+        _check_finite(per_query, table, (measure.column,) if measure.column in columns else needs)
         values = measure_values(columns, measure.column)
         values = np.where(columns["kind"] == measure.kind, values, np.nan)
         run.values[measure.key] = values
     return run
+
+
+def _check_finite(path: Path, table, names: tuple[str, ...]) -> None:
+    """Refuse ±inf and NaN in the float columns a measure reads: ``evaluate`` writes null where a value
+    is undefined, so these come from an edited file, and they would make every sum and test inf/nan."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in names:
+        column = table.column(name)
+        if not pa.types.is_floating(column.type):
+            continue
+        bad = pc.or_(pc.is_nan(column), pc.is_inf(column))
+        row = pc.index(bad, True).as_py()
+        if row >= 0:
+            raise NotComparable(
+                f"{path}: column {name} holds {column[row].as_py()} (row {row}); per-query values must be "
+                "finite numbers (null where undefined)"
+            )
 
 
 def check_comparable(runs: list[RunFile]) -> None:

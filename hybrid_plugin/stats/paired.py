@@ -18,6 +18,7 @@ Both are one matrix product per block of resamples, whatever the number of rows.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,9 @@ import numpy as np
 TESTS = ("randomization", "t", "wilcoxon")
 CORRECTIONS = ("holm", "bonferroni", "none")
 BLOCK = 1000  # resamples per matrix product (memory: BLOCK × units floats)
+MAX_PERMUTATIONS = 1_000_000  # p-values resolved to 1e-6; time grows linearly past that, with no gain
+MAX_BOOTSTRAPS = 100_000  # the replicates are kept for the percentiles: 8 bytes × columns each
+MAX_SEED = 2**32 - 1  # the seeds numpy's and torch's legacy generators accept too (train uses the same)
 ZERO = 1e-12  # per-cell differences at most this are ties
 
 
@@ -145,12 +149,24 @@ def draw_counts(units: int, samples: int, rng: np.random.Generator) -> np.ndarra
     return np.bincount(flat, minlength=samples * units).reshape(samples, units).astype(np.float64)
 
 
-def bootstrap_scores(cells: list[Cells], counts: np.ndarray) -> list[list[np.ndarray]]:
+def drawn_blocks(units: int, samples: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """:func:`draw_counts` a block of :data:`BLOCK` replicates at a time: the same draws (numpy's stream
+    does not depend on how the rows are split), in memory that does not grow with ``samples``."""
+    for start in range(0, samples, BLOCK):
+        yield draw_counts(units, min(BLOCK, samples - start), rng)
+
+
+def bootstrap_scores(cells: list[Cells], counts: np.ndarray | Iterable[np.ndarray]) -> list[list[np.ndarray]]:
     """Per measure, per system: (replicates, languages + 1) scores on the drawn units.
 
-    All measures and systems go through one matrix product per block of replicates. A replicate that
-    drew no row of some cell leaves that cell's language (and the macro) undefined (nan).
+    ``counts``: the (replicates, units) draw counts, or blocks of them (:func:`drawn_blocks`). All
+    measures and systems go through one matrix product per block of replicates. A replicate that drew
+    no row of some cell leaves that cell's language (and the macro) undefined (nan).
     """
+    if not cells:
+        return []
+    if isinstance(counts, np.ndarray):
+        counts = np.array_split(counts, range(BLOCK, counts.shape[0], BLOCK))
     blocks: list[np.ndarray] = []
     offsets: list[tuple[list[int], int]] = []  # per measure: offsets of each system's sums, of the counts
     width = 0
@@ -164,10 +180,10 @@ def bootstrap_scores(cells: list[Cells], counts: np.ndarray) -> list[list[np.nda
         offsets.append((system_offsets, width))
         blocks.append(c.counts)
         width += n_cells
-    stacked = np.hstack(blocks) if blocks else np.zeros((counts.shape[1], 0))
+    stacked = np.hstack(blocks)
     out: list[list[list[np.ndarray]]] = [[[] for _ in c.sums] for c in cells]
-    for start in range(0, counts.shape[0], BLOCK):
-        drawn = counts[start : start + BLOCK] @ stacked
+    for block in counts:
+        drawn = block @ stacked
         for m, (c, (system_offsets, count_offset)) in enumerate(zip(cells, offsets)):
             n_cells = c.counts.shape[1]
             n = drawn[:, count_offset : count_offset + n_cells]

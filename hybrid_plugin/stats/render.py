@@ -219,7 +219,7 @@ def render(cmp: Comparison, fmt: str = "table", wide: bool = False) -> str:
     interval too, on lines as long as they need.
     """
     if fmt == "json":
-        return json.dumps(cmp.to_json(), indent=1, ensure_ascii=False)
+        return json.dumps(cmp.to_json(), indent=1, ensure_ascii=False, allow_nan=False)  # strict JSON
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
     title = (

@@ -294,6 +294,55 @@ class GracefulStop:
         return _GracefulStop()
 
 
+class DivergenceGuard:
+    """Trainer callback: stops training at the first step whose loss or trained weights are not finite
+    (too high a learning rate), before that step is checkpointed, so every checkpoint holds finite
+    weights and :func:`hybrid_plugin.training.trainer.train` writes no model (``diverged_at``).
+
+    The loss is read from the loss module itself: transformers' logged loss hides a nan step behind
+    the mean of the earlier ones (``logging_nan_inf_filter``)."""
+
+    def __new__(cls, loss):  # built lazily so importing this module does not import transformers
+        import torch
+        from transformers import TrainerCallback
+
+        class _DivergenceGuard(TrainerCallback):
+            def __init__(self) -> None:
+                self.diverged_at: int | None = None
+                self.what = ""
+                self._finite: list = []  # per forward of this step: is the loss finite (a 0-d tensor)
+                for module in loss.values() if isinstance(loss, dict) else (loss,):
+                    module.register_forward_hook(self._loss_seen)
+
+            def _loss_seen(self, module, inputs, output) -> None:
+                if torch.is_grad_enabled() and torch.is_tensor(output):  # training, not the dev loss
+                    self._finite.append(torch.isfinite(output.detach()).all())
+
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                finite_loss = bool(torch.stack(self._finite).all()) if self._finite else True
+                self._finite = []
+                weights = [p for p in model.parameters() if p.requires_grad] if model is not None else []
+                finite_weights = bool(torch.stack([torch.isfinite(p).all() for p in weights]).all())
+                if self.diverged_at is None and not (finite_loss and finite_weights):
+                    self.diverged_at = state.global_step
+                    self.what = "loss" if not finite_loss else "weights"
+                if self.diverged_at is not None:
+                    self._stop(control)
+                return control
+
+            def on_epoch_end(self, args, state, control, **kwargs):
+                if self.diverged_at is not None:
+                    self._stop(control)
+                return control
+
+            @staticmethod
+            def _stop(control) -> None:
+                control.should_training_stop = True
+                control.should_save = control.should_evaluate = control.should_log = False
+
+        return _DivergenceGuard()
+
+
 def _freeze_word_embeddings(model) -> None:
     """Stop gradients to the input word embeddings (most of a multilingual model's parameters)."""
     embeddings = model[0].auto_model.get_input_embeddings() if hasattr(model[0], "auto_model") else None

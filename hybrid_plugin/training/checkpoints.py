@@ -32,9 +32,27 @@ def _files(folder: Path) -> dict[str, int]:
     }
 
 
-def write_marker(folder: Path, step: int) -> None:
-    """Record that ``folder`` holds a finished save (call after every file is written)."""
-    write_text(folder / MARKER, json.dumps({"step": step, "files": _files(folder)}, indent=1) + "\n")
+def write_marker(folder: Path, step: int, settings: dict | None = None) -> None:
+    """Record that ``folder`` holds a finished save (call after every file is written), and the run's
+    settings (:meth:`~hybrid_plugin.training.config.TrainConfig.resume_settings`)."""
+    record = {"step": step, "files": _files(folder), "settings": settings}
+    write_text(folder / MARKER, json.dumps(record, indent=1, allow_nan=False) + "\n")
+
+
+def changed_settings(checkpoint: str | Path, settings: dict) -> dict[str, dict]:
+    """The settings that differ from those ``checkpoint`` was trained with: name → {checkpoint, now}.
+    Empty for a checkpoint without recorded settings (an older hybrid-plugin's: nothing to compare)."""
+    try:
+        recorded = json.loads((Path(checkpoint) / MARKER).read_text(encoding="utf-8")).get("settings")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        return {}
+    return {
+        name: {"checkpoint": recorded.get(name), "now": value}
+        for name, value in settings.items()
+        if recorded.get(name) != value
+    }
 
 
 def safetensors_problem(path: Path) -> str | None:
@@ -130,14 +148,41 @@ def resume_from(checkpoint_dir: Path, report: bool = True) -> str:
     return str(chosen)
 
 
-def completion_marker():
-    """A transformers callback writing :data:`MARKER` into each checkpoint once it is saved."""
+def unloadable_archive(checkpoint: str | Path) -> str | None:
+    """Why ``--resume`` cannot load ``checkpoint``'s torch archives (RNG state, optimizer, scheduler),
+    naming the first that transformers' weights-only load refuses; None when all load. Called only
+    after resuming failed: it reads every archive once more."""
+    import pickle
+
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    for path in sorted(Path(checkpoint).glob("*.pt*")):
+        try:
+            with safe_globals():
+                torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            why = "holds objects other than tensors and plain data, which a safe (weights-only) load refuses"
+        except Exception as err:  # noqa: BLE001 - truncated or not a torch archive: named, not raised
+            why = f"is unreadable ({type(err).__name__})"
+        else:
+            continue
+        return (
+            f"--resume: {path} {why}; delete {Path(checkpoint).name} to resume from an earlier checkpoint "
+            "(or its whole folder to start again)"
+        )
+    return None
+
+
+def completion_marker(settings: dict | None = None):
+    """A transformers callback writing :data:`MARKER` (with ``settings``) into each checkpoint once it
+    is saved."""
     from transformers import TrainerCallback
 
     class CompletionMarker(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if state.is_world_process_zero and folder.is_dir():
-                write_marker(folder, state.global_step)
+                write_marker(folder, state.global_step, settings)
 
     return CompletionMarker()

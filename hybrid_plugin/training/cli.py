@@ -66,7 +66,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         logging_steps=args.logging_steps,
         save_steps=args.save_steps,
-        resume=args.resume,
+        resume=args.resume or args.resume_anyway,
+        resume_anyway=args.resume_anyway,
         eval_tasks=list(args.evaluate or []),
         eval_languages=args.eval_languages,
         data_dir=args.data_dir,
@@ -232,6 +233,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "--save-steps", type=int, default=0, help="checkpoint every N steps into OUTPUT.checkpoints/"
     )
     p.add_argument("--resume", action="store_true", help="resume from OUTPUT.checkpoints/")
+    p.add_argument(
+        "--resume-anyway",
+        action="store_true",
+        help="resume even with another learning rate, strategy, data, ... than the checkpoint's "
+        "(training.json records both)",
+    )
     p.add_argument(
         "--evaluate",
         action="append",

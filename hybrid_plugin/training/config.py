@@ -21,6 +21,29 @@ DEV_NAME = "dev"  # the dev evaluator's name: its metrics are logged as eval_dev
 # what the dev evaluator reports, and whether higher is better: read from the measures' one definition
 DEV_METRICS = {m.key: bool(m.higher_is_better) for m in (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)}
 BEST_METRICS = (*DEV_METRICS, "loss")  # choices of --metric-for-best-model
+# the options that shape the weights a checkpoint holds: --resume refuses other values than the
+# checkpoint's (--resume-anyway continues, and training.json records both); the rest (logging, saving,
+# evaluation, the output's card) may change between the two runs
+RESUME_SETTINGS = (
+    "base_model",
+    "strategy",
+    "alpha",
+    "mono_weights",
+    "languages",
+    "passage_unit",
+    "batch_size",
+    "epochs",
+    "max_steps",
+    "learning_rate",
+    "weight_decay",
+    "warmup_ratio",
+    "scale",
+    "max_seq_length",
+    "freeze_embeddings",
+    "dev_fraction",
+    "seed",
+)
+TRAINING_DATA = "training data"  # the settings' key for the sha256 of every training file
 
 
 @dataclass
@@ -59,6 +82,7 @@ class TrainConfig:
     logging_steps: int = 10
     save_steps: int = 0  # > 0: checkpoints in OUTPUT.checkpoints/, deleted once the model is saved
     resume: bool = False
+    resume_anyway: bool = False  # resume even where RESUME_SETTINGS or the data differ from the checkpoint's
     eval_tasks: list[str] = field(default_factory=list)
     eval_languages: str | None = None
     data_dir: str | None = None
@@ -126,6 +150,10 @@ class TrainConfig:
             raise UserError("--weight-decay must be ≥ 0 and --warmup-ratio in [0, 1)")
         if self.save_steps < 0:
             raise UserError(f"--save-steps must be ≥ 0, got {self.save_steps}")
+        from hybrid_plugin.stats.paired import MAX_SEED  # one range for train and compare: numpy's
+
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed {self.seed}: expected a whole number from 0 to {MAX_SEED} (2**32 − 1)")
         if not check_output:
             return
         out = Path(self.output)
@@ -161,6 +189,16 @@ class TrainConfig:
             raise UserError(f"--report-to {self.report_to}: pip install {self.report_to}")
         if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
             raise UserError(f"--push-to-hub {self.push_to_hub!r}: expected a Hub repository id USER/NAME")
+
+    def resume_settings(self, sources: list[dict]) -> dict:
+        """What :data:`RESUME_SETTINGS` and the training files (by sha256, not path) are for this run:
+        stored with every checkpoint and compared on ``--resume``."""
+        settings = {name: getattr(self, name) for name in RESUME_SETTINGS}
+        settings["alpha"] = resolve_alpha(self.strategy, self.alpha)  # the default and 0.5 are one
+        settings[TRAINING_DATA] = sorted(
+            f"{s['format']}:{sha}" for s in sources for sha in s["files"].values()
+        )
+        return settings
 
     @property
     def best_metric_key(self) -> str:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import tempfile
 import time
@@ -18,6 +19,7 @@ from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.models.ref import resolve_model
 from hybrid_plugin.provenance import library_versions
 from hybrid_plugin.training.build import (
+    DivergenceGuard,
     GracefulStop,
     StepTimer,
     TrainingData,  # noqa: F401 (public name: the run's data)
@@ -28,8 +30,14 @@ from hybrid_plugin.training.build import (
     process_rank,
 )
 from hybrid_plugin.training.card import CARD_FILE, RECORD_FORMAT, write_card, write_record
-from hybrid_plugin.training.checkpoints import completion_marker, resume_from
-from hybrid_plugin.training.config import DEV_METRICS, DEV_NAME, LIBRARIES, TrainConfig
+from hybrid_plugin.training.checkpoints import (
+    changed_settings,
+    completion_marker,
+    newest_complete,
+    resume_from,
+    unloadable_archive,
+)
+from hybrid_plugin.training.config import DEV_METRICS, DEV_NAME, LIBRARIES, TRAINING_DATA, TrainConfig
 from hybrid_plugin.training.dev_eval import dev_curve
 from hybrid_plugin.training.merge import keep_base_files, merge_saved, merge_weights  # noqa: F401 (public)
 from hybrid_plugin.training.samplers import world_size
@@ -65,6 +73,9 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
     timer, stop = StepTimer(), GracefulStop()
     started = datetime.now(timezone.utc)
     work_dir = cfg.checkpoint_dir
+    settings = cfg.resume_settings(data.items.sources)
+    resume = resume_from(work_dir, report=main_process) if cfg.resume else None  # complete ones only
+    resumed = _resumed(cfg, resume, settings) if resume is not None else None
     with atomic_dir(output) if main_process else tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         saved_max_len = model_ref.load().max_seq_length  # the saved model keeps the base's
@@ -72,13 +83,22 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         if cfg.merge_with_base is not None:
             base_state = {k: v.detach().clone() for k, v in model_ref.load().state_dict().items()}
         trainer, model, samplers = build_trainer(
-            cfg, model_ref, data, work_dir, callbacks=[timer, stop, completion_marker(), *callbacks]
+            cfg, model_ref, data, work_dir, callbacks=[timer, stop, completion_marker(settings), *callbacks]
         )
+        guard = DivergenceGuard(trainer.loss)
+        trainer.add_callback(guard)
         train_max_len = model.max_seq_length
         t0 = time.perf_counter()
-        resume = resume_from(work_dir, report=main_process) if cfg.resume else None  # complete ones only
-        result = trainer.train(resume_from_checkpoint=resume)
+        try:
+            result = trainer.train(resume_from_checkpoint=resume)
+        except (pickle.UnpicklingError, RuntimeError, EOFError):
+            why = unloadable_archive(resume) if resume is not None else None
+            if why is None:
+                raise
+            raise UserError(why) from None
         train_seconds = time.perf_counter() - t0
+        if guard.diverged_at is not None:
+            raise UserError(_diverged(cfg, guard.diverged_at, guard.what))
         if stop.stopped_at is not None:
             raise Interrupted(
                 f"checkpoint of step {stop.stopped_at} in {work_dir}; no model was written. "
@@ -128,6 +148,7 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
             "dev_loss": dev_losses(trainer.state.log_history),
             "dev_retrieval": dev_curve(trainer.state.log_history),
             "best_model": best,
+            "resumed": resumed,
             "merge_with_base": {"weight": cfg.merge_with_base, "tensors": merged} if base_state else None,
             "max_seq_length": {"training": train_max_len, "saved": saved_max_len},
             "device": str(model.device),
@@ -144,6 +165,32 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
     if cfg.push_to_hub and main_process:
         _push(model, cfg.push_to_hub, output)
     return record
+
+
+def _resumed(cfg: TrainConfig, checkpoint: str, settings: dict) -> dict:
+    """What ``training.json`` records of the checkpoint a run continued from; refuses (one line) one
+    trained with other settings unless ``--resume-anyway``: the result would be neither run's model."""
+    changed = changed_settings(checkpoint, settings)
+    if changed and not cfg.resume_anyway:
+        what = "; ".join(
+            f"{name} changed" if name == TRAINING_DATA else f"{name} {c['checkpoint']} → {c['now']}"
+            for name, c in changed.items()
+        )
+        raise UserError(
+            f"--resume: {checkpoint} was trained with other settings ({what}); resume with the same "
+            "options, or add --resume-anyway to continue with the new ones (training.json records both)"
+        )
+    return {"checkpoint": Path(checkpoint).name, "changed": changed}
+
+
+def _diverged(cfg: TrainConfig, step: int, what: str) -> str:
+    """The one line for a run whose loss or weights stopped being finite (the model is not saved)."""
+    kept, _ = newest_complete(cfg.checkpoint_dir) if cfg.checkpoint_dir.is_dir() else (None, [])
+    where = f"the last finite checkpoint is {kept}" if kept is not None else "no checkpoint was kept"
+    return (
+        f"training diverged at step {step}: its {what} is not finite (--learning-rate {cfg.learning_rate:g} "
+        f"too high?); no model was written to {cfg.output}, {where}"
+    )
 
 
 def _push(model, repo: str, output: Path) -> None:
