@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text, write_with
-from hybrid_plugin.data.spec import get_spec
+from hybrid_plugin.data.spec import TaskSpec, get_spec
 from hybrid_plugin.leaderboard.board import Row, board_lock, read_board, results_relpath
 from hybrid_plugin.leaderboard.schema import RowBase, language_column, row_model
 from hybrid_plugin.leaderboard.tasks import ranked_specs
@@ -37,6 +37,10 @@ class Column:
     markdown: bool = True
     title: str = ""
     place: str = "main"  # on the page: "main" (always shown), "lang" (per-language, toggled), "detail"
+    # on the page, which main columns give way: 0 never (#, model, multi); 1 mono and cross (only on a
+    # narrow screen with the per-language columns on); 2 the rest (on a narrow screen, and to make room
+    # for the per-language columns)
+    priority: int = 2
 
 
 def _num(value: float | None, places: int) -> str:
@@ -84,8 +88,13 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
     spec = get_spec(task)
     fields = row_model(task).model_fields
     cols = [
-        Column("#", lambda r: str(rank_of[id(r)]), lambda r: rank_of[id(r)], numeric=True),
-        Column("model", lambda r: r.name, title="display name; links to the committed results JSON"),
+        Column("#", lambda r: str(rank_of[id(r)]), lambda r: rank_of[id(r)], numeric=True, priority=0),
+        Column(
+            "model",
+            lambda r: r.name,
+            title="display name; links to the committed results JSON",
+            priority=0,
+        ),
         Column(
             "fingerprint",
             lambda r: r.model_fingerprint[:12],
@@ -105,9 +114,17 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
             title=fields["candidate_format"].description,
             place="detail",
         ),
-        Column("mono", lambda r: _num(r.mono_map, 3), lambda r: r.mono_map, True, title="mono_map"),
-        Column("cross", lambda r: _num(r.cross_map, 3), lambda r: r.cross_map, True, title="cross_map"),
-        Column("multi", lambda r: _num(r.multi_map, 3), lambda r: r.multi_map, True, title="multi_map"),
+        *(
+            Column(
+                setting,
+                lambda r, k=f"{setting}_map": _num(getattr(r, k), 3),
+                lambda r, k=f"{setting}_map": getattr(r, k),
+                True,
+                title=f"{setting}_map",
+                priority=0 if setting == "multi" else 1,  # multi stays beside the language columns
+            )
+            for setting in ("mono", "cross", "multi")
+        ),
         Column(
             "multi 95% CI",
             interval_text,
@@ -151,6 +168,7 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
             "in-domain",
             lambda r: "yes ⚠" if r.in_domain_training else "",
             title=fields["in_domain_training"].description,
+            place="detail",  # on the page: a badge beside the model's name
         ),
         Column("plugin", lambda r: r.plugin_version, place="detail"),
         Column("date", lambda r: r.date.isoformat(), place="detail"),
@@ -305,9 +323,13 @@ def render_readme(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> 
 
 # --- HTML ---------------------------------------------------------------------------------------
 #
-# One task at a time (a tab per task), compact rows (the long fields sit in a detail row opened by the
-# row's button), a sticky header, per-language columns behind a switch and a text filter. Everything is
-# in the page: no request leaves it, and the CSP allows only its own style and script (by hash).
+# One task at a time (a tab per task, the address keeps the tab and the sort), compact rows (the long
+# fields sit in a detail row opened by the row's button), a sticky header, per-language columns behind
+# a switch (they take the place of the other columns but the three mAPs) and a filter on the text the
+# rows show. Below 40rem only the rank, the model and the three mAPs stay. Everything is in the page:
+# no request leaves it, and the CSP allows only its own style and script (by hash).
+
+NARROW = "40rem"  # below this width only the columns of priority 0 and 1 show
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1rem 1.5rem; color: #1d1d1f; }
@@ -317,23 +339,29 @@ p.lede { margin: 0 0 .6rem; color: #444; max-width: 70rem; }
 .tabs button { font: inherit; padding: .3rem .8rem; border: 1px solid #bbb; background: #f4f4f6;
   cursor: pointer; border-radius: 4px 4px 0 0; }
 .tabs button[aria-selected=true] { background: #fff; border-bottom-color: #fff; font-weight: 600; }
-input[type=search] { font: inherit; padding: .25rem .5rem; width: 18rem; }
+input[type=search] { font: inherit; padding: .25rem .5rem; width: 18rem; max-width: 100%;
+  box-sizing: border-box; }
 label { cursor: pointer; } .count { color: #666; }
 .wrap { overflow: auto; max-height: 78vh; border: 1px solid #ddd; }
 table { border-collapse: separate; border-spacing: 0; width: 100%; }
 th, td { padding: .2rem .45rem; border-bottom: 1px solid #e4e4e4; white-space: nowrap; vertical-align: top; }
 thead th { position: sticky; top: 0; z-index: 2; background: #f7f7f9; border-bottom: 1px solid #bbb;
-  text-align: left; }
+  text-align: left; vertical-align: bottom; white-space: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; }
+th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer;
+  text-align: inherit; }
 th[aria-sort=ascending] button::after { content: " ▲"; }
 th[aria-sort=descending] button::after { content: " ▼"; }
-td.model { max-width: 26rem; overflow: hidden; text-overflow: ellipsis; }
+td.model { white-space: normal; min-width: 14rem; overflow-wrap: anywhere; }
+.badge { display: inline-block; margin-left: .3rem; padding: 0 .3rem; font-size: 11px; line-height: 1.45;
+  white-space: nowrap; color: #7a4100; background: #fff1cc; border: 1px solid #d9a400; border-radius: 3px; }
 td.num:first-child { text-align: left; }
 .lang { display: none; } body.show-langs .lang { display: table-cell; }
+body.show-langs .p2 { display: none; }
 tr.detail td { white-space: normal; background: #fafafa; }
 tr.detail dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem; margin: .3rem 0; }
 tr.detail dt { color: #555; } tr.detail dd { margin: 0; overflow-wrap: anywhere; }
+tr.detail dl div.p2 { display: none; }
 button.more { font: inherit; font-size: 11px; line-height: 1; padding: .1rem .3rem; cursor: pointer;
   border: 1px solid #bbb; background: #fff; border-radius: 3px; }
 /* rank (with the details button) and model stay in view when the language columns scroll sideways */
@@ -346,23 +374,35 @@ tr.detail dl { position: sticky; left: .5rem; max-width: 70rem; }
 code { font-size: 90%; }
 .plots { display: flex; flex-wrap: wrap; gap: 1rem; margin-top: .8rem; }
 .plots img { max-width: 100%; }
-"""
+@media (max-width: NARROW) {
+  body { margin: .6rem; }
+  .p2 { display: none; } body.show-langs .p1 { display: none; }
+  tr.detail dl div.p2 { display: contents; }
+  td.model { min-width: 0; }
+  th, td { padding: .2rem .3rem; }
+  th:nth-child(1), td:nth-child(1) { width: 3.2rem; min-width: 3.2rem; max-width: 3.2rem; }
+  th:nth-child(2), td:nth-child(2) { left: 3.2rem; }
+  body.show-langs td.model { min-width: 8rem; }
+}
+""".replace("NARROW", NARROW)
 
 SCRIPT = """
 (function () {
   "use strict";
   function dataRows(table) { return Array.prototype.slice.call(table.tBodies[0].querySelectorAll("tr.row")); }
   function detailOf(row) { return document.getElementById(row.getAttribute("data-detail")); }
+  function heads(table) { return Array.prototype.slice.call(table.tHead.rows[0].cells); }
   function value(row, col, numeric) {
     var raw = row.cells[col].getAttribute("data-value");
     if (!numeric) { return raw; }
     return raw === "" ? null : Number(raw);
   }
-  function sortBy(table, col, th) {
+  // ascending: true or false; left out, a click's: ascending unless it already is
+  function sortBy(table, th, ascending) {
+    var col = heads(table).indexOf(th);
     var numeric = th.getAttribute("data-type") === "number";
-    var ascending = th.getAttribute("aria-sort") !== "ascending";
-    var heads = table.tHead.rows[0].cells;
-    for (var i = 0; i < heads.length; i++) { heads[i].removeAttribute("aria-sort"); }
+    if (ascending === undefined) { ascending = th.getAttribute("aria-sort") !== "ascending"; }
+    heads(table).forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     var body = table.tBodies[0];
     var rows = dataRows(table);
@@ -374,17 +414,23 @@ SCRIPT = """
     });
     rows.forEach(function (r) { body.appendChild(r); body.appendChild(detailOf(r)); });
   }
+  // the text a row shows: its cells that are displayed (not the hidden columns, not the details)
+  function shownText(row) {
+    return Array.prototype.map.call(row.cells, function (cell) {
+      return getComputedStyle(cell).display === "none" ? "" : cell.textContent;
+    }).join(" ");
+  }
+  function currentSection() { return document.querySelector("section.task:not([hidden])"); }
   function applyFilter() {
     var query = document.getElementById("filter").value.trim().toLowerCase();
     var shown = 0, total = 0;
-    var section = document.querySelector("section.task:not([hidden])");
+    var section = currentSection();
     if (!section) { return; }
     section.querySelectorAll("table.board").forEach(function (table) {
       dataRows(table).forEach(function (row) {
-        var text = (row.textContent + " " + detailOf(row).textContent).toLowerCase();
-        var match = query === "" || text.indexOf(query) !== -1;
+        var match = query === "" || shownText(row).toLowerCase().indexOf(query) !== -1;
         row.hidden = !match;
-        if (!match) { detailOf(row).hidden = true; setOpen(row, false); }
+        if (!match) { setOpen(row, false); }
         total += 1; shown += match ? 1 : 0;
       });
     });
@@ -397,19 +443,55 @@ SCRIPT = """
     button.textContent = open ? "▾" : "▸";
     detailOf(row).hidden = !open;
   }
+  function tabs() { return Array.prototype.slice.call(document.querySelectorAll(".tabs button")); }
   function selectTask(task) {
-    document.querySelectorAll(".tabs button").forEach(function (tab) {
+    tabs().forEach(function (tab) {
       var on = tab.getAttribute("data-task") === task;
       tab.setAttribute("aria-selected", on ? "true" : "false");
       document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
     });
     applyFilter();
   }
+  // the address: #TASK&sort=KEY.asc (main table)&partial=KEY.desc (partial-language table)
+  function writeHash() {
+    var section = currentSection();
+    if (!section) { return; }
+    var parts = [section.id];
+    section.querySelectorAll("table.board").forEach(function (table) {
+      var th = table.querySelector("thead th[aria-sort]");
+      if (th) {
+        var dir = th.getAttribute("aria-sort") === "ascending" ? "asc" : "desc";
+        parts.push(table.getAttribute("data-param") + "=" + th.getAttribute("data-key") + "." + dir);
+      }
+    });
+    var hash = "#" + parts.join("&");
+    if (location.hash === hash) { return; }
+    try { history.replaceState(null, "", hash); } catch (err) { location.hash = hash; }
+  }
+  function restore() {
+    var task = null, sorts = {};
+    location.hash.slice(1).split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq === -1) { task = part; } else { sorts[part.slice(0, eq)] = part.slice(eq + 1); }
+    });
+    var all = tabs();
+    if (!all.length) { return; }
+    var tab = all.filter(function (t) { return t.getAttribute("data-task") === task; })[0] || all[0];
+    document.getElementById(tab.getAttribute("aria-controls")).querySelectorAll("table.board")
+      .forEach(function (table) {
+        var wanted = sorts[table.getAttribute("data-param")];
+        if (!wanted) { return; }
+        var dot = wanted.lastIndexOf(".");
+        var key = wanted.slice(0, dot), dir = wanted.slice(dot + 1);
+        var th = heads(table).filter(function (h) { return h.getAttribute("data-key") === key; })[0];
+        if (th && (dir === "asc" || dir === "desc")) { sortBy(table, th, dir === "asc"); }
+      });
+    selectTask(tab.getAttribute("data-task"));
+  }
   document.querySelectorAll("table.board").forEach(function (table) {
-    var heads = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads, function (th, col) {
+    heads(table).forEach(function (th) {
       var button = th.querySelector("button");
-      if (button) { button.addEventListener("click", function () { sortBy(table, col, th); }); }
+      if (button) { button.addEventListener("click", function () { sortBy(table, th); writeHash(); }); }
     });
     dataRows(table).forEach(function (row) {
       row.querySelector("button.more").addEventListener("click", function () {
@@ -417,19 +499,21 @@ SCRIPT = """
       });
     });
   });
-  document.querySelectorAll(".tabs button").forEach(function (tab) {
-    tab.addEventListener("click", function () { selectTask(tab.getAttribute("data-task")); });
+  tabs().forEach(function (tab) {
+    tab.addEventListener("click", function () { selectTask(tab.getAttribute("data-task")); writeHash(); });
   });
   document.getElementById("filter").addEventListener("input", applyFilter);
   document.getElementById("langs").addEventListener("change", function (event) {
     document.body.classList.toggle("show-langs", event.target.checked);
+    applyFilter();  // the columns shown changed, so did the text the filter looks at
   });
-  var first = document.querySelector(".tabs button");
-  var hash = location.hash.slice(1).replace(/[^a-z0-9-]/g, "");
-  var wanted = document.querySelector('.tabs button[data-task="' + hash + '"]');
-  if (first) { selectTask((wanted || first).getAttribute("data-task")); }
+  window.matchMedia("(max-width: NARROW)").addEventListener("change", applyFilter);
+  window.addEventListener("hashchange", restore);
+  restore();
 })();
-"""
+""".replace("NARROW", NARROW)
+
+BADGE_TITLE = "in-domain: trained on data from this task's own source; not comparable with zero-shot rows"
 
 
 def _csp_hash(text: str) -> str:
@@ -441,27 +525,39 @@ def e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def column_key(c: Column) -> str:
+    """A column's name in the page's address (``multi 95% CI`` -> ``multi-95-ci``, ``#`` -> ``rank``)."""
+    return re.sub(r"[^a-z0-9]+", "-", c.heading.lower()).strip("-") or "rank"
+
+
+def _classes(c: Column) -> list[str]:
+    """The CSS classes that show or hide a column's cells (see STYLE)."""
+    if c.place == "lang":
+        return ["lang"]
+    return [f"p{c.priority}"] if c.priority > 0 else []
+
+
 def _cell(task: str, c: Column, row: RowBase, toggle: str = "") -> str:
-    """A table cell; ``toggle`` (the details button) goes first in the rank cell."""
+    """A table cell; ``toggle`` (the details button) goes first in the rank cell; an in-domain row's
+    model cell carries a badge after the name (the caveat sits in the row, not in a far column)."""
     text = c.text(row)
     sort = c.sort(row) if c.sort else text
     value = "" if sort is None else (repr(float(sort)) if c.numeric else str(sort))
-    classes = [
-        k
-        for k, on in (("num", c.numeric), ("lang", c.place == "lang"), ("model", c.heading == "model"))
-        if on
-    ]
+    classes = ["num"] * c.numeric + _classes(c) + ["model"] * (c.heading == "model")
     klass = f' class="{" ".join(classes)}"' if classes else ""
     content = e(text)
     if c.heading == "model":
-        content = f'<a href="{e(results_relpath(task, row.results_sha256))}" title="{e(text)}">{content}</a>'
+        content = f'<a href="{e(results_relpath(task, row.results_sha256))}">{content}</a>'
+        if row.in_domain_training:
+            content += f' <span class="badge" title="{e(BADGE_TITLE)}">in-domain ⚠</span>'
     elif c.heading == "#":
         content = toggle + content
     return f'<td{klass} data-value="{e(value)}">{content}</td>'
 
 
 def _detail(task: str, cols: list[Column], row: RowBase) -> str:
-    """The row's long fields as a definition list (shown by the row's "more" button)."""
+    """The row's long fields as a definition list (shown by the row's "more" button); the columns a
+    narrow screen hides (``p2``) are listed too, shown there only."""
     items = []
     for c in cols:
         text = c.text(row)
@@ -470,7 +566,8 @@ def _detail(task: str, cols: list[Column], row: RowBase) -> str:
         else:
             text_html = e(text) if text else "–"
         css = ' class="notes"' if c.heading == "notes" else ""
-        items.append(f"<dt>{e(c.heading)}</dt><dd{css}>{text_html}</dd>")
+        item = f"<dt>{e(c.heading)}</dt><dd{css}>{text_html}</dd>"
+        items.append(f'<div class="p2">{item}</div>' if c.place == "main" else item)
     link = e(results_relpath(task, row.results_sha256))
     items.append(f'<dt>results</dt><dd><a href="{link}">{link}</a></dd>')
     return f"<dl>{''.join(items)}</dl>"
@@ -481,14 +578,17 @@ def html_table(task: str, rows: list[RowBase], table_id: str, partial: bool = Fa
     all_cols = columns(task, rank_of, partial)
     cols = [c for c in all_cols if c.place in ("main", "lang")]
     details = [c for c in all_cols if c.place == "detail"]
-    out = [f'<div class="wrap"><table class="board" id="{e(table_id)}"><thead><tr>']
+    in_details = {c.heading for c in details}  # "training": its long form is there already
+    details = [c for c in cols if c.priority == 2 and c.heading not in in_details] + details
+    param = "partial" if partial else "sort"
+    out = [f'<div class="wrap"><table class="board" id="{e(table_id)}" data-param="{param}"><thead><tr>']
     for c in cols:
         kind = "number" if c.numeric else "text"
         title = f' title="{e(c.title)}"' if c.title else ""
-        classes = " ".join(k for k, on in (("num", c.numeric), ("lang", c.place == "lang")) if on)
+        classes = " ".join(["num"] * c.numeric + _classes(c))
         klass = f' class="{classes}"' if classes else ""
         out.append(
-            f'<th scope="col" data-type="{kind}"{klass}{title}>'
+            f'<th scope="col" data-type="{kind}" data-key="{e(column_key(c))}"{klass}{title}>'
             f'<button type="button">{e(c.heading)}</button></th>'
         )
     out.append("</tr></thead><tbody>")
@@ -510,13 +610,19 @@ def html_table(task: str, rows: list[RowBase], table_id: str, partial: bool = Fa
     return "".join(out)
 
 
+def page_tasks() -> dict[str, TaskSpec]:
+    """The page's tabs in order: tasks no training data is in-domain for come first, so the page opens
+    on a board where every row is zero-shot with respect to the task's source (XQuAD-R, not MLQA-R)."""
+    return dict(sorted(ranked_specs().items(), key=lambda item: bool(item[1].in_domain_training)))
+
+
 def render_html(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> str:
     """The self-contained page: every value escaped, no external resource, CSP by hash."""
     csp = (
         f"default-src 'none'; img-src 'self'; style-src {_csp_hash(STYLE)}; "
         f"script-src {_csp_hash(SCRIPT)}; base-uri 'none'; form-action 'none'"
     )
-    specs = ranked_specs()
+    specs = page_tasks()
     tabs = "".join(
         f'<button type="button" role="tab" id="tab-{e(task)}" data-task="{e(task)}" '
         f'aria-controls="{e(task)}" '
@@ -530,13 +636,15 @@ def render_html(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> st
         "better). <em>multi 95% CI</em>: bootstrap interval over parallel question groups; <em>vs best</em>: "
         "paired randomization test against the best row on the same languages and candidates "
         "(≈ best: not distinguishable at α = 0.05, Holm-corrected); n/a: no per-query file, so nothing "
-        "is claimed. Click a heading to sort, ▸ for a row's details; model names link to the "
-        "committed results JSON. Generated by <code>hybrid-plugin leaderboard render</code>; "
+        'is claimed. <span class="badge">in-domain ⚠</span> marks a row trained on data from the task\'s '
+        "own source: not comparable with the zero-shot rows. Click a heading to sort (the address keeps "
+        "the tab and the sort), ▸ for a row's details; model names link to the committed results JSON. "
+        "Generated by <code>hybrid-plugin leaderboard render</code>; "
         'schema in <a href="README.md">README.md</a>.</p>',
         '<div class="controls">'
         f'<div class="tabs" role="tablist" aria-label="task">{tabs}</div>'
-        '<input type="search" id="filter" placeholder="filter rows (name, training, notes, …)" '
-        'aria-label="filter rows">'
+        '<input type="search" id="filter" placeholder="filter rows by the text they show" '
+        'aria-label="filter rows by the text they show">'
         '<label><input type="checkbox" id="langs"> per-language multi mAP</label>'
         '<span class="count" id="count" aria-live="polite"></span>'
         "</div>",
