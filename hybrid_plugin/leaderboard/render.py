@@ -692,6 +692,9 @@ KINDS = {  # how a row was made -> (legend text, colour)
     "lexical": ("lexical (BM25)", "#55a868"),
 }
 LOG_RATIO = 10.0
+IN_DOMAIN_MARK = "◆"  # in the key; the scatter draws these rows as diamonds ("D"), the bars hatched
+IN_DOMAIN_LEGEND = "in-domain training (data from the task's own source)"
+IN_DOMAIN_HATCH = "////"
 
 
 def row_kind(row: RowBase) -> str:
@@ -704,16 +707,18 @@ def _key_name(row: RowBase) -> str:
     return row.name if len(row.name) <= KEY_NAME_MAX else row.name[: KEY_NAME_MAX - 1] + "…"
 
 
-def _figure(rows: list[RowBase], kinds: bool = True):
+def _figure(rows: list[RowBase], kinds: bool = True, in_domain_legend: str = IN_DOMAIN_LEGEND):
     """A figure with the plot axes on the left and the numbered key of the rows on the right
-    (``kinds``: numbers coloured by how the row was made, with a legend of those colours)."""
+    (``kinds``: numbers coloured by how the row was made, with a legend of those colours). A row
+    trained in-domain gets a ◆ between its number and its name, explained by ``in_domain_legend``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown_kinds = [k for k in KINDS if kinds and any(row_kind(r) == k for r in rows)]
-    height = max(4.2, 1.4 + 0.24 * (len(rows) + len(shown_kinds)))
+    any_in_domain = any(r.in_domain_training for r in rows)
+    height = max(4.2, 1.4 + 0.24 * (len(rows) + len(shown_kinds) + any_in_domain))
     fig = plt.figure(figsize=(11.0, height), dpi=PLOT_DPI)
     ax = fig.add_axes((0.075, 0.6 / height + 0.05, 0.44, 1 - (0.6 / height + 0.05) - 0.5 / height))
     key = fig.add_axes((0.56, 0.03, 0.43, 0.94))
@@ -723,6 +728,8 @@ def _figure(rows: list[RowBase], kinds: bool = True):
     for n, row in enumerate(rows, 1):
         color = KINDS[row_kind(row)][1] if kinds else "black"
         key.text(0.0, y, str(n), fontsize=8, fontweight="bold", color=color, va="top", parse_math=False)
+        if row.in_domain_training:
+            key.text(0.031, y, IN_DOMAIN_MARK, fontsize=7.5, va="top")
         key.text(0.055, y, _key_name(row), fontsize=8, va="top", parse_math=False)
         y -= step
     y -= step / 2
@@ -731,6 +738,9 @@ def _figure(rows: list[RowBase], kinds: bool = True):
         key.text(0.0, y, "●", fontsize=8, color=color, va="top")
         key.text(0.055, y, text, fontsize=7.5, color="0.35", va="top", parse_math=False)
         y -= step * 0.85
+    if any_in_domain:
+        key.text(0.0, y, IN_DOMAIN_MARK, fontsize=7.5, va="top")
+        key.text(0.055, y, in_domain_legend, fontsize=7.5, color="0.35", va="top", parse_math=False)
     return fig, ax
 
 
@@ -829,8 +839,9 @@ def crowded(ax, xs: list[float], ys: list[float], within_px: float = 18.0) -> li
     return best if len(best) >= 3 else []
 
 
-def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
-    """An inset magnifying ``members`` in a corner of ``ax`` that holds no point; None if none is free."""
+def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int], spans: list[tuple[float, float]]):
+    """An inset magnifying ``members`` in a corner of ``ax`` that holds no point; None if none is free.
+    ``spans``: each point's vertical extent (its error bar, or the point), all kept inside the inset."""
     fig = ax.figure
     to_axes = ax.transAxes.inverted()
     frac = to_axes.transform(ax.transData.transform(list(zip(xs, ys))))
@@ -845,11 +856,13 @@ def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
         if any(x0 - 0.02 <= fx <= x0 + w + 0.02 and y0 - 0.02 <= fy <= y0 + h + 0.02 for fx, fy in frac):
             continue
         inset = ax.inset_axes((x0, y0, w, h))
-        mx, my = [xs[i] for i in members], [ys[i] for i in members]
+        mx = [xs[i] for i in members]
+        low, high = min(spans[i][0] for i in members), max(spans[i][1] for i in members)
         span_x = max(max(mx) - min(mx), 1e-9)
-        span_y = max(max(my) - min(my), 1e-4)
+        span_y = max(high - low, 1e-4)
+        pad_y = 0.45 if all(spans[i][0] == spans[i][1] for i in members) else 0.12  # bars: room enough
         inset.set_xlim(min(mx) - 0.35 * span_x, max(mx) + 0.35 * span_x)
-        inset.set_ylim(min(my) - 0.45 * span_y, max(my) + 0.45 * span_y)
+        inset.set_ylim(low - pad_y * span_y, high + pad_y * span_y)
         inset.tick_params(labelsize=6.5)
         inset.grid(alpha=0.3)
         inset.set_facecolor("#fbfbfb")
@@ -859,11 +872,15 @@ def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
     return None
 
 
-def _error_bars(ax, rows: list[RowBase], xs: list[float]) -> bool:
-    """95% intervals of multi mAP where a row has one (rows without a per-query file get none)."""
-    have = [
+def _with_interval(rows: list[RowBase], xs: list[float]) -> list[tuple[float, RowBase]]:
+    return [
         (x, r) for x, r in zip(xs, rows) if r.multi_map_ci_low is not None and r.multi_map_ci_high is not None
     ]
+
+
+def _error_bars(ax, rows: list[RowBase], xs: list[float], color: str = "#333333", cap: float = 3) -> bool:
+    """95% intervals of multi mAP where a row has one (rows without a per-query file get none)."""
+    have = _with_interval(rows, xs)
     if not have:
         return False
     ax.errorbar(
@@ -874,27 +891,49 @@ def _error_bars(ax, rows: list[RowBase], xs: list[float]) -> bool:
             [r.multi_map_ci_high - r.multi_map for _, r in have],
         ],
         fmt="none",
-        ecolor="#333333",
+        ecolor=color,
         elinewidth=1,
-        capsize=3,
+        capsize=cap,
         zorder=4,
         label="multi: 95% CI (question groups)",
     )
     return True
 
 
+def _error_bar_boxes(ax, rows: list[RowBase], xs: list[float]) -> list:
+    """The display boxes of the error bars (caps included): places the numbers must not cover."""
+    from matplotlib.transforms import Bbox
+
+    cap = 3 * ax.figure.dpi / 72
+    boxes = []
+    for x, r in _with_interval(rows, xs):
+        (x0, y0), (_, y1) = ax.transData.transform([(x, r.multi_map_ci_low), (x, r.multi_map_ci_high)])
+        boxes.append(Bbox.from_extents(x0 - cap, y0, x0 + cap, y1))
+    return boxes
+
+
+def _points(ax, xs: list[float], ys: list[float], colors: list[str], rows: list[RowBase]) -> None:
+    """One marker per row: a circle, or a dark-edged diamond for a row trained in-domain."""
+    for in_domain, marker, edge, width in ((False, "o", "white", 0.6), (True, "D", "black", 0.9)):
+        idx = [i for i, r in enumerate(rows) if r.in_domain_training == in_domain]
+        if idx:
+            ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], c=[colors[i] for i in idx], s=28,
+                       marker=marker, zorder=3, edgecolors=edge, linewidths=width)  # fmt: skip
+
+
 def scatter_figure(task: str, rows: list[RowBase]):
-    """Multi mAP against max rank distance: one numbered point per row (the number is its place).
+    """Multi mAP against max rank distance: one numbered point per row (the number is its place);
+    rows trained in-domain are diamonds, and every row with an interval has its error bar.
 
     Points crowded on screen (trained variants of one model often lie within a few pixels) are
-    magnified in an inset placed in a corner without points, and numbered there.
+    magnified in an inset placed in a corner without points, and numbered there, error bars included.
     """
     fig, ax = _figure(rows)
     xs = [max(r.max_rank_distance, 1e-3) for r in rows]
     ys = [r.multi_map for r in rows]
     colors = [KINDS[row_kind(r)][1] for r in rows]
     log = len(xs) > 1 and max(xs) / min(xs) >= LOG_RATIO
-    ax.scatter(xs, ys, c=colors, s=28, zorder=3, edgecolors="white", linewidths=0.6)
+    _points(ax, xs, ys, colors, rows)
     _error_bars(ax, rows, xs)
     if log:
         import math
@@ -917,13 +956,19 @@ def scatter_figure(task: str, rows: list[RowBase]):
     fig.canvas.draw()
     numbers: list[str | None] = [str(n) for n in range(1, len(rows) + 1)]
     members = crowded(ax, xs, ys)
-    inset = _zoom_inset(ax, xs, ys, members) if members else None
+    spans = [
+        (r.multi_map_ci_low, r.multi_map_ci_high) if r.multi_map_ci_low is not None else (y, y)
+        for r, y in zip(rows, ys)
+    ]
+    inset = _zoom_inset(ax, xs, ys, members, spans) if members else None
     avoid = []
     if inset is not None:
-        inset.scatter([xs[i] for i in members], [ys[i] for i in members], c=[colors[i] for i in members],
-                      s=28, zorder=3, edgecolors="white", linewidths=0.6)  # fmt: skip
-        place_numbers(inset, [xs[i] for i in members], [ys[i] for i in members],
-                      [numbers[i] for i in members], [colors[i] for i in members])  # fmt: skip
+        sub = [rows[i] for i in members]
+        sub_xs, sub_ys, sub_colors = ([v[i] for i in members] for v in (xs, ys, colors))
+        _points(inset, sub_xs, sub_ys, sub_colors, sub)
+        _error_bars(inset, sub, sub_xs, color="#8a8a8a", cap=2)  # lighter: the numbers stay legible
+        place_numbers(inset, sub_xs, sub_ys, [numbers[i] for i in members], sub_colors,
+                      avoid=_error_bar_boxes(inset, sub, sub_xs))  # fmt: skip
         avoid.append(inset.get_tightbbox(fig.canvas.get_renderer()).padded(2))
         numbers = [None if i in members else n for i, n in enumerate(numbers)]
     place_numbers(ax, xs, ys, numbers, colors, avoid=avoid)
@@ -935,20 +980,26 @@ def plot_map_vs_bias(task: str, rows: list[RowBase], path: Path) -> None:
     _save_figure(scatter_figure(task, rows), path)
 
 
-def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
-    """Mono / cross / multi mAP bars per row (numbered as in the table and the key), best multi first."""
+def bars_figure(task: str, rows: list[RowBase]):
+    """Mono / cross / multi mAP bars per row (numbered as in the table and the key), best multi first;
+    the bars of a row trained in-domain are hatched."""
     import numpy as np
 
-    fig, ax = _figure(rows, kinds=False)
+    fig, ax = _figure(rows, kinds=False, in_domain_legend=f"hatched bars: {IN_DOMAIN_LEGEND}")
     x = np.arange(len(rows))
     width = 0.27
     ax.set_xlim(-0.6, len(rows) - 0.4)
     for i, (key, color) in enumerate(
         (("mono_map", "#4c72b0"), ("cross_map", "#55a868"), ("multi_map", "#dd8452"))
     ):
-        ax.bar(
+        bars = ax.bar(
             x + (i - 1) * width, [getattr(r, key) for r in rows], width, label=key.split("_")[0], color=color
         )
+        for bar, row in zip(bars, rows):
+            if row.in_domain_training:
+                bar.set_hatch(IN_DOMAIN_HATCH)
+                bar.set_edgecolor("white")  # the hatch's colour; a white outline sets bars apart
+                bar.set_linewidth(0.5)
     _error_bars(ax, rows, list(x + width))
     ax.set_xticks(x, [str(n) for n in range(1, len(rows) + 1)], fontsize=8)
     ax.set_xlabel("row (see the key)")
@@ -958,7 +1009,12 @@ def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
     ax.legend(fontsize=8, ncols=3, loc="upper right", frameon=False)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(f"{get_spec(task).title}: mono / cross / multi mAP", fontsize=10)
-    _save_figure(fig, path)
+    return fig
+
+
+def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
+    """The bars, written to ``path``."""
+    _save_figure(bars_figure(task, rows), path)
 
 
 def planned_plots(boards: dict[str, list[Row]]) -> dict[str, list[tuple[str, str]]]:
