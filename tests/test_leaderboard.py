@@ -525,6 +525,92 @@ def test_scatter_numbers_never_overlap_and_bm25_gets_a_log_axis() -> None:
     plt.close(fig)
 
 
+def _diamonds(ax) -> list[tuple[float, float]]:
+    """The points an axes draws with the diamond marker (in-domain rows)."""
+    import numpy as np
+    from matplotlib.collections import PathCollection
+    from matplotlib.markers import MarkerStyle
+
+    diamond = MarkerStyle("D")
+    shape = diamond.get_path().transformed(diamond.get_transform()).vertices
+    return [
+        (float(x), float(y))
+        for c in ax.collections
+        if isinstance(c, PathCollection)
+        and c.get_paths()[0].vertices.shape == shape.shape
+        and np.allclose(c.get_paths()[0].vertices, shape)
+        for x, y in c.get_offsets()
+    ]
+
+
+def test_plots_mark_in_domain_rows_with_diamonds_hatches_and_a_legend() -> None:
+    """MLQA-R's rows trained on MLQA data: diamonds in the scatter (inset too), hatched bars, ◆ in the
+    key with its legend line; XQuAD-R, where nothing is in-domain, has none of them."""
+    import matplotlib.pyplot as plt
+
+    from hybrid_plugin.leaderboard.render import (
+        IN_DOMAIN_HATCH,
+        IN_DOMAIN_LEGEND,
+        IN_DOMAIN_MARK,
+        bars_figure,
+        scatter_figure,
+        split_rows,
+    )
+
+    boards = read_board(REPO / "leaderboards")
+    for task in ("mlqa-r", "xquad-r"):
+        rows = split_rows(task, boards[task])[0]
+        in_domain = [(r.max_rank_distance, r.multi_map) for r in rows if r.in_domain_training]
+        assert bool(in_domain) == (task == "mlqa-r"), task  # MLQA-R's trained study rows are in-domain
+        fig = scatter_figure(task, rows)
+        plot, key = fig.axes[0], fig.axes[1]
+        assert sorted(_diamonds(plot)) == sorted(in_domain)
+        for inset in plot.child_axes:  # the crowded points again, same markers
+            assert set(_diamonds(inset)) <= set(in_domain)
+            (x0, x1), (y0, y1) = inset.get_xlim(), inset.get_ylim()
+            magnified = sum(x0 < x < x1 and y0 < y < y1 for x, y in in_domain)
+            assert len(_diamonds(inset)) == magnified and (magnified > 0) == bool(in_domain)
+        texts = [t.get_text() for t in key.texts]
+        assert texts.count(IN_DOMAIN_MARK) == (len(in_domain) + 1 if in_domain else 0)  # rows + legend
+        assert (IN_DOMAIN_LEGEND in texts) == bool(in_domain)
+        plt.close(fig)
+
+    # the bars: hatched for in-domain rows (mono, cross and multi), explained in the key
+    rows = split_rows("mlqa-r", boards["mlqa-r"])[0]
+    fig = bars_figure("mlqa-r", rows)
+    hatched = [p for p in fig.axes[0].patches if p.get_hatch() == IN_DOMAIN_HATCH]
+    assert len(hatched) == 3 * sum(r.in_domain_training for r in rows) > 0
+    assert f"hatched bars: {IN_DOMAIN_LEGEND}" in [t.get_text() for t in fig.axes[1].texts]
+    plt.close(fig)
+    fig = bars_figure("xquad-r", split_rows("xquad-r", boards["xquad-r"])[0])
+    assert not [p for p in fig.axes[0].patches if p.get_hatch()]
+    plt.close(fig)
+
+
+def test_scatter_inset_draws_the_error_bars_of_its_points() -> None:
+    """The magnified points keep their 95% intervals, each whole inside the inset."""
+    import matplotlib.pyplot as plt
+    from matplotlib.container import ErrorbarContainer
+
+    from hybrid_plugin.leaderboard.render import scatter_figure, split_rows
+
+    rows = split_rows("xquad-r", read_board(REPO / "leaderboards")["xquad-r"])[0]
+    fig = scatter_figure("xquad-r", rows)
+    (inset,) = fig.axes[0].child_axes
+    low_x, high_x = inset.get_xlim()
+    members = [r for r in rows if low_x < r.max_rank_distance < high_x and r.multi_map_ci_low is not None]
+    assert len(members) >= 10  # the trained variants crowded near a rank distance of 350
+    (bars,) = [c for c in inset.containers if isinstance(c, ErrorbarContainer)]
+    segments = bars.lines[2][0].get_segments()
+    drawn = sorted((round(s[0][1], 6), round(s[1][1], 6)) for s in segments)
+    assert drawn == sorted((round(r.multi_map_ci_low, 6), round(r.multi_map_ci_high, 6)) for r in members)
+    bottom, top = inset.get_ylim()
+    assert (
+        bottom < min(r.multi_map_ci_low for r in members) and max(r.multi_map_ci_high for r in members) < top
+    )
+    plt.close(fig)
+
+
 # --- a trained model: training columns and the in-domain flag -------------------------------------
 
 

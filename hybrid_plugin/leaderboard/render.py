@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hybrid_plugin.atomic import write_text, write_with
-from hybrid_plugin.data.spec import get_spec
+from hybrid_plugin.data.spec import TaskSpec, get_spec
 from hybrid_plugin.escape import markdown as md  # a cell, heading or alt text shown literally
 from hybrid_plugin.escape import plain_plot_text
 from hybrid_plugin.leaderboard.board import Row, board_lock, read_board, results_relpath
@@ -38,6 +38,10 @@ class Column:
     markdown: bool = True
     title: str = ""
     place: str = "main"  # on the page: "main" (always shown), "lang" (per-language, toggled), "detail"
+    # on the page, which main columns give way: 0 never (#, model, multi); 1 mono and cross (only on a
+    # narrow screen with the per-language columns on); 2 the rest (on a narrow screen, and to make room
+    # for the per-language columns)
+    priority: int = 2
 
 
 def _num(value: float | None, places: int) -> str:
@@ -85,8 +89,13 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
     spec = get_spec(task)
     fields = row_model(task).model_fields
     cols = [
-        Column("#", lambda r: str(rank_of[id(r)]), lambda r: rank_of[id(r)], numeric=True),
-        Column("model", lambda r: r.name, title="display name; links to the committed results JSON"),
+        Column("#", lambda r: str(rank_of[id(r)]), lambda r: rank_of[id(r)], numeric=True, priority=0),
+        Column(
+            "model",
+            lambda r: r.name,
+            title="display name; links to the committed results JSON",
+            priority=0,
+        ),
         Column(
             "fingerprint",
             lambda r: r.model_fingerprint[:12],
@@ -106,9 +115,17 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
             title=fields["candidate_format"].description,
             place="detail",
         ),
-        Column("mono", lambda r: _num(r.mono_map, 3), lambda r: r.mono_map, True, title="mono_map"),
-        Column("cross", lambda r: _num(r.cross_map, 3), lambda r: r.cross_map, True, title="cross_map"),
-        Column("multi", lambda r: _num(r.multi_map, 3), lambda r: r.multi_map, True, title="multi_map"),
+        *(
+            Column(
+                setting,
+                lambda r, k=f"{setting}_map": _num(getattr(r, k), 3),
+                lambda r, k=f"{setting}_map": getattr(r, k),
+                True,
+                title=f"{setting}_map",
+                priority=0 if setting == "multi" else 1,  # multi stays beside the language columns
+            )
+            for setting in ("mono", "cross", "multi")
+        ),
         Column(
             "multi 95% CI",
             interval_text,
@@ -152,6 +169,7 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
             "in-domain",
             lambda r: "yes ⚠" if r.in_domain_training else "",
             title=fields["in_domain_training"].description,
+            place="detail",  # on the page: a badge beside the model's name
         ),
         Column("plugin", lambda r: r.plugin_version, place="detail"),
         Column("date", lambda r: r.date.isoformat(), place="detail"),
@@ -299,9 +317,13 @@ def render_readme(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> 
 
 # --- HTML ---------------------------------------------------------------------------------------
 #
-# One task at a time (a tab per task), compact rows (the long fields sit in a detail row opened by the
-# row's button), a sticky header, per-language columns behind a switch and a text filter. Everything is
-# in the page: no request leaves it, and the CSP allows only its own style and script (by hash).
+# One task at a time (a tab per task, the address keeps the tab and the sort), compact rows (the long
+# fields sit in a detail row opened by the row's button), a sticky header, per-language columns behind
+# a switch (they take the place of the other columns but the three mAPs) and a filter on the text the
+# rows show. Below 40rem only the rank, the model and the three mAPs stay. Everything is in the page:
+# no request leaves it, and the CSP allows only its own style and script (by hash).
+
+NARROW = "40rem"  # below this width only the columns of priority 0 and 1 show
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1rem 1.5rem; color: #1d1d1f; }
@@ -311,23 +333,29 @@ p.lede { margin: 0 0 .6rem; color: #444; max-width: 70rem; }
 .tabs button { font: inherit; padding: .3rem .8rem; border: 1px solid #bbb; background: #f4f4f6;
   cursor: pointer; border-radius: 4px 4px 0 0; }
 .tabs button[aria-selected=true] { background: #fff; border-bottom-color: #fff; font-weight: 600; }
-input[type=search] { font: inherit; padding: .25rem .5rem; width: 18rem; }
+input[type=search] { font: inherit; padding: .25rem .5rem; width: 18rem; max-width: 100%;
+  box-sizing: border-box; }
 label { cursor: pointer; } .count { color: #666; }
 .wrap { overflow: auto; max-height: 78vh; border: 1px solid #ddd; }
 table { border-collapse: separate; border-spacing: 0; width: 100%; }
 th, td { padding: .2rem .45rem; border-bottom: 1px solid #e4e4e4; white-space: nowrap; vertical-align: top; }
 thead th { position: sticky; top: 0; z-index: 2; background: #f7f7f9; border-bottom: 1px solid #bbb;
-  text-align: left; }
+  text-align: left; vertical-align: bottom; white-space: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer; }
+th button { font: inherit; font-weight: 600; background: none; border: 0; padding: 0; cursor: pointer;
+  text-align: inherit; }
 th[aria-sort=ascending] button::after { content: " ▲"; }
 th[aria-sort=descending] button::after { content: " ▼"; }
-td.model { max-width: 26rem; overflow: hidden; text-overflow: ellipsis; }
+td.model { white-space: normal; min-width: 14rem; overflow-wrap: anywhere; }
+.badge { display: inline-block; margin-left: .3rem; padding: 0 .3rem; font-size: 11px; line-height: 1.45;
+  white-space: nowrap; color: #7a4100; background: #fff1cc; border: 1px solid #d9a400; border-radius: 3px; }
 td.num:first-child { text-align: left; }
 .lang { display: none; } body.show-langs .lang { display: table-cell; }
+body.show-langs .p2 { display: none; }
 tr.detail td { white-space: normal; background: #fafafa; }
 tr.detail dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem 1rem; margin: .3rem 0; }
 tr.detail dt { color: #555; } tr.detail dd { margin: 0; overflow-wrap: anywhere; }
+tr.detail dl div.p2 { display: none; }
 button.more { font: inherit; font-size: 11px; line-height: 1; padding: .1rem .3rem; cursor: pointer;
   border: 1px solid #bbb; background: #fff; border-radius: 3px; }
 /* rank (with the details button) and model stay in view when the language columns scroll sideways */
@@ -340,23 +368,35 @@ tr.detail dl { position: sticky; left: .5rem; max-width: 70rem; }
 code { font-size: 90%; }
 .plots { display: flex; flex-wrap: wrap; gap: 1rem; margin-top: .8rem; }
 .plots img { max-width: 100%; }
-"""
+@media (max-width: NARROW) {
+  body { margin: .6rem; }
+  .p2 { display: none; } body.show-langs .p1 { display: none; }
+  tr.detail dl div.p2 { display: contents; }
+  td.model { min-width: 0; }
+  th, td { padding: .2rem .3rem; }
+  th:nth-child(1), td:nth-child(1) { width: 3.2rem; min-width: 3.2rem; max-width: 3.2rem; }
+  th:nth-child(2), td:nth-child(2) { left: 3.2rem; }
+  body.show-langs td.model { min-width: 8rem; }
+}
+""".replace("NARROW", NARROW)
 
 SCRIPT = """
 (function () {
   "use strict";
   function dataRows(table) { return Array.prototype.slice.call(table.tBodies[0].querySelectorAll("tr.row")); }
   function detailOf(row) { return document.getElementById(row.getAttribute("data-detail")); }
+  function heads(table) { return Array.prototype.slice.call(table.tHead.rows[0].cells); }
   function value(row, col, numeric) {
     var raw = row.cells[col].getAttribute("data-value");
     if (!numeric) { return raw; }
     return raw === "" ? null : Number(raw);
   }
-  function sortBy(table, col, th) {
+  // ascending: true or false; left out, a click's: ascending unless it already is
+  function sortBy(table, th, ascending) {
+    var col = heads(table).indexOf(th);
     var numeric = th.getAttribute("data-type") === "number";
-    var ascending = th.getAttribute("aria-sort") !== "ascending";
-    var heads = table.tHead.rows[0].cells;
-    for (var i = 0; i < heads.length; i++) { heads[i].removeAttribute("aria-sort"); }
+    if (ascending === undefined) { ascending = th.getAttribute("aria-sort") !== "ascending"; }
+    heads(table).forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     var body = table.tBodies[0];
     var rows = dataRows(table);
@@ -368,17 +408,23 @@ SCRIPT = """
     });
     rows.forEach(function (r) { body.appendChild(r); body.appendChild(detailOf(r)); });
   }
+  // the text a row shows: its cells that are displayed (not the hidden columns, not the details)
+  function shownText(row) {
+    return Array.prototype.map.call(row.cells, function (cell) {
+      return getComputedStyle(cell).display === "none" ? "" : cell.textContent;
+    }).join(" ");
+  }
+  function currentSection() { return document.querySelector("section.task:not([hidden])"); }
   function applyFilter() {
     var query = document.getElementById("filter").value.trim().toLowerCase();
     var shown = 0, total = 0;
-    var section = document.querySelector("section.task:not([hidden])");
+    var section = currentSection();
     if (!section) { return; }
     section.querySelectorAll("table.board").forEach(function (table) {
       dataRows(table).forEach(function (row) {
-        var text = (row.textContent + " " + detailOf(row).textContent).toLowerCase();
-        var match = query === "" || text.indexOf(query) !== -1;
+        var match = query === "" || shownText(row).toLowerCase().indexOf(query) !== -1;
         row.hidden = !match;
-        if (!match) { detailOf(row).hidden = true; setOpen(row, false); }
+        if (!match) { setOpen(row, false); }
         total += 1; shown += match ? 1 : 0;
       });
     });
@@ -391,19 +437,55 @@ SCRIPT = """
     button.textContent = open ? "▾" : "▸";
     detailOf(row).hidden = !open;
   }
+  function tabs() { return Array.prototype.slice.call(document.querySelectorAll(".tabs button")); }
   function selectTask(task) {
-    document.querySelectorAll(".tabs button").forEach(function (tab) {
+    tabs().forEach(function (tab) {
       var on = tab.getAttribute("data-task") === task;
       tab.setAttribute("aria-selected", on ? "true" : "false");
       document.getElementById(tab.getAttribute("aria-controls")).hidden = !on;
     });
     applyFilter();
   }
+  // the address: #TASK&sort=KEY.asc (main table)&partial=KEY.desc (partial-language table)
+  function writeHash() {
+    var section = currentSection();
+    if (!section) { return; }
+    var parts = [section.id];
+    section.querySelectorAll("table.board").forEach(function (table) {
+      var th = table.querySelector("thead th[aria-sort]");
+      if (th) {
+        var dir = th.getAttribute("aria-sort") === "ascending" ? "asc" : "desc";
+        parts.push(table.getAttribute("data-param") + "=" + th.getAttribute("data-key") + "." + dir);
+      }
+    });
+    var hash = "#" + parts.join("&");
+    if (location.hash === hash) { return; }
+    try { history.replaceState(null, "", hash); } catch (err) { location.hash = hash; }
+  }
+  function restore() {
+    var task = null, sorts = {};
+    location.hash.slice(1).split("&").forEach(function (part) {
+      var eq = part.indexOf("=");
+      if (eq === -1) { task = part; } else { sorts[part.slice(0, eq)] = part.slice(eq + 1); }
+    });
+    var all = tabs();
+    if (!all.length) { return; }
+    var tab = all.filter(function (t) { return t.getAttribute("data-task") === task; })[0] || all[0];
+    document.getElementById(tab.getAttribute("aria-controls")).querySelectorAll("table.board")
+      .forEach(function (table) {
+        var wanted = sorts[table.getAttribute("data-param")];
+        if (!wanted) { return; }
+        var dot = wanted.lastIndexOf(".");
+        var key = wanted.slice(0, dot), dir = wanted.slice(dot + 1);
+        var th = heads(table).filter(function (h) { return h.getAttribute("data-key") === key; })[0];
+        if (th && (dir === "asc" || dir === "desc")) { sortBy(table, th, dir === "asc"); }
+      });
+    selectTask(tab.getAttribute("data-task"));
+  }
   document.querySelectorAll("table.board").forEach(function (table) {
-    var heads = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(heads, function (th, col) {
+    heads(table).forEach(function (th) {
       var button = th.querySelector("button");
-      if (button) { button.addEventListener("click", function () { sortBy(table, col, th); }); }
+      if (button) { button.addEventListener("click", function () { sortBy(table, th); writeHash(); }); }
     });
     dataRows(table).forEach(function (row) {
       row.querySelector("button.more").addEventListener("click", function () {
@@ -411,19 +493,21 @@ SCRIPT = """
       });
     });
   });
-  document.querySelectorAll(".tabs button").forEach(function (tab) {
-    tab.addEventListener("click", function () { selectTask(tab.getAttribute("data-task")); });
+  tabs().forEach(function (tab) {
+    tab.addEventListener("click", function () { selectTask(tab.getAttribute("data-task")); writeHash(); });
   });
   document.getElementById("filter").addEventListener("input", applyFilter);
   document.getElementById("langs").addEventListener("change", function (event) {
     document.body.classList.toggle("show-langs", event.target.checked);
+    applyFilter();  // the columns shown changed, so did the text the filter looks at
   });
-  var first = document.querySelector(".tabs button");
-  var hash = location.hash.slice(1).replace(/[^a-z0-9-]/g, "");
-  var wanted = document.querySelector('.tabs button[data-task="' + hash + '"]');
-  if (first) { selectTask((wanted || first).getAttribute("data-task")); }
+  window.matchMedia("(max-width: NARROW)").addEventListener("change", applyFilter);
+  window.addEventListener("hashchange", restore);
+  restore();
 })();
-"""
+""".replace("NARROW", NARROW)
+
+BADGE_TITLE = "in-domain: trained on data from this task's own source; not comparable with zero-shot rows"
 
 
 def _csp_hash(text: str) -> str:
@@ -435,27 +519,39 @@ def e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def column_key(c: Column) -> str:
+    """A column's name in the page's address (``multi 95% CI`` -> ``multi-95-ci``, ``#`` -> ``rank``)."""
+    return re.sub(r"[^a-z0-9]+", "-", c.heading.lower()).strip("-") or "rank"
+
+
+def _classes(c: Column) -> list[str]:
+    """The CSS classes that show or hide a column's cells (see STYLE)."""
+    if c.place == "lang":
+        return ["lang"]
+    return [f"p{c.priority}"] if c.priority > 0 else []
+
+
 def _cell(task: str, c: Column, row: RowBase, toggle: str = "") -> str:
-    """A table cell; ``toggle`` (the details button) goes first in the rank cell."""
+    """A table cell; ``toggle`` (the details button) goes first in the rank cell; an in-domain row's
+    model cell carries a badge after the name (the caveat sits in the row, not in a far column)."""
     text = c.text(row)
     sort = c.sort(row) if c.sort else text
     value = "" if sort is None else (repr(float(sort)) if c.numeric else str(sort))
-    classes = [
-        k
-        for k, on in (("num", c.numeric), ("lang", c.place == "lang"), ("model", c.heading == "model"))
-        if on
-    ]
+    classes = ["num"] * c.numeric + _classes(c) + ["model"] * (c.heading == "model")
     klass = f' class="{" ".join(classes)}"' if classes else ""
     content = e(text)
     if c.heading == "model":
-        content = f'<a href="{e(results_relpath(task, row.results_sha256))}" title="{e(text)}">{content}</a>'
+        content = f'<a href="{e(results_relpath(task, row.results_sha256))}">{content}</a>'
+        if row.in_domain_training:
+            content += f' <span class="badge" title="{e(BADGE_TITLE)}">in-domain ⚠</span>'
     elif c.heading == "#":
         content = toggle + content
     return f'<td{klass} data-value="{e(value)}">{content}</td>'
 
 
 def _detail(task: str, cols: list[Column], row: RowBase) -> str:
-    """The row's long fields as a definition list (shown by the row's "more" button)."""
+    """The row's long fields as a definition list (shown by the row's "more" button); the columns a
+    narrow screen hides (``p2``) are listed too, shown there only."""
     items = []
     for c in cols:
         text = c.text(row)
@@ -464,7 +560,8 @@ def _detail(task: str, cols: list[Column], row: RowBase) -> str:
         else:
             text_html = e(text) if text else "–"
         css = ' class="notes"' if c.heading == "notes" else ""
-        items.append(f"<dt>{e(c.heading)}</dt><dd{css}>{text_html}</dd>")
+        item = f"<dt>{e(c.heading)}</dt><dd{css}>{text_html}</dd>"
+        items.append(f'<div class="p2">{item}</div>' if c.place == "main" else item)
     link = e(results_relpath(task, row.results_sha256))
     items.append(f'<dt>results</dt><dd><a href="{link}">{link}</a></dd>')
     return f"<dl>{''.join(items)}</dl>"
@@ -475,14 +572,17 @@ def html_table(task: str, rows: list[RowBase], table_id: str, partial: bool = Fa
     all_cols = columns(task, rank_of, partial)
     cols = [c for c in all_cols if c.place in ("main", "lang")]
     details = [c for c in all_cols if c.place == "detail"]
-    out = [f'<div class="wrap"><table class="board" id="{e(table_id)}"><thead><tr>']
+    in_details = {c.heading for c in details}  # "training": its long form is there already
+    details = [c for c in cols if c.priority == 2 and c.heading not in in_details] + details
+    param = "partial" if partial else "sort"
+    out = [f'<div class="wrap"><table class="board" id="{e(table_id)}" data-param="{param}"><thead><tr>']
     for c in cols:
         kind = "number" if c.numeric else "text"
         title = f' title="{e(c.title)}"' if c.title else ""
-        classes = " ".join(k for k, on in (("num", c.numeric), ("lang", c.place == "lang")) if on)
+        classes = " ".join(["num"] * c.numeric + _classes(c))
         klass = f' class="{classes}"' if classes else ""
         out.append(
-            f'<th scope="col" data-type="{kind}"{klass}{title}>'
+            f'<th scope="col" data-type="{kind}" data-key="{e(column_key(c))}"{klass}{title}>'
             f'<button type="button">{e(c.heading)}</button></th>'
         )
     out.append("</tr></thead><tbody>")
@@ -504,13 +604,19 @@ def html_table(task: str, rows: list[RowBase], table_id: str, partial: bool = Fa
     return "".join(out)
 
 
+def page_tasks() -> dict[str, TaskSpec]:
+    """The page's tabs in order: tasks no training data is in-domain for come first, so the page opens
+    on a board where every row is zero-shot with respect to the task's source (XQuAD-R, not MLQA-R)."""
+    return dict(sorted(ranked_specs().items(), key=lambda item: bool(item[1].in_domain_training)))
+
+
 def render_html(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> str:
     """The self-contained page: every value escaped, no external resource, CSP by hash."""
     csp = (
         f"default-src 'none'; img-src 'self'; style-src {_csp_hash(STYLE)}; "
         f"script-src {_csp_hash(SCRIPT)}; base-uri 'none'; form-action 'none'"
     )
-    specs = ranked_specs()
+    specs = page_tasks()
     tabs = "".join(
         f'<button type="button" role="tab" id="tab-{e(task)}" data-task="{e(task)}" '
         f'aria-controls="{e(task)}" '
@@ -524,13 +630,15 @@ def render_html(boards: dict[str, list[Row]], plots: dict[str, list[str]]) -> st
         "better). <em>multi 95% CI</em>: bootstrap interval over parallel question groups; <em>vs best</em>: "
         "paired randomization test against the best row on the same languages and candidates "
         "(≈ best: not distinguishable at α = 0.05, Holm-corrected); n/a: no per-query file, so nothing "
-        "is claimed. Click a heading to sort, ▸ for a row's details; model names link to the "
-        "committed results JSON. Generated by <code>hybrid-plugin leaderboard render</code>; "
+        'is claimed. <span class="badge">in-domain ⚠</span> marks a row trained on data from the task\'s '
+        "own source: not comparable with the zero-shot rows. Click a heading to sort (the address keeps "
+        "the tab and the sort), ▸ for a row's details; model names link to the committed results JSON. "
+        "Generated by <code>hybrid-plugin leaderboard render</code>; "
         'schema in <a href="README.md">README.md</a>.</p>',
         '<div class="controls">'
         f'<div class="tabs" role="tablist" aria-label="task">{tabs}</div>'
-        '<input type="search" id="filter" placeholder="filter rows (name, training, notes, …)" '
-        'aria-label="filter rows">'
+        '<input type="search" id="filter" placeholder="filter rows by the text they show" '
+        'aria-label="filter rows by the text they show">'
         '<label><input type="checkbox" id="langs"> per-language multi mAP</label>'
         '<span class="count" id="count" aria-live="polite"></span>'
         "</div>",
@@ -578,6 +686,9 @@ KINDS = {  # how a row was made -> (legend text, colour)
     "lexical": ("lexical (BM25)", "#55a868"),
 }
 LOG_RATIO = 10.0
+IN_DOMAIN_MARK = "◆"  # in the key; the scatter draws these rows as diamonds ("D"), the bars hatched
+IN_DOMAIN_LEGEND = "in-domain training (data from the task's own source)"
+IN_DOMAIN_HATCH = "////"
 
 
 def row_kind(row: RowBase) -> str:
@@ -590,16 +701,18 @@ def _key_name(row: RowBase) -> str:
     return row.name if len(row.name) <= KEY_NAME_MAX else row.name[: KEY_NAME_MAX - 1] + "…"
 
 
-def _figure(rows: list[RowBase], kinds: bool = True):
+def _figure(rows: list[RowBase], kinds: bool = True, in_domain_legend: str = IN_DOMAIN_LEGEND):
     """A figure with the plot axes on the left and the numbered key of the rows on the right
-    (``kinds``: numbers coloured by how the row was made, with a legend of those colours)."""
+    (``kinds``: numbers coloured by how the row was made, with a legend of those colours). A row
+    trained in-domain gets a ◆ between its number and its name, explained by ``in_domain_legend``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown_kinds = [k for k in KINDS if kinds and any(row_kind(r) == k for r in rows)]
-    height = max(4.2, 1.4 + 0.24 * (len(rows) + len(shown_kinds)))
+    any_in_domain = any(r.in_domain_training for r in rows)
+    height = max(4.2, 1.4 + 0.24 * (len(rows) + len(shown_kinds) + any_in_domain))
     fig = plt.figure(figsize=(11.0, height), dpi=PLOT_DPI)
     ax = fig.add_axes((0.075, 0.6 / height + 0.05, 0.44, 1 - (0.6 / height + 0.05) - 0.5 / height))
     key = fig.add_axes((0.56, 0.03, 0.43, 0.94))
@@ -609,6 +722,8 @@ def _figure(rows: list[RowBase], kinds: bool = True):
     for n, row in enumerate(rows, 1):
         color = KINDS[row_kind(row)][1] if kinds else "black"
         key.text(0.0, y, str(n), fontsize=8, fontweight="bold", color=color, va="top", parse_math=False)
+        if row.in_domain_training:
+            key.text(0.031, y, IN_DOMAIN_MARK, fontsize=7.5, va="top")
         key.text(0.055, y, _key_name(row), fontsize=8, va="top", parse_math=False)
         y -= step
     y -= step / 2
@@ -617,6 +732,9 @@ def _figure(rows: list[RowBase], kinds: bool = True):
         key.text(0.0, y, "●", fontsize=8, color=color, va="top")
         key.text(0.055, y, text, fontsize=7.5, color="0.35", va="top", parse_math=False)
         y -= step * 0.85
+    if any_in_domain:
+        key.text(0.0, y, IN_DOMAIN_MARK, fontsize=7.5, va="top")
+        key.text(0.055, y, in_domain_legend, fontsize=7.5, color="0.35", va="top", parse_math=False)
     return fig, ax
 
 
@@ -715,8 +833,9 @@ def crowded(ax, xs: list[float], ys: list[float], within_px: float = 18.0) -> li
     return best if len(best) >= 3 else []
 
 
-def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
-    """An inset magnifying ``members`` in a corner of ``ax`` that holds no point; None if none is free."""
+def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int], spans: list[tuple[float, float]]):
+    """An inset magnifying ``members`` in a corner of ``ax`` that holds no point; None if none is free.
+    ``spans``: each point's vertical extent (its error bar, or the point), all kept inside the inset."""
     fig = ax.figure
     to_axes = ax.transAxes.inverted()
     frac = to_axes.transform(ax.transData.transform(list(zip(xs, ys))))
@@ -731,11 +850,13 @@ def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
         if any(x0 - 0.02 <= fx <= x0 + w + 0.02 and y0 - 0.02 <= fy <= y0 + h + 0.02 for fx, fy in frac):
             continue
         inset = ax.inset_axes((x0, y0, w, h))
-        mx, my = [xs[i] for i in members], [ys[i] for i in members]
+        mx = [xs[i] for i in members]
+        low, high = min(spans[i][0] for i in members), max(spans[i][1] for i in members)
         span_x = max(max(mx) - min(mx), 1e-9)
-        span_y = max(max(my) - min(my), 1e-4)
+        span_y = max(high - low, 1e-4)
+        pad_y = 0.45 if all(spans[i][0] == spans[i][1] for i in members) else 0.12  # bars: room enough
         inset.set_xlim(min(mx) - 0.35 * span_x, max(mx) + 0.35 * span_x)
-        inset.set_ylim(min(my) - 0.45 * span_y, max(my) + 0.45 * span_y)
+        inset.set_ylim(low - pad_y * span_y, high + pad_y * span_y)
         inset.tick_params(labelsize=6.5)
         inset.grid(alpha=0.3)
         inset.set_facecolor("#fbfbfb")
@@ -745,11 +866,15 @@ def _zoom_inset(ax, xs: list[float], ys: list[float], members: list[int]):
     return None
 
 
-def _error_bars(ax, rows: list[RowBase], xs: list[float]) -> bool:
-    """95% intervals of multi mAP where a row has one (rows without a per-query file get none)."""
-    have = [
+def _with_interval(rows: list[RowBase], xs: list[float]) -> list[tuple[float, RowBase]]:
+    return [
         (x, r) for x, r in zip(xs, rows) if r.multi_map_ci_low is not None and r.multi_map_ci_high is not None
     ]
+
+
+def _error_bars(ax, rows: list[RowBase], xs: list[float], color: str = "#333333", cap: float = 3) -> bool:
+    """95% intervals of multi mAP where a row has one (rows without a per-query file get none)."""
+    have = _with_interval(rows, xs)
     if not have:
         return False
     ax.errorbar(
@@ -760,28 +885,50 @@ def _error_bars(ax, rows: list[RowBase], xs: list[float]) -> bool:
             [r.multi_map_ci_high - r.multi_map for _, r in have],
         ],
         fmt="none",
-        ecolor="#333333",
+        ecolor=color,
         elinewidth=1,
-        capsize=3,
+        capsize=cap,
         zorder=4,
         label="multi: 95% CI (question groups)",
     )
     return True
 
 
+def _error_bar_boxes(ax, rows: list[RowBase], xs: list[float]) -> list:
+    """The display boxes of the error bars (caps included): places the numbers must not cover."""
+    from matplotlib.transforms import Bbox
+
+    cap = 3 * ax.figure.dpi / 72
+    boxes = []
+    for x, r in _with_interval(rows, xs):
+        (x0, y0), (_, y1) = ax.transData.transform([(x, r.multi_map_ci_low), (x, r.multi_map_ci_high)])
+        boxes.append(Bbox.from_extents(x0 - cap, y0, x0 + cap, y1))
+    return boxes
+
+
+def _points(ax, xs: list[float], ys: list[float], colors: list[str], rows: list[RowBase]) -> None:
+    """One marker per row: a circle, or a dark-edged diamond for a row trained in-domain."""
+    for in_domain, marker, edge, width in ((False, "o", "white", 0.6), (True, "D", "black", 0.9)):
+        idx = [i for i, r in enumerate(rows) if r.in_domain_training == in_domain]
+        if idx:
+            ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], c=[colors[i] for i in idx], s=28,
+                       marker=marker, zorder=3, edgecolors=edge, linewidths=width)  # fmt: skip
+
+
 @plain_plot_text()
 def scatter_figure(task: str, rows: list[RowBase]):
-    """Multi mAP against max rank distance: one numbered point per row (the number is its place).
+    """Multi mAP against max rank distance: one numbered point per row (the number is its place);
+    rows trained in-domain are diamonds, and every row with an interval has its error bar.
 
     Points crowded on screen (trained variants of one model often lie within a few pixels) are
-    magnified in an inset placed in a corner without points, and numbered there.
+    magnified in an inset placed in a corner without points, and numbered there, error bars included.
     """
     fig, ax = _figure(rows)
     xs = [max(r.max_rank_distance, 1e-3) for r in rows]
     ys = [r.multi_map for r in rows]
     colors = [KINDS[row_kind(r)][1] for r in rows]
     log = len(xs) > 1 and max(xs) / min(xs) >= LOG_RATIO
-    ax.scatter(xs, ys, c=colors, s=28, zorder=3, edgecolors="white", linewidths=0.6)
+    _points(ax, xs, ys, colors, rows)
     _error_bars(ax, rows, xs)
     if log:
         import math
@@ -804,13 +951,19 @@ def scatter_figure(task: str, rows: list[RowBase]):
     fig.canvas.draw()
     numbers: list[str | None] = [str(n) for n in range(1, len(rows) + 1)]
     members = crowded(ax, xs, ys)
-    inset = _zoom_inset(ax, xs, ys, members) if members else None
+    spans = [
+        (r.multi_map_ci_low, r.multi_map_ci_high) if r.multi_map_ci_low is not None else (y, y)
+        for r, y in zip(rows, ys)
+    ]
+    inset = _zoom_inset(ax, xs, ys, members, spans) if members else None
     avoid = []
     if inset is not None:
-        inset.scatter([xs[i] for i in members], [ys[i] for i in members], c=[colors[i] for i in members],
-                      s=28, zorder=3, edgecolors="white", linewidths=0.6)  # fmt: skip
-        place_numbers(inset, [xs[i] for i in members], [ys[i] for i in members],
-                      [numbers[i] for i in members], [colors[i] for i in members])  # fmt: skip
+        sub = [rows[i] for i in members]
+        sub_xs, sub_ys, sub_colors = ([v[i] for i in members] for v in (xs, ys, colors))
+        _points(inset, sub_xs, sub_ys, sub_colors, sub)
+        _error_bars(inset, sub, sub_xs, color="#8a8a8a", cap=2)  # lighter: the numbers stay legible
+        place_numbers(inset, sub_xs, sub_ys, [numbers[i] for i in members], sub_colors,
+                      avoid=_error_bar_boxes(inset, sub, sub_xs))  # fmt: skip
         avoid.append(inset.get_tightbbox(fig.canvas.get_renderer()).padded(2))
         numbers = [None if i in members else n for i, n in enumerate(numbers)]
     place_numbers(ax, xs, ys, numbers, colors, avoid=avoid)
@@ -824,20 +977,26 @@ def plot_map_vs_bias(task: str, rows: list[RowBase], path: Path) -> None:
 
 
 @plain_plot_text()
-def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
-    """Mono / cross / multi mAP bars per row (numbered as in the table and the key), best multi first."""
+def bars_figure(task: str, rows: list[RowBase]):
+    """Mono / cross / multi mAP bars per row (numbered as in the table and the key), best multi first;
+    the bars of a row trained in-domain are hatched."""
     import numpy as np
 
-    fig, ax = _figure(rows, kinds=False)
+    fig, ax = _figure(rows, kinds=False, in_domain_legend=f"hatched bars: {IN_DOMAIN_LEGEND}")
     x = np.arange(len(rows))
     width = 0.27
     ax.set_xlim(-0.6, len(rows) - 0.4)
     for i, (key, color) in enumerate(
         (("mono_map", "#4c72b0"), ("cross_map", "#55a868"), ("multi_map", "#dd8452"))
     ):
-        ax.bar(
+        bars = ax.bar(
             x + (i - 1) * width, [getattr(r, key) for r in rows], width, label=key.split("_")[0], color=color
         )
+        for bar, row in zip(bars, rows):
+            if row.in_domain_training:
+                bar.set_hatch(IN_DOMAIN_HATCH)
+                bar.set_edgecolor("white")  # the hatch's colour; a white outline sets bars apart
+                bar.set_linewidth(0.5)
     _error_bars(ax, rows, list(x + width))
     ax.set_xticks(x, [str(n) for n in range(1, len(rows) + 1)], fontsize=8)
     ax.set_xlabel("row (see the key)")
@@ -847,7 +1006,13 @@ def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
     ax.legend(fontsize=8, ncols=3, loc="upper right", frameon=False)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(f"{get_spec(task).title}: mono / cross / multi mAP", fontsize=10)
-    _save_figure(fig, path)
+    return fig
+
+
+@plain_plot_text()
+def plot_map_bars(task: str, rows: list[RowBase], path: Path) -> None:
+    """The bars, written to ``path``."""
+    _save_figure(bars_figure(task, rows), path)
 
 
 def planned_plots(boards: dict[str, list[Row]]) -> dict[str, list[tuple[str, str]]]:
