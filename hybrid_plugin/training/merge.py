@@ -94,7 +94,7 @@ def merge_saved(
         raise UserError(f"{output} exists; choose a new folder for the merged model")
     base_ref = resolve_model(base_model if base_model is not None else record["config"]["base_model"])
     recorded = record["base_model"]["fingerprint"]
-    # a model trained before 0.2 records its base's files-v1 fingerprint
+    # a model trained before content-v2 records its base's files-v1 fingerprint
     if recorded != base_ref.fingerprint and recorded != fingerprint_v1(base_ref.path):
         raise UserError(
             f"base model {base_ref.name} (fingerprint {base_ref.fingerprint[:12]}) is not the one "
