@@ -321,7 +321,7 @@ def test_validate_file_level_problems(board: Path, capsys) -> None:
     ]
 
     csv_file.write_text(lines[0] + lines[1].rstrip("\n") + ",extra\n" + lines[2], encoding="utf-8")
-    assert _file_problems(capsys, csv_file) == [f"{csv_file}: row 2: 40 cells, expected 39 (one per column)"]
+    assert _file_problems(capsys, csv_file) == [f"{csv_file}: row 2: 42 cells, expected 41 (one per column)"]
 
     csv_file.write_text(text + '"unterminated,quote\n', encoding="utf-8")
     (problem,) = _file_problems(capsys, csv_file)
@@ -573,7 +573,7 @@ def test_trained_model_row_carries_training_and_in_domain_flag(
     assert code == 0, err
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert "yes ⚠" in readme
-    assert "cross α=0, batch 4, mlqa:mlqa-mini, from model" in readme
+    assert f"cross α=0, batch 4, mlqa:mlqa-mini, from {tiny_model.parent.name}" in readme
 
     # a hand edit that hides the in-domain flag is refused
     rows = read_rows(folder / "mlqa-r.csv")
