@@ -1327,6 +1327,14 @@ def _collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar) ->
     return rows, missing
 
 
+LEADERBOARD_SUBMITTER = "hybrid_plugin maintainers"
+
+
+def leaderboard_name(label: str, seed: int, steps: int) -> str:
+    """A study row's display name: base and recipe first, then what tells the runs of a recipe apart."""
+    return f"e5-small + {label}, seed {seed}, {steps} steps"
+
+
 def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[str]:
     """One leaderboard row per trained model and full-language ranked task (earlier rows replaced)."""
     from hybrid_plugin.leaderboard.board import remove, submit
@@ -1341,7 +1349,7 @@ def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[st
         for task, path in row["results_path"].items():
             if task not in ranked or args.eval_languages.get(task):
                 continue
-            name = f"multilingual-e5-small + {row['label']}, seed {row['seed']}, {row['steps']} steps (study)"
+            name = leaderboard_name(row["label"], row["seed"], row["steps"])
             # a retrained run has a new fingerprint: its earlier row goes by name, not by key
             remove(Path(args.leaderboard), task, name=name, missing_ok=True)
             submitted = submit(
@@ -1349,6 +1357,7 @@ def submit_to_leaderboard(rows: list[dict], args: argparse.Namespace) -> list[st
                 Path(args.leaderboard),
                 name=name,
                 notes=f"benchmarks/study.py run {row['name']}; docs/study.md",
+                submitter=LEADERBOARD_SUBMITTER,
                 replace=True,
             )
             done.append(f"{submitted.csv}: {submitted.row.name}")

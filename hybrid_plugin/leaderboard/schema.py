@@ -71,18 +71,26 @@ class RowBase(BaseModel):
     model_id: str = Field(
         max_length=200,
         pattern=MODEL_ID,
-        description="Hugging Face id (`org/name`) or the model folder's name",
+        description="Hugging Face id (`org/name`) or the model folder's name (its parent's when the "
+        "folder has a generic name such as `model` or `final`)",
     )
     name: str = Field(max_length=120, description="display name (free text, `--name`; default: the model id)")
     model_fingerprint: str = Field(
         pattern=HEX64,
-        description="sha256 over the model folder's files (model cards excluded): what was evaluated",
+        description="sha256 over what determines the embeddings (tensors, tokenizer, module and prompt "
+        "configuration; no version stamps); `model.fingerprint_scheme` in the results says which definition",
     )
     model_revision: str | None = Field(
         None,
         max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$",
         description="hub snapshot commit, or the package release that ships the model; empty if unknown",
+    )
+    parameters: int | None = Field(
+        None, ge=1, le=10**13, description="parameter count (from the weights' headers); empty if unknown"
+    )
+    embedding_dim: int | None = Field(
+        None, ge=1, le=1_000_000, description="embedding dimension; empty if unknown or none (BM25)"
     )
     base_model: str | None = Field(
         None, max_length=200, pattern=MODEL_ID, description="what a fine-tuned model started from"
@@ -209,6 +217,8 @@ def looks_like_path(text: str) -> bool:
 
 NUMERIC = frozenset(
     {
+        "parameters",
+        "embedding_dim",
         "alpha",
         "batch_size",
         "mono_map",

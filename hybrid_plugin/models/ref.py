@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,8 +20,19 @@ from hybrid_plugin.models.record import training_summary
 from hybrid_plugin.paths import cache_root
 from hybrid_plugin.provenance import portable_path
 
-# files that describe a model but do not change what it computes
-_NOT_FINGERPRINTED = {"README.md", "model_card.md", ".gitattributes"}
+# the fingerprint's definition: ``content-v2`` hashes what determines the embeddings; ``files-v1``
+# hashed every file, so a library upgrade (its version stamps) gave the same weights a new identity
+FINGERPRINT_SCHEME = "content-v2"
+# keys a save stamps into configs: which library versions or folder wrote them, not what they compute
+_STAMP_KEYS = frozenset({"__version__", "transformers_version", "_name_or_path", "_commit_hash"})
+# JSON files a training run or a hub repository keeps beside a model: records, not configuration
+_INCIDENTAL_JSON = frozenset(
+    {"training.json", "trainer_state.json", "all_results.json", "train_results.json", "eval_results.json"}
+)
+_VOCAB_FILES = frozenset({"vocab.txt", "merges.txt", "spiece.model", "sentencepiece.bpe.model"})
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack", ".ckpt")
+_NOT_WEIGHTS = frozenset({"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"})
+_V1_NOT_FINGERPRINTED = {"README.md", "model_card.md", ".gitattributes"}
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus", "doc")
 
 
@@ -88,6 +100,8 @@ class ModelRef:
             "name": self.name,
             "path": portable_path(self.path),
             "fingerprint": self.fingerprint,
+            "fingerprint_scheme": FINGERPRINT_SCHEME,
+            **model_size(self.path),
             "query_prompt": self.query_prompt,
             "document_prompt": self.document_prompt,
             "similarity": self.similarity,
@@ -95,24 +109,173 @@ class ModelRef:
         }
 
 
+def _module_folders(path: Path) -> list[Path]:
+    """The folder and the module folders ``modules.json`` names: what SentenceTransformer loads.
+
+    Other subfolders (``onnx/``, ``openvino/``, checkpoints, logs) are other backends or by-products.
+    """
+    folders = [path]
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        folders += [path / m["path"] for m in modules if isinstance(m, dict) and m.get("path")]
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    return [f for f in dict.fromkeys(folders) if f.is_dir()]
+
+
+def _role(name: str) -> str | None:
+    """How a file enters the fingerprint: ``json`` (canonical), ``bytes``, or ``None`` (incidental)."""
+    if name.endswith(".json"):
+        return None if name in _INCIDENTAL_JSON or name.endswith(".index.json") else "json"
+    if name in _VOCAB_FILES or name.endswith(".model"):
+        return "bytes"  # tokenizer vocabularies (WordPiece, BPE merges, SentencePiece)
+    if name.endswith(_WEIGHT_SUFFIXES) and name not in _NOT_WEIGHTS:
+        return "bytes"
+    return None
+
+
 def _fingerprinted_files(path: Path) -> list[Path]:
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _NOT_FINGERPRINTED)
-    return [f for f in files if not any(part.startswith(".") for part in f.relative_to(path).parts)]
+    """The files that determine the embeddings: weights, tokenizer, module and prompt configuration."""
+    files = {
+        f
+        for folder in _module_folders(path)
+        for f in folder.iterdir()
+        if f.is_file() and not f.name.startswith(".") and _role(f.name)
+    }
+    return sorted(files, key=lambda f: f.relative_to(path).as_posix())
+
+
+def _without_stamps(value: object) -> object:
+    """A parsed JSON config without the library-version stamps a save adds (``torch_dtype`` → ``dtype``)."""
+    if isinstance(value, dict):
+        return {
+            ("dtype" if k == "torch_dtype" else k): _without_stamps(v)
+            for k, v in value.items()
+            if k not in _STAMP_KEYS
+        }
+    if isinstance(value, list):
+        return [_without_stamps(v) for v in value]
+    return value
+
+
+def _canonical_json(f: Path) -> bytes | None:
+    """A config's meaning as bytes: parsed, stamps dropped, keys sorted; module types by class name."""
+    try:
+        doc = json.loads(f.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if f.name == "modules.json" and isinstance(doc, list):  # sentence_transformers moves its classes
+        doc = [
+            {**m, "type": str(m["type"]).rsplit(".", 1)[-1]} if isinstance(m, dict) and "type" in m else m
+            for m in doc
+        ]
+    return json.dumps(
+        _without_stamps(doc), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+def _safetensors_header(f: Path) -> tuple[int, dict[str, dict]] | None:
+    """(offset of the data, tensors by name) of a safetensors file; ``None`` if it is not one."""
+    try:
+        size = f.stat().st_size
+        with open(f, "rb") as fh:
+            length = int.from_bytes(fh.read(8), "little")
+            if not 2 <= length <= min(size - 8, 100 << 20):
+                return None
+            header = json.loads(fh.read(length))
+        tensors = {k: v for k, v in header.items() if k != "__metadata__"}  # metadata: format stamps
+        for t in tensors.values():
+            begin, end = t["data_offsets"]
+            if not (isinstance(t["dtype"], str) and 0 <= begin <= end <= size - 8 - length):
+                return None
+        return 8 + length, tensors
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _hash_range(digest, f: Path, start: int, stop: int) -> None:
+    with open(f, "rb") as fh:
+        fh.seek(start)
+        left = stop - start
+        while left > 0:
+            block = fh.read(min(left, 1 << 22))
+            if not block:
+                break
+            digest.update(block)
+            left -= len(block)
 
 
 def _hash_files(path: Path, files: list[Path]) -> str:
-    digest = hashlib.sha256()
+    """sha256 over what the files mean: tensors by name, dtype, shape and values (whatever the sharding),
+    configs as canonical JSON without version stamps, other files by their bytes."""
+    digest = hashlib.sha256(f"hybrid-plugin model fingerprint {FINGERPRINT_SCHEME}\0".encode())
+    tensors = []
     for f in files:
-        digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(block)
+        rel = f.relative_to(path).as_posix()
+        parsed = _safetensors_header(f) if f.name.endswith(".safetensors") else None
+        if parsed is not None:
+            offset, found = parsed
+            module = f.parent.relative_to(path).as_posix()
+            tensors += [(module, name, t, f, offset) for name, t in found.items()]
+            continue
+        content = _canonical_json(f) if f.name.endswith(".json") else None
+        kind = "json" if content is not None else "file"
+        digest.update(f"{kind}\0{rel}\0".encode())
+        if content is not None:
+            digest.update(content)
+        else:
+            _hash_range(digest, f, 0, f.stat().st_size)
+        digest.update(b"\0")
+    for module, name, t, f, offset in sorted(tensors, key=lambda x: (x[0], x[1])):
+        begin, end = t["data_offsets"]
+        digest.update(f"tensor\0{module}\0{name}\0{t['dtype']}\0{list(t['shape'])}\0".encode())
+        _hash_range(digest, f, offset + begin, offset + end)
         digest.update(b"\0")
     return digest.hexdigest()
 
 
+def fingerprint_v1(path: Path) -> str:
+    """The first fingerprint definition (``files-v1``): sha256 over every file's relative path and
+    bytes, model cards and hidden files excluded. Only to map old results to the current scheme."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _V1_NOT_FINGERPRINTED):
+        if any(part.startswith(".") for part in f.relative_to(path).parts):
+            continue
+        digest.update(f.relative_to(path).as_posix().encode() + b"\0")
+        _hash_range(digest, f, 0, f.stat().st_size)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def model_size(path: Path) -> dict[str, int | None]:
+    """Parameters (from the safetensors headers, no weights read) and embedding dimension (the last
+    module that sets one: Dense ``out_features``, Pooling's dimension, else the transformer's hidden size);
+    ``None`` where the folder does not say."""
+    path = Path(path)
+    parameters = None
+    for f in _fingerprinted_files(path):
+        parsed = _safetensors_header(f) if f.name.endswith(".safetensors") else None
+        if parsed is not None:
+            parameters = (parameters or 0) + sum(math.prod(t["shape"]) for t in parsed[1].values())
+    dim = None
+    for folder in _module_folders(path):
+        try:
+            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(cfg, dict):
+            continue
+        for key in ("out_features", "embedding_dimension", "word_embedding_dimension", "hidden_size"):
+            if isinstance(cfg.get(key), int) and not (key == "hidden_size" and dim is not None):
+                dim = cfg[key]
+                break
+    return {"parameters": parameters, "embedding_dim": dim}
+
+
 def fingerprint_folder(path: Path) -> str:
-    """sha256 over every file's relative path and bytes (model cards excluded), in sorted order.
+    """sha256 over what determines the embeddings (:func:`_hash_files` of :func:`_fingerprinted_files`):
+    the same weights saved by two library versions, or beside a new README or log, have one fingerprint.
 
     Hashing a 470 MB model takes about a second, so the digest is remembered in the user cache under
     the folder's path together with every file's size, mtime, ctime, inode and device: any change to
@@ -130,7 +293,7 @@ def fingerprint_folder(path: Path) -> str:
     memo_file = (
         cache_root()
         / "fingerprints"
-        / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".json")
+        / (hashlib.sha256(f"{FINGERPRINT_SCHEME}:{path.resolve()}".encode()).hexdigest()[:32] + ".json")
     )
     try:
         memo = json.loads(memo_file.read_text(encoding="utf-8"))

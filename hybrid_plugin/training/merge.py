@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hybrid_plugin.atomic import atomic_dir
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.models.ref import resolve_model
+from hybrid_plugin.models.ref import fingerprint_v1, resolve_model
 from hybrid_plugin.training.card import RECORD_FILE, write_record
 
 
@@ -93,7 +93,9 @@ def merge_saved(
     if output.exists():
         raise UserError(f"{output} exists; choose a new folder for the merged model")
     base_ref = resolve_model(base_model if base_model is not None else record["config"]["base_model"])
-    if base_ref.fingerprint != record["base_model"]["fingerprint"]:
+    recorded = record["base_model"]["fingerprint"]
+    # a model trained before content-v2 records its base's files-v1 fingerprint
+    if recorded != base_ref.fingerprint and recorded != fingerprint_v1(base_ref.path):
         raise UserError(
             f"base model {base_ref.name} (fingerprint {base_ref.fingerprint[:12]}) is not the one "
             f"{trained} was trained from ({record['base_model']['fingerprint'][:12]})"
