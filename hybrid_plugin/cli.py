@@ -287,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
         "measures are exact over the full ranking and need none); 'full' = every candidate",
     )
     p.add_argument(
-        "--trec-out", default=None, help="write TREC qrels and run files per setting into this folder"
+        "--trec-out",
+        default=None,
+        help="write TREC qrels and run files per setting into this folder (ids must have no white space)",
     )
     p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     p.add_argument(
