@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'muse' = USE multilingual v3 (offline, 16 languages; pip install 'hybrid-plugin[muse]'); "
         "'bm25' = the Lucene BM25 baseline (pyserini; install with `make bm25`); "
         "'module:factory' = import module and call factory() for an object with encode(texts, "
-        "prompt_name=...) or an MTEB model wrapper (runs your code; see docs/models.md)",
+        "prompt_name=...) or an MTEB model wrapper (runs your code; see docs/models.md; "
+        "HYBRID_PLUGIN_DEBUG=1 shows its exceptions' tracebacks)",
     )
     p.add_argument(
         "--debias",
