@@ -105,7 +105,7 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
     options = cfg.engine_options()
     pool, context = load_task(cfg)
     if cfg.extra.get("trec_out"):  # before any encoding: ids the TREC files cannot carry
-        from hybrid_plugin.integrations.trec import check_trec_ids
+        from hybrid_plugin.evaluation.runs import check_trec_ids
 
         check_trec_ids(pool)
     encoding = None
