@@ -296,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         "'muse' = USE multilingual v3 (offline, 16 languages; pip install 'hybrid-plugin[muse]'); "
         "'bm25' = the Lucene BM25 baseline (pyserini; install with `make bm25`); "
         "'module:factory' = import module and call factory() for an object with encode(texts, "
-        "prompt_name=...) or an MTEB model wrapper (runs your code; see docs/models.md)",
+        "prompt_name=...) or an MTEB model wrapper (runs your code; see docs/models.md; "
+        "HYBRID_PLUGIN_DEBUG=1 shows its exceptions' tracebacks)",
     )
     p.add_argument(
         "--debias",
@@ -315,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
         "measures are exact over the full ranking and need none); 'full' = every candidate",
     )
     p.add_argument(
-        "--trec-out", default=None, help="write TREC qrels and run files per setting into this folder"
+        "--trec-out",
+        default=None,
+        help="write TREC qrels and run files per setting into this folder (ids must have no white space)",
     )
     p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     p.add_argument(

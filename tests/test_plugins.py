@@ -173,7 +173,7 @@ def test_bad_factories_are_one_line_errors(plugin_module: Path) -> None:
         ("hp_no_such_module:make", "cannot import module hp_no_such_module"),
         ("hp_toy_plugin:missing", "has no attribute missing"),
         ("hp_toy_plugin:np", "np is not callable"),
-        ("hp_toy_plugin:broken", "returned a int, which has no encode method"),
+        ("hp_toy_plugin:broken", "returned a int, which is not an encoder"),
     ):
         with pytest.raises(UserError, match=expected):
             resolve_retriever(spec)

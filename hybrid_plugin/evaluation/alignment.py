@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.evaluation.ranking import in_safe_range
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+    x = in_safe_range(np.asarray(x, dtype=np.float32))  # no overflow of the norm (dot models)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 

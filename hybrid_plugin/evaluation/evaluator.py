@@ -113,6 +113,10 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
     an object with ``encode``, an encoder or a retriever)."""
     options = cfg.engine_options()
     pool, context = load_task(cfg)
+    if cfg.extra.get("trec_out"):  # before any encoding: ids the TREC files cannot carry
+        from hybrid_plugin.evaluation.runs import check_trec_ids
+
+        check_trec_ids(pool)
     encoding = None
     if options.executor.name == "ray" and cfg.embedding_cache() is not None:
         from hybrid_plugin.evaluation.executors_ray import RayEncoding

@@ -75,6 +75,29 @@ NONFINITE = (
     "the model's embeddings contain NaN or infinite values, so nothing can be ranked "
     "(did its training diverge?)"
 )
+#: rows whose largest |value| lies outside [2^-32, 2^32] are rescaled before float32 normalisation
+SAFE_PEAK = 2.0**32
+
+
+def in_safe_range(emb: np.ndarray) -> np.ndarray:
+    """``emb`` with each row whose largest |value| lies outside [2^-32, 2^32] scaled by a power of two
+    to a largest |value| in [0.5, 1).
+
+    Why: a float32 norm squares the values, so rows of 1e25 overflow to inf and rows of 1e-30 underflow
+    to 0, and their cosine is wrong although the direction is fine. A power of two changes only the
+    exponent (exact), so those rows normalise like the same vectors at an ordinary scale, and other
+    rows are not touched: ordinary embeddings give the same bits as without this step.
+    """
+    if emb.ndim != 2 or emb.size == 0:
+        return emb
+    peak = np.maximum(emb.max(axis=1), -emb.min(axis=1)).astype(np.float64)
+    extreme = ((peak > SAFE_PEAK) | (peak < 1 / SAFE_PEAK)) & (peak > 0)
+    if not extreme.any():
+        return emb
+    out = np.array(emb, dtype=np.float32)
+    _, exponent = np.frexp(peak[extreme])
+    out[extreme] = np.ldexp(out[extreme].astype(np.float64), -exponent[:, None]).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,7 +164,7 @@ class Scorer:
         if not torch.isfinite(q).all():
             raise UserError(NONFINITE)
         if normalize:
-            q = torch.nn.functional.normalize(q, dim=1)
+            q = torch.nn.functional.normalize(torch.from_numpy(in_safe_range(q.numpy())), dim=1)
         if not isinstance(cand_emb, np.memmap):
             cand_emb = np.ascontiguousarray(cand_emb, dtype=np.float32)
             if not np.isfinite(cand_emb).all():
@@ -189,6 +212,8 @@ class Scorer:
         block = np.ascontiguousarray(block, dtype=np.float32)
         if isinstance(self.cand_emb, np.memmap) and not np.isfinite(block).all():  # in memory: checked
             raise UserError(NONFINITE)
+        if self.normalize:
+            block = in_safe_range(block)
         c = torch.from_numpy(block if block.flags.writeable else block.copy())  # a read-only memmap
         if self.normalize:
             c = torch.nn.functional.normalize(c, dim=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +12,7 @@ import torch
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.ranking import TiledRanking, rank_pool
 from hybrid_plugin.evaluation.tiles import EngineOptions, block_scores, key_scores, ordered_keys
 
@@ -102,6 +105,31 @@ def _full_runs(pool: Pool, scorer: Any, chunk: int) -> list[SettingRun]:
         )
         for setting, chunks in parts.items()
     ]
+
+
+_SPACE = re.compile(r"\s")  # what str.isspace calls white space (str.split splits there)
+
+
+def _first_spaced(ids: Sequence[str]) -> tuple[str, int] | None:
+    """The first id holding white space and how many do, else None (one regex pass over all ids)."""
+    if _SPACE.search("\x00".join(ids)) is None:
+        return None
+    spaced = [i for i in ids if _SPACE.search(i)]
+    return spaced[0], len(spaced)
+
+
+def check_trec_ids(pool: Pool) -> None:
+    """Refuse ids that TREC files cannot carry: their fields are separated by white space, so an id with
+    a space, tab or newline would shift the fields (trec_eval and ir-measures would misread the run)."""
+    for kind, ids in (("query", pool.query_ids), ("candidate", pool.cand_ids)):
+        found = _first_spaced(ids)
+        if found is not None:
+            first, count = found
+            more = f" (and {count - 1} more)" if count > 1 else ""
+            raise UserError(
+                f"--trec-out: {kind} id {first!r} contains white space{more}; TREC qrels and run files "
+                "separate fields by white space, so ids must have none"
+            )
 
 
 def run_qid(pool: Pool, setting: str, query: int) -> str:

@@ -647,8 +647,10 @@ def encode_uncached(
 
 
 def _checked_output(emb: np.ndarray, n: int) -> np.ndarray:
-    """An encoder's output as float32 rows; NaN or infinite embeddings are refused (never cached)."""
-    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    """An encoder's output as float32 rows, copied (the store keeps a shard's batches until it is
+    written, and an encoder may reuse one buffer on every call); NaN or infinite embeddings are
+    refused (never cached)."""
+    emb = np.array(emb, dtype=np.float32, order="C")
     if emb.ndim != 2 or len(emb) != n:
         raise ValueError(f"expected {n} embeddings as a 2-D array, got shape {emb.shape}")
     finite = np.isfinite(emb).all(axis=1)

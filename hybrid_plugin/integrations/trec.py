@@ -7,7 +7,7 @@ from pathlib import Path
 from hybrid_plugin.atomic import atomic_path
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import relevant_in
-from hybrid_plugin.evaluation.runs import SettingRun
+from hybrid_plugin.evaluation.runs import SettingRun, check_trec_ids
 
 
 def write_trec(pool: Pool, runs: list[SettingRun], out: Path, tag: str = "hybrid_plugin") -> list[Path]:
@@ -16,6 +16,7 @@ def write_trec(pool: Pool, runs: list[SettingRun], out: Path, tag: str = "hybrid
     Scores are written with 9 significant digits, which round-trips float32 exactly, so trec_eval
     and ir-measures rank the files exactly as the evaluator did.
     """
+    check_trec_ids(pool)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -60,8 +60,27 @@ def muse_fingerprint(package_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def muse_language(code: str) -> str | None:
+    """The mUSE code of a task's language code, None if mUSE was not trained on it.
+
+    Task folders may name a language by its ISO 639-1 or ISO 639-3 code (``de``, ``deu``; also the
+    bibliographic ``ger``) and a macrolanguage by its main member (``cmn`` for Chinese, ``arb`` for
+    Arabic): each is mapped through the IANA registry (``langcodes``) to the form mUSE lists.
+    """
+    import langcodes
+
+    try:
+        tag = langcodes.standardize_tag(code, macro=True).lower()
+    except ValueError:  # not a language tag (langcodes.LanguageTagError)
+        return None
+    if tag in SUPPORTED_LANGUAGES:
+        return tag
+    base = tag.partition("-")[0]
+    return base if base in SUPPORTED_LANGUAGES else None
+
+
 def unsupported_languages(languages: tuple[str, ...] | list[str]) -> list[str]:
-    return [lang for lang in languages if lang not in SUPPORTED_LANGUAGES]
+    return [lang for lang in languages if muse_language(lang) is None]
 
 
 @dataclass
@@ -103,12 +122,16 @@ class MUSEEncoder:
     def check_languages(self, languages: tuple[str, ...] | list[str]) -> None:
         """One line naming what the model does not support and the ``--languages`` that would work."""
         missing = unsupported_languages(languages)
-        if missing:
-            kept = ",".join(lang for lang in languages if lang not in missing)
-            raise UserError(
-                f"model muse (USE multilingual v3) does not support {', '.join(missing)}; "
-                f"evaluate its languages with --languages {kept}"
-            )
+        if not missing:
+            return
+        kept = ",".join(lang for lang in languages if lang not in missing)
+        advice = (
+            f"evaluate its languages with --languages {kept}"
+            if kept
+            else f"none of the task's languages is among its {len(SUPPORTED_LANGUAGES)}: "
+            + ", ".join(SUPPORTED_LANGUAGES)
+        )
+        raise UserError(f"model muse (USE multilingual v3) does not support {', '.join(missing)}; {advice}")
 
     def encode(self, texts: list[str], role: Role, batch_size: int) -> np.ndarray:
         """The package's own embeddings of ``texts`` (it micro-batches them itself by token count)."""

@@ -16,6 +16,10 @@ model is keyed by the module, the attribute, the module file's bytes and the ver
 package and of the libraries that compute embeddings; an object handed in from Python with no
 fingerprint is never cached on disk. ``--model module:factory`` imports and runs user code: that is
 the user's explicit choice on the command line, as with ``python -m``.
+
+What a plug-in raises, or returns in a shape we cannot use, is one line naming the plug-in and the
+problem (``HYBRID_PLUGIN_DEBUG=1`` lets its exceptions through with their traceback). What ``encode``
+returns is copied: an encoder may hand back the same buffer on every call.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -43,6 +50,13 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 EMBEDDING_LIBRARIES = ("numpy", "torch", "transformers", "sentence-transformers", "mteb")
 # MTEB's names of the built-in tasks, as hybrid_plugin.integrations.mteb_metadata registers them
 MTEB_TASK_NAMES = {"xquad-r": "XQuADR", "mlqa-r": "MLQAR"}
+#: set to 1 to see a plug-in's own exceptions with their traceback instead of one line
+DEBUG_ENV = "HYBRID_PLUGIN_DEBUG"
+_LOADING: set[str] = set()  # factories being called now (a factory running its own --model again)
+
+
+class ReenteredFactory(Exception):
+    """A factory ran ``--model`` with itself again (not a UserError: the inner CLI must not print it)."""
 
 
 @runtime_checkable
@@ -85,26 +99,62 @@ def reported_fingerprint(model: Any) -> str | None:
     return value if HEX64.fullmatch(value) else hashlib.sha256(f"reported {value}".encode()).hexdigest()
 
 
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+@contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run a plug-in's code: what it raises becomes one line naming ``what`` and the exception (with
+    ``HYBRID_PLUGIN_DEBUG=1`` it propagates with its traceback). Our own one-line errors pass."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        if isinstance(err, ReenteredFactory):
+            raise UserError(f"{what} ran --model {err} again (a factory must return an encoder)") from None
+        if isinstance(err, RecursionError):
+            raise UserError(f"{what} recursed without end (RecursionError)") from None
+        raise UserError(f"{what} raised {_one_line(err)} (set {DEBUG_ENV}=1 for the traceback)") from None
+
+
 def load_factory(spec: str) -> tuple[Any, str]:
     """Import ``module:factory``, call the factory, return (model, fingerprint)."""
     module_name, attribute = PLUGIN_PATTERN.fullmatch(spec).groups()  # type: ignore[union-attr]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise UserError(f"--model {spec}: cannot import module {module_name} ({err})") from None
-    target: Any = module
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise UserError(f"--model {spec}: module {module_name} has no attribute {attribute}")
-        target = getattr(target, part)
+    if spec in _LOADING:
+        raise ReenteredFactory(spec)
+    with user_code(f"--model {spec}: importing module {module_name}"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise UserError(
+                f"--model {spec}: cannot import module {module_name} ({_one_line(err)})"
+            ) from None
+        target: Any = module
+        for part in attribute.split("."):
+            if not hasattr(target, part):
+                raise UserError(f"--model {spec}: module {module_name} has no attribute {attribute}")
+            target = getattr(target, part)
     if not callable(target):
         raise UserError(f"--model {spec}: {attribute} is not callable (expected a factory)")
-    model = target()
-    if not callable(getattr(model, "encode", None)):
-        raise UserError(
-            f"--model {spec}: the factory returned a {type(model).__name__}, which has no encode method"
-        )
-    return model, reported_fingerprint(model) or derived_fingerprint(module_name, attribute)
+    _LOADING.add(spec)
+    try:
+        with user_code(f"--model {spec}: the factory"):
+            model = target()
+            if isinstance(model, (str, bytes, bytearray)) or not callable(getattr(model, "encode", None)):
+                raise UserError(
+                    f"--model {spec}: the factory returned a {type(model).__name__}, which is not an "
+                    "encoder (expected an object with an encode method)"
+                )
+            fingerprint = reported_fingerprint(model)
+    finally:
+        _LOADING.discard(spec)
+    return model, fingerprint or derived_fingerprint(module_name, attribute)
 
 
 def _parameters(function: Any) -> tuple[set[str], bool]:
@@ -117,12 +167,37 @@ def _parameters(function: Any) -> tuple[set[str], bool]:
 
 
 def _as_array(emb: Any, n: int, name: str) -> np.ndarray:
-    if hasattr(emb, "detach"):  # a torch tensor
-        emb = emb.detach().float().cpu().numpy()
-    out = np.asarray(emb, dtype=np.float32)
-    if out.ndim != 2 or out.shape[0] != n:
+    """What ``encode`` returned as a fresh float32 ``(n, dim)`` array (a copy: encoders may reuse one
+    buffer on every call), or one line saying why it cannot be used."""
+    what = f"model {name}: encode"
+    expected = f"expected an array of shape ({n}, dim)"
+    with user_code(f"{what}'s output"):
+        if hasattr(emb, "detach"):  # a torch tensor
+            emb = emb.detach().float().cpu().numpy()
+        if isinstance(emb, Iterator):
+            raise UserError(f"{what} returned a {type(emb).__name__} for {n} texts ({expected})")
+        try:
+            arr = np.asarray(emb)
+        except ValueError:  # NumPy's refusal of rows of different lengths
+            raise UserError(f"{what} returned rows of different lengths for {n} texts ({expected})") from None
+    if arr.dtype.kind not in "fiu":
+        found = f"a {type(emb).__name__}" if arr.ndim == 0 else f"values of type {arr.dtype}"
+        raise UserError(f"{what} returned {found} for {n} texts ({expected} of numbers)")
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise UserError(f"{what} returned shape {arr.shape} for {n} texts ({expected})")
+    if arr.shape[1] == 0:
         raise UserError(
-            f"model {name}: encode returned shape {out.shape} for {n} texts (expected ({n}, dim))"
+            f"{what} returned shape {arr.shape}: embeddings of dimension 0 (expected ({n}, dim) with dim ≥ 1)"
+        )
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        raise UserError(f"{what} returned NaN or infinite values for {int((~finite).sum())} of {n} texts")
+    with np.errstate(over="ignore"):
+        out = np.array(arr, dtype=np.float32, order="C")  # always a copy
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        raise UserError(
+            f"{what} returned values beyond float32's range (±3.4e38) for {int((~finite).sum())} of {n} texts"
         )
     return out
 
@@ -200,7 +275,9 @@ class PluginEncoder:
             kwargs["batch_size"] = batch_size
         if "show_progress_bar" in self._names:
             kwargs["show_progress_bar"] = False
-        return _as_array(self.model.encode(list(texts), **kwargs), len(texts), self.name)
+        with user_code(f"model {self.name}: encode"):
+            emb = self.model.encode(list(texts), **kwargs)
+        return _as_array(emb, len(texts), self.name)
 
     def _encode_mteb(self, texts: list[str], role: Role, batch_size: int) -> np.ndarray:
         import mteb
@@ -217,15 +294,16 @@ class PluginEncoder:
         prompt_type = PromptType.query if role == "query" else PromptType.document
         column = "query" if role == "query" else "body"
         loader = DataLoader(Dataset.from_dict({"text": texts, column: texts}), batch_size=batch_size)
-        emb = self.model.encode(
-            loader,
-            task_metadata=task_metadata,
-            hf_split="test",
-            hf_subset="default",
-            prompt_type=prompt_type,
-            batch_size=batch_size,
-            show_progress_bar=False,
-        )
+        with user_code(f"model {self.name}: encode"):
+            emb = self.model.encode(
+                loader,
+                task_metadata=task_metadata,
+                hf_split="test",
+                hf_subset="default",
+                prompt_type=prompt_type,
+                batch_size=batch_size,
+                show_progress_bar=False,
+            )
         return _as_array(emb, len(texts), self.name)
 
     def provenance(self) -> dict[str, Any]:
