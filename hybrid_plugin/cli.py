@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hybrid_plugin import __version__
 from hybrid_plugin.data.pool import CANDIDATE_FORMATS
@@ -72,10 +73,29 @@ def _run_depth(value: str) -> int | None:
     return depth
 
 
+def _debias_fit(args: argparse.Namespace) -> Any:
+    """``--debias-fit`` as the engine takes it: training sources are read here (the CLI may use the
+    trainer's readers; the engine may not), anything else is resolved by the de-biasing layer."""
+    from hybrid_plugin.retrievers.debias import parse_debias, resolve_fit
+
+    spec = parse_debias(args.debias)  # one line for a bad --debias before any reading
+    fit = args.debias_fit
+    if spec is None:
+        if fit not in (None, "pool"):
+            raise UserError("--debias-fit needs --debias center, lsar or leace")
+        return None
+    head = fit.partition(":")[0]
+    if ":" in fit and head.split("[")[0] in ("mlqa", "squad", "jsonl"):
+        from hybrid_plugin.training.fit_texts import fit_texts_from_sources
+
+        return fit_texts_from_sources(fit, data_dir=args.data_dir)
+    return resolve_fit(fit)  # read (and refused) before any model is loaded
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hybrid_plugin.atomic import check_writable
+    from hybrid_plugin.atomic import check_writable, write_bytes
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
     from hybrid_plugin.evaluation.perquery import to_arrow
     from hybrid_plugin.evaluation.report import console_table, preload_plotting, write_results
@@ -100,6 +120,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         verify=not args.no_verify,
         alignment=args.alignment,
         debias=None if args.debias == "none" else args.debias,
+        debias_fit=_debias_fit(args),
         max_memory=args.max_memory,
         tile=args.tile,
         device=args.device,
@@ -122,6 +143,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         }
         per_query = to_arrow(evaluation.table, evaluation.pool, meta)
     paths = write_results(results, Path(args.out), per_query)
+    for name, data in evaluation.scored.artifacts.items():  # e.g. the fitted de-biasing map
+        write_bytes(Path(args.out) / name, data)
+        paths[name] = Path(args.out) / name
     if args.trec_out:
         from hybrid_plugin.integrations.trec import write_trec
 
@@ -302,9 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--debias",
         default="none",
-        choices=("none", "center"),
-        help="training-free de-biasing of a dense model: 'center' subtracts each language's mean "
-        "embedding (over the pool's candidates of that language) before ranking",
+        metavar="{none,center,lsar,lsar:R,leace}",
+        help="training-free de-biasing of a dense model's embeddings: 'center' subtracts each language's "
+        "mean, 'lsar[:R]' projects out the rank-R subspace of the language means' differences, 'leace' "
+        "erases linear language information (see docs/models.md; default: none)",
+    )
+    p.add_argument(
+        "--debias-fit",
+        default="pool",
+        metavar="pool|FORMAT:PATH|FILE.jsonl|FILE.npz",
+        help="texts the de-biasing is fitted on: 'pool' = the evaluated pool's candidates (transductive, "
+        "labelled so); a training source such as mlqa:PATH (≤ 2000 texts per language); a .jsonl of "
+        '{"lang", "text"} lines; or a map saved beside earlier results (.npz) (default: pool)',
     )
     p.add_argument(
         "--out", default="results", help="folder for the results JSON and plots (default: results)"

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,9 @@ class EvalConfig:
     use_cache: bool = True
     verify: bool = True  # sha256 and published counts; off only for modified local copies
     alignment: bool = False  # add parallel-vs-non-parallel cosine and a language-ID probe
-    debias: str | None = None  # "center": language-mean centering of a dense model's embeddings
+    debias: str | None = None  # "center", "lsar[:R]", "leace": training-free de-biasing of a dense model
+    # what the de-biasing is fitted on: "pool" (transductive), a .jsonl/.npz path, or FitTexts
+    debias_fit: Any = None
     # how the engine works (never what it computes): tile memory, fixed tile sides, device
     max_memory: str | None = None  # e.g. "2G"; None: a safe share of the free memory
     tile: str | None = None  # "QxC": fixed tile sides (tests, debugging); overrides max_memory
@@ -96,8 +98,16 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
         raise UserError(
             f"empty selection: no queries or candidates for {spec.name} {','.join(pool.languages)}"
         )
-    config = {k: v for k, v in asdict(cfg).items() if k != "extra"} | cfg.extra
-    for key in ("data_dir", "cache_dir", "trec_out", "model"):  # recorded without the machine's layout
+    fit = cfg.debias_fit  # a fit set is recorded by its source (model.debias.fit has the rest)
+    config = {k: v for k, v in asdict(replace(cfg, debias_fit=None)).items() if k != "extra"} | cfg.extra
+    config["debias_fit"] = fit if fit is None or isinstance(fit, str) else getattr(fit, "source", "artifact")
+    for key in (
+        "data_dir",
+        "cache_dir",
+        "trec_out",
+        "model",
+        "debias_fit",
+    ):  # recorded without the machine's layout
         if isinstance(config.get(key), str) and config[key]:
             config[key] = portable_path(config[key])
     if loaded.notes.get("task_folder"):
@@ -127,6 +137,7 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
         batch_size=cfg.batch_size,
         cache_root=cfg.embedding_cache(),
         debias=cfg.debias,
+        debias_fit=cfg.debias_fit,
         task=pool.task,
         encoding=encoding,
         device=cfg.device,

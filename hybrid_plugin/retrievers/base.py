@@ -33,6 +33,7 @@ class Scored:
     counts: dict[str, Any] = field(default_factory=dict)  # e.g. unique_texts, texts_encoded
     timings: dict[str, float] = field(default_factory=dict)  # at least encode_s
     tag: str = "hybrid_plugin"  # run tag of TREC files
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # files kept beside the results (name -> bytes)
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ from hybrid_plugin.baselines.bm25 import BM25Params, BM25Retriever  # Java start
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.retrievers.base import Retriever
-from hybrid_plugin.retrievers.debias import debias_retriever
+from hybrid_plugin.retrievers.debias import debias_retriever, resolve_fit
 from hybrid_plugin.retrievers.dense import DenseRetriever, Encoder, SentenceTransformerEncoder
 from hybrid_plugin.retrievers.muse import MUSE_MODEL, MUSEEncoder
 from hybrid_plugin.retrievers.plugin import PluginEncoder, TextEncoder, is_plugin_spec, load_factory
@@ -29,6 +29,7 @@ def resolve_retriever(
     device: str | None = None,
     query_prompt: str | None = None,
     document_prompt: str | None = None,
+    debias_fit: Any = None,
 ) -> Retriever:
     """``None``/``"default"``/a folder/a hub id → dense; ``"muse"`` → USE multilingual v3;
     ``"module:factory"`` → dense over the plug-in the factory returns; ``"bm25"`` or ``BM25Params`` →
@@ -36,8 +37,9 @@ def resolve_retriever(
     (:class:`~hybrid_plugin.retrievers.plugin.TextEncoder`) → dense over it; a retriever as is.
 
     ``cache_root`` is the embedding store of dense retrievers (``None``: no persistent cache);
-    ``debias`` wraps the retriever (``"center"``: language-mean centering); ``task`` is the pool's
-    task (MTEB-protocol plug-ins need its MTEB metadata); ``encoding`` encodes a dense retriever's
+    ``debias`` wraps the retriever (``"center"``, ``"lsar[:R]"``, ``"leace"``) fitted on ``debias_fit``
+    (``"pool"``/None, a ``.jsonl``/``.npz`` path, :class:`FitTexts` or a :class:`Debiaser`); ``task`` is
+    the pool's task (MTEB-protocol plug-ins need its MTEB metadata); ``encoding`` encodes a dense retriever's
     missing texts elsewhere first (``RayEncoding``: Ray Data into the same store). ``device`` is where a
     SentenceTransformer model encodes; ``query_prompt``/``document_prompt`` replace its config's prompts
     (a model with none and none given gets one warning: E5-style models lose much without theirs).
@@ -55,7 +57,10 @@ def resolve_retriever(
             f"--query-prompt/--document-prompt: {what} is not a SentenceTransformer model "
             "(a plug-in or baseline applies its own prompts)"
         )
-    return debias_retriever(_retriever(model, batch_size, cache_root, task, encoding), debias)
+    retriever = _retriever(model, batch_size, cache_root, task, encoding)
+    if debias in (None, "", "none"):
+        return retriever
+    return debias_retriever(retriever, debias, resolve_fit(debias_fit))
 
 
 def _retriever(
