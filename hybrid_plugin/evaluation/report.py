@@ -153,7 +153,10 @@ def preload_plotting() -> threading.Thread:
         except Exception:  # the plot itself will report it
             pass
 
-    thread = threading.Thread(target=load, name="preload-matplotlib", daemon=True)
+    # not a daemon: a command that fails early must not let the interpreter finalise while this thread
+    # is inside matplotlib's C extensions (that aborted with "terminate called without an active
+    # exception", exit -6, after the one-line error); exit waits for the import (< 1 s) instead
+    thread = threading.Thread(target=load, name="preload-matplotlib", daemon=False)
     thread.start()
     return thread
 
