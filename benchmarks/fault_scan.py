@@ -910,8 +910,9 @@ TRACEBACK = [
 
 UNSAFE = {
     "script": (r"<script", "<script>alert(1)</script>"),
-    "javascript-link": (r"\]\(javascript:", "[click](javascript:alert(1))"),
-    "tracking-image": (r"!\[[^\]]*\]\(https?://", "![](https://tracker.example/p.gif)"),
+    # a link or image forms only where its brackets are not backslash-escaped (CommonMark)
+    "javascript-link": (r"(?<!\\)\]\(javascript:", "[click](javascript:alert(1))"),
+    "tracking-image": (r"(?<!\\)!\[(?:\\.|[^\]\\])*\]\(https?://", "![](https://tracker.example/p.gif)"),
     "html-img": (r"<img", '<img src="https://tracker.example/p.gif">'),
 }
 
