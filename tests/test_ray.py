@@ -292,9 +292,10 @@ def test_an_encoding_actors_user_error_is_one_line(ray_cluster, tmp_path, monkey
     args = ["evaluate", "--task", str(folder), "--model", f"{PLUGIN}:broken", "--out", str(tmp_path / "o")]
     assert main([*args, "--executor", "ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (
-        "hybrid-plugin: error: the model produced NaN or infinite embeddings for 2 of 2 texts; "
-        "it cannot be evaluated (did its training diverge?)"
+    # the plug-in boundary checks what encode returns, inside the Ray actor too
+    assert (
+        err[-1]
+        == "hybrid-plugin: error: model hash-encoder: encode returned NaN or infinite values for 2 of 2 texts"
     )
     assert not any("Traceback" in line for line in err)
 
