@@ -13,6 +13,7 @@ import errno
 import io
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -257,6 +258,7 @@ def read_only(monkeypatch: pytest.MonkeyPatch, root: Path) -> Iterator[None]:
         for name in ("open", "unlink", "remove", "rmdir", "mkdir", "rename", "replace")
     }
     real_open = builtins.open
+    real_io_open = io.open
 
     def os_open(path, flags, *args, dir_fd=None, **kwargs):
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
@@ -291,6 +293,16 @@ def read_only(monkeypatch: pytest.MonkeyPatch, root: Path) -> Iterator[None]:
             m.setattr(os, name, moving(name))
         m.setattr(builtins, "open", file_open)
         m.setattr(io, "open", file_open)
+        accessor = getattr(pathlib, "_NormalAccessor", None)  # Python 3.10: Path methods call os via it
+        if accessor is not None:
+            for name in ("unlink", "rmdir", "mkdir"):
+                m.setattr(accessor, name, staticmethod(getattr(os, name)))
+            for name in ("rename", "replace"):
+                m.setattr(accessor, name, staticmethod(getattr(os, name)))
+            if hasattr(accessor, "open"):
+                m.setattr(
+                    accessor, "open", staticmethod(file_open if accessor.open is real_io_open else os_open)
+                )
         yield
 
 
