@@ -84,8 +84,9 @@ def _debias_fit(args: argparse.Namespace) -> Any:
         if fit not in (None, "pool"):
             raise UserError("--debias-fit needs --debias center, lsar or leace")
         return None
-    head = fit.partition(":")[0]
-    if ":" in fit and head.split("[")[0] in ("mlqa", "squad", "jsonl"):
+    from hybrid_plugin.training.data import READERS
+
+    if fit.partition(":")[0].split("[")[0] in READERS and ":" in fit:  # a training source, FORMAT:PATH
         from hybrid_plugin.training.fit_texts import fit_texts_from_sources
 
         return fit_texts_from_sources(fit, data_dir=args.data_dir)

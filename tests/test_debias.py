@@ -4,12 +4,11 @@ with ``concept_erasure``, artifacts, and the results' labels."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import assert_one_line_error
 from test_plugins import BiasedEncoder, biased_vector, parallel_pool
 
 from hybrid_plugin.errors import UserError
@@ -201,26 +200,17 @@ def test_fit_texts_from_a_training_source_are_capped_and_seeded(tmp_path: Path) 
     assert len(full.texts) == 40 and "≤ 100 texts per language" in full.source
 
 
-def test_cli_refuses_bad_debias_options_in_one_line(tmp_path: Path) -> None:
+def test_cli_refuses_bad_debias_options_in_one_line(tmp_path: Path, capsys) -> None:
+    """Refused before any task or model is read (a missing data folder would be the next error)."""
+    from hybrid_plugin.cli import main
+
     for args, expected in (
         (["--debias", "whiten"], "--debias whiten: expected none, center"),
         (["--debias-fit", "x.jsonl"], "--debias-fit needs --debias"),
         (["--debias", "lsar", "--debias-fit", str(tmp_path / "no.jsonl")], "--debias-fit"),
+        (["--debias", "lsar:0"], "must be at least 1"),
     ):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hybrid_plugin",
-                "evaluate",
-                "--task",
-                "xquad-r",
-                "--out",
-                str(tmp_path / "o"),
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert done.returncode == 2 and expected in done.stderr, done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        data = ["--data-dir", str(tmp_path / "no-data")]
+        code = main(["evaluate", "--task", "xquad-r", "--out", str(tmp_path / "o"), *data, *args])
+        assert_one_line_error(code, capsys.readouterr().err, expected)
+        assert not (tmp_path / "o").exists()

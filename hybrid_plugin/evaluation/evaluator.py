@@ -100,7 +100,7 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
         )
     fit = cfg.debias_fit  # a fit set is recorded by its source (model.debias.fit has the rest)
     config = {k: v for k, v in asdict(replace(cfg, debias_fit=None)).items() if k != "extra"} | cfg.extra
-    config["debias_fit"] = fit if fit is None or isinstance(fit, str) else getattr(fit, "source", "artifact")
+    config["debias_fit"] = fit if fit is None or isinstance(fit, str) else fit.source
     for key in (
         "data_dir",
         "cache_dir",

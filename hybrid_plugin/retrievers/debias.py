@@ -276,6 +276,11 @@ class Debiaser:
             x = x - (x - self.mean) @ self.matrix
         return x.astype(np.float32)
 
+    @property
+    def source(self) -> str:
+        """What the results' config records for ``--debias-fit`` given a saved map."""
+        return f"saved {self.method} map fitted on {self.fit.get('source')}"
+
     def metadata(self) -> dict[str, Any]:
         return {
             "version": ARTIFACT_VERSION,
@@ -355,7 +360,6 @@ class DebiasedRetriever:
     inner: DenseRetriever
     spec: DebiasSpec
     fit: str | FitTexts | Debiaser = POOL_FIT
-    fitted: Debiaser | None = None  # the last map applied (for callers and tests)
 
     def _fit(self, pool: Pool, emb: PoolEmbeddings, normalize: bool) -> Debiaser:
         base = self.inner.encoder.fingerprint
@@ -382,7 +386,7 @@ class DebiasedRetriever:
     def score(self, pool: Pool) -> Scored:
         emb = self.inner.embed_pool(pool)
         normalize = self.inner.encoder.similarity == "cosine"
-        debiaser = self.fitted = self._fit(pool, emb, normalize)
+        debiaser = self._fit(pool, emb, normalize)
         q_langs = [pool.languages[i] for i in pool.query_lang]
         c_langs = [pool.languages[i] for i in pool.cand_lang]
         if debiaser.method == "center":  # language-dependent: one row per query and candidate
