@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from hybrid_plugin.atomic import write_text
-from hybrid_plugin.baselines import lucene
-from hybrid_plugin.baselines.bm25 import BM25Params
 from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.pool import unique_texts
 from hybrid_plugin.data.spec import get_spec, select_languages
 from hybrid_plugin.provenance import portable_command
+from hybrid_plugin.scoring import lucene
+from hybrid_plugin.scoring.bm25 import BM25Params
 
 
 def one_round(pool, params: BM25Params, tmp: Path) -> dict[str, dict]:

@@ -34,7 +34,7 @@ from hybrid_plugin.leaderboard.migrate import migrate_results, with_version_stam
 from hybrid_plugin.leaderboard.rows import load_results
 from hybrid_plugin.leaderboard.tasks import ranked_specs
 from hybrid_plugin.models.ref import fingerprint_folder, fingerprint_v1, model_size
-from hybrid_plugin.retrievers.muse import DIMENSION as MUSE_DIMENSION
+from hybrid_plugin.scoring.muse import DIMENSION as MUSE_DIMENSION
 
 BOARD_DEFAULT_V1 = "9535ad78d3f358450282b37eb0259b06a2929fef3fe97ca194deffcf2be781a1"
 STAMPS = {"6.2.0": "5.24.0", "6.3.0": "5.25.0"}  # sentence-transformers → transformers

@@ -30,9 +30,9 @@ from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.lareqa import build_pool
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate, unique_texts
-from hybrid_plugin.evaluation.store import EmbeddingStore, check_folder, text_hash
 from hybrid_plugin.models.ref import resolve_model
 from hybrid_plugin.paths import cache_root
+from hybrid_plugin.scoring.store import EmbeddingStore, check_folder, text_hash
 
 
 def _timed(cfg: EvalConfig) -> tuple[dict, float]:

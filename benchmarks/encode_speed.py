@@ -69,7 +69,7 @@ from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 from hybrid_plugin.models.encode import encode_on_threads, encode_texts, length_batches, token_lengths
 from hybrid_plugin.models.ref import ModelRef, resolve_model
 from hybrid_plugin.provenance import portable_command
-from hybrid_plugin.retrievers.dense import Role, SentenceTransformerEncoder
+from hybrid_plugin.scoring.dense import Role, SentenceTransformerEncoder
 
 SHARD = 2048  # EmbeddingStore.ensure's shard size
 FLOPS_PER_CYCLE = 32  # AVX2, 2 FMA units x 8 fp32 lanes x 2 FLOPs

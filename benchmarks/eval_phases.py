@@ -71,7 +71,7 @@ def child(task: str, data_dir: str, out: Path) -> None:
         result_stem,
         write_per_query,
     )
-    from hybrid_plugin.retrievers.resolve import resolve_retriever
+    from hybrid_plugin.scoring.resolve import resolve_retriever
 
     mark("import_evaluate")
     cfg = EvalConfig(task=task, data_dir=data_dir)
@@ -81,7 +81,7 @@ def child(task: str, data_dir: str, out: Path) -> None:
     mark("resolve")
     emb = retriever.embed_pool(pool)
     mark("embed")
-    scored = retriever.scored(pool, emb)
+    scored = retriever.retrieval(pool, emb)
     mark("score")
 
     class Fixed:  # the retriever whose scoring is done: the engine's own time is what remains

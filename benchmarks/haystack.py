@@ -219,7 +219,7 @@ def built_sizes(work: Path, wanted: str | None) -> list[str]:
 
 def retriever(args):
     from hybrid_plugin.evaluation.evaluator import EvalConfig
-    from hybrid_plugin.retrievers.resolve import resolve_retriever
+    from hybrid_plugin.scoring.resolve import resolve_retriever
 
     return resolve_retriever(args.model, cache_root=EvalConfig(task=TASK).embedding_cache())
 

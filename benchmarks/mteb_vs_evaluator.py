@@ -237,7 +237,7 @@ def main() -> None:
     mteb_env = env | {"HYBRID_PLUGIN_CACHE": str(work / "cache-mteb")}
     mteb_args = ["run", "-m", model_path, "-t", "XQuADR", "--batch-size", str(args.batch_size)]
     mteb_s, _ = timed([*cmd, *mteb_args, "--output-folder", str(work / "mteb")], mteb_env)
-    from hybrid_plugin.evaluation.store import count_stored
+    from hybrid_plugin.scoring.store import count_stored
 
     mteb_encoded = count_stored(work / "cache-mteb" / "embeddings")
 

@@ -84,13 +84,13 @@ def phases(task: str, data_dir: str | None, rounds: int) -> list[dict]:
 
     from hybrid_plugin.evaluation.evaluator import EvalConfig, load_task
     from hybrid_plugin.evaluation.executors_ray import RayExecutor
-    from hybrid_plugin.evaluation.ranking import rank_correlations, rank_pool
-    from hybrid_plugin.evaluation.tiles import EngineOptions, LocalExecutor
-    from hybrid_plugin.retrievers.resolve import resolve_retriever
+    from hybrid_plugin.scoring.ranking import rank_correlations, rank_pool
+    from hybrid_plugin.scoring.resolve import resolve_retriever
+    from hybrid_plugin.scoring.tiles import EngineOptions, LocalExecutor
 
     cfg = EvalConfig(task=task, data_dir=data_dir)
     pool, _ = load_task(cfg)
-    scorer = resolve_retriever(None, cache_root=cfg.embedding_cache()).score(pool).scorer
+    scorer = resolve_retriever(None, cache_root=cfg.embedding_cache()).score(pool).matrix
     threads = torch.get_num_threads()
     ray_executor = RayExecutor()
     ray_executor.start()  # Ray's start-up is not the tile pass's

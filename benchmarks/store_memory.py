@@ -29,7 +29,7 @@ CHILD = """
 import json, resource, sys, time
 import numpy as np
 from benchmarks.hash_encoder import hash_embed
-from hybrid_plugin.evaluation.store import EmbeddingStore
+from hybrid_plugin.scoring.store import EmbeddingStore
 step, root, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 texts = [f"synthetic text {i} " + "abcdefghij" * (i % 7 + 3) for i in range(n)]
 rss_texts = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -76,7 +76,7 @@ def _run_depth(value: str) -> int | None:
 def _debias_fit(args: argparse.Namespace) -> Any:
     """``--debias-fit`` as the engine takes it: training sources are read here (the CLI may use the
     trainer's readers; the engine may not), anything else is resolved by the de-biasing layer."""
-    from hybrid_plugin.retrievers.debias import parse_debias, resolve_fit
+    from hybrid_plugin.scoring.debias import parse_debias, resolve_fit
 
     spec = parse_debias(args.debias)  # one line for a bad --debias before any reading
     fit = args.debias_fit

@@ -175,18 +175,18 @@ def tiny_results(
     return paths
 
 
-class FixedScorer:
+class FixedRetriever:
     """A retriever whose scores are given: the engine's path with hand-made numbers (no model)."""
 
-    def __init__(self, scorer, name: str = "fixed") -> None:
-        self.scorer = scorer
+    def __init__(self, matrix, name: str = "fixed") -> None:
+        self.matrix = matrix
         self.name = name
 
     def score(self, pool):
-        from hybrid_plugin.retrievers.base import Scored
+        from hybrid_plugin.scoring.retriever import Retrieval
 
-        return Scored(
-            scorer=self.scorer,
+        return Retrieval(
+            matrix=self.matrix,
             model={"name": self.name, "fingerprint": "0" * 64},
             device="cpu",
             versions={},
@@ -200,7 +200,7 @@ def engine_run(pool, scorer, measures=("nDCG@10", "R@100", "RR", "P@1", "AP@20")
     from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
 
     return evaluate_pool(
-        pool, FixedScorer(scorer), TaskContext(pool.task, pool.task), measures=measures, **kwargs
+        pool, FixedRetriever(scorer), TaskContext(pool.task, pool.task), measures=measures, **kwargs
     )
 
 
@@ -211,7 +211,7 @@ class MatrixScorer:
         import numpy as np
         import torch
 
-        from hybrid_plugin.evaluation.ranking import id_tie_rank
+        from hybrid_plugin.scoring.ranking import id_tie_rank
 
         self.matrix = torch.from_numpy(np.asarray(matrix, dtype=np.float32))
         self.tie = torch.from_numpy(id_tie_rank(pool.cand_ids))

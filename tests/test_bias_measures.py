@@ -19,8 +19,8 @@ from scipy import stats as sps
 from test_metrics import hand_pool
 
 from hybrid_plugin.evaluation.perquery import measure_values, query_table, to_arrow
-from hybrid_plugin.evaluation.ranking import Scorer, pool_rankings, relevant_ranks
 from hybrid_plugin.evaluation.runs import qrels_and_run, top_k_runs
+from hybrid_plugin.scoring.ranking import DenseScoreMatrix, pool_rankings, relevant_ranks
 
 R2 = 2**-0.5
 
@@ -116,7 +116,7 @@ def tied_pool():
     pool = random_tied_pool(rng, questions=12, groups=16)
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
-    return pool, Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
+    return pool, DenseScoreMatrix.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
 
 
 def test_against_ir_measures_and_scipy_with_many_ties():

@@ -13,9 +13,9 @@ import ir_measures
 import numpy as np
 import pytest
 
-from hybrid_plugin.baselines import lucene
 from hybrid_plugin.cli import main
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
+from hybrid_plugin.scoring import lucene
 
 PROBLEM = lucene.stack_problem()
 
@@ -141,15 +141,15 @@ def test_unretrieved_relevant_counts_zero_by_hand(stack):
     Rank metrics: unretrieved below every retrieved candidate, id descending: en-s0, de-s1, de-s0
     take ranks 2, 3, 4, so the rank distance is 3 - 1 = 2.
     """
-    from hybrid_plugin.baselines.bm25 import BM25Retriever
     from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
-    from hybrid_plugin.evaluation.ranking import relevant_ranks
+    from hybrid_plugin.scoring.bm25 import BM25Retriever
+    from hybrid_plugin.scoring.ranking import relevant_ranks
 
     pool = two_language_pool()
     ev = evaluate_pool(pool, BM25Retriever(), TaskContext("hand", "hand"))
-    scores = ev.scored.scorer.scores(np.array([0])).numpy()[0]  # the English query
+    scores = ev.scored.matrix.scores(np.array([0])).numpy()[0]  # the English query
     assert np.isfinite(scores).tolist() == [False, True, False, False]
-    ranks = relevant_ranks(pool, ev.scored.scorer)
+    ranks = relevant_ranks(pool, ev.scored.matrix)
     res = ev.results
     assert res.settings["en-pool"].map == pytest.approx(0.5)
     assert res.settings["en-en"].map == pytest.approx(1.0)
@@ -166,24 +166,24 @@ def test_unretrieved_relevant_counts_zero_by_hand(stack):
 @pytest.fixture(scope="module")
 def xquad_bm25(stack, datasets):
     """Real data, three scripts (Latin, Greek, Thai): the pool scored by BM25 and our per-query AP."""
-    from hybrid_plugin.baselines.bm25 import BM25Params, score_pool
     from hybrid_plugin.data.build import build_pool
     from hybrid_plugin.data.files import resolve_files
     from hybrid_plugin.data.spec import get_spec
     from hybrid_plugin.evaluation.perquery import query_table
-    from hybrid_plugin.evaluation.ranking import relevant_ranks
+    from hybrid_plugin.scoring.bm25 import BM25Params, score_pool
+    from hybrid_plugin.scoring.ranking import relevant_ranks
 
     spec = get_spec("xquad-r")
     pool = build_pool(spec, resolve_files(spec, ("de", "el", "th"), datasets).paths)
     scored = score_pool(pool, BM25Params())
-    ranks = relevant_ranks(pool, scored.scorer)
+    ranks = relevant_ranks(pool, scored.matrix)
     return pool, scored, ranks, query_table(pool, ranks)
 
 
 def test_ap_equals_ir_measures_on_the_bm25_run(xquad_bm25):
     """Runs written straight from Lucene's hits (only retrieved candidates, no ranking code of ours)."""
     pool, scored, ranks, qs = xquad_bm25
-    sc = scored.scorer
+    sc = scored.matrix
     sample = np.sort(np.random.default_rng(0).choice(len(pool.query_ids), 300, replace=False))
     slices = pool.lang_slices()
     qrels, run = {}, {}
@@ -216,7 +216,7 @@ def test_ap_equals_ir_measures_on_the_bm25_run(xquad_bm25):
 
 def test_scorer_is_dense_float32_with_minus_inf(xquad_bm25):
     pool, scored, _, _ = xquad_bm25
-    block = scored.scorer.scores(np.arange(5)).numpy()
+    block = scored.matrix.scores(np.arange(5)).numpy()
     assert block.shape == (5, len(pool.cand_ids)) and block.dtype == np.float32
     assert np.isneginf(block).any() and (block[np.isfinite(block)] > 0).all()
     el = pool.languages.index("el")
@@ -278,7 +278,7 @@ def test_core_imports_load_no_java():
 
     code = (
         "import sys, hybrid_plugin, hybrid_plugin.cli; hybrid_plugin.cli.build_parser(); "
-        "import hybrid_plugin.baselines.bm25; "
+        "import hybrid_plugin.scoring.bm25; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jnius', 'jnius_config', 'pyserini')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,7 +13,7 @@ from test_plugins import BiasedEncoder, biased_vector, parallel_pool
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
-from hybrid_plugin.retrievers.debias import (
+from hybrid_plugin.scoring.debias import (
     Debiaser,
     DebiasSpec,
     FitTexts,
@@ -21,7 +21,7 @@ from hybrid_plugin.retrievers.debias import (
     pool_fit_texts,
     resolve_fit,
 )
-from hybrid_plugin.retrievers.resolve import resolve_retriever
+from hybrid_plugin.scoring.resolve import resolve_retriever
 
 TOY = FitTexts(["a", "b", "c", "d"], ["de", "de", "en", "en"], "toy")
 

@@ -71,7 +71,7 @@ def test_prompt_matters(model) -> None:
 def test_store_encodes_longest_first_by_the_given_lengths(tmp_path) -> None:
     """The store hands batches ordered by the encoder's token counts, not by characters, and keeps
     every text's own embedding whatever its batch."""
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     texts = ["aaaaaaaaaa", "b", "cc cc cc cc", "d d", "eeeee"]
     words = {t: len(t.split()) for t in texts}  # "tokens": words; characters would order them otherwise
@@ -94,7 +94,7 @@ def test_store_encodes_longest_first_by_the_given_lengths(tmp_path) -> None:
 
 
 def test_uncached_encoding_uses_the_same_batches_and_moves_the_bar(capsys) -> None:
-    from hybrid_plugin.evaluation.store import encode_uncached
+    from hybrid_plugin.scoring.store import encode_uncached
 
     texts = ["x y z", "x", "x y", "w v u t"]
     seen: list[list[str]] = []
@@ -116,7 +116,7 @@ def test_dense_retriever_batches_by_token_count_and_matches_the_model(model, tmp
     """Through the store, the SentenceTransformer encoder's batches are token-homogeneous and the
     embeddings equal the model's own (to float rounding), cached or not."""
     from hybrid_plugin.models.ref import ModelRef
-    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+    from hybrid_plugin.scoring.dense import DenseRetriever, SentenceTransformerEncoder
 
     ref = ModelRef(
         name="tiny", path=Path("tiny"), fingerprint="a" * 64, query_prompt="query: ", document_prompt=""
@@ -204,7 +204,7 @@ def test_store_closes_the_batch_runner_when_a_batch_is_refused(tmp_path, two_tor
     import torch
 
     from hybrid_plugin.errors import UserError
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     def encode(batch: list[str]) -> np.ndarray:
         return np.full((len(batch), 2), np.nan if "bad" in batch else 1.0, dtype=np.float32)
@@ -219,7 +219,7 @@ def test_store_closes_the_batch_runner_when_a_batch_is_refused(tmp_path, two_tor
 def test_dense_retriever_on_threads_equals_one_batch_at_a_time(model, tmp_path, two_torch_threads) -> None:
     """The CPU path runs two batches at once; the embeddings are those of one batch at a time."""
     from hybrid_plugin.models.ref import ModelRef
-    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+    from hybrid_plugin.scoring.dense import DenseRetriever, SentenceTransformerEncoder
 
     ref = ModelRef(name="tiny", path=Path("tiny"), fingerprint=None, query_prompt="", document_prompt="")
     ref._model = model

@@ -251,7 +251,7 @@ TEXTS = [f"text number {i} " + "x" * (i % 13) for i in range(25)]
 def _save_npz(path: Path, **arrays) -> None:
     """Save a shard with a checksum that matches its (damaged) content, as a copy tool that re-saves
     would: each damage must be caught by its own check, not by the checksum."""
-    from hybrid_plugin.evaluation.store import shard_check
+    from hybrid_plugin.scoring.store import shard_check
 
     keys, emb = arrays.get("keys"), arrays.get("emb")
     if keys is not None and emb is not None and emb.ndim == 2 and emb.dtype != object:
@@ -313,7 +313,7 @@ CORRUPTIONS = [
 def test_bad_shard_is_quarantined_and_reencoded(how, tmp_path, capsys):
     """Each kind of bad shard: one warning line, the file moved to quarantine/, only its texts encoded
     again, and every embedding equal to a clean run's."""
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     store = EmbeddingStore(tmp_path, "c" * 64, "query: ")
     first = CountingEncoder()
@@ -333,7 +333,7 @@ def test_bad_shard_is_quarantined_and_reencoded(how, tmp_path, capsys):
     assert not victim.exists() and (store.folder / "quarantine" / victim.name).is_file()
     second = CountingEncoder()
     assert again.ensure(TEXTS, second, shard_size=10) == len(victim_keys)
-    from hybrid_plugin.evaluation.store import text_hash
+    from hybrid_plugin.scoring.store import text_hash
 
     assert {text_hash(t) for t in second.texts} == victim_keys
     np.testing.assert_array_equal(again.get(TEXTS), fake_vectors(TEXTS))
@@ -346,7 +346,7 @@ def test_bad_shard_is_quarantined_and_reencoded(how, tmp_path, capsys):
 def test_wrong_dimension_of_the_only_shard_is_caught_by_the_model(tmp_path, capsys):
     """A cache from before dimensions were recorded, whose only shard has a wrong dimension: the
     model's first embeddings reveal it; it is quarantined and everything is encoded again."""
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     store = EmbeddingStore(tmp_path, "d" * 64, "")
     store.ensure(TEXTS[:10], CountingEncoder())
@@ -365,7 +365,7 @@ def test_wrong_dimension_of_the_only_shard_is_caught_by_the_model(tmp_path, caps
 
 def test_progress_moves_per_batch_and_shards_stay_whole(tmp_path, monkeypatch):
     """batch_size: the encoder sees batches, the bar advances per batch, a shard is still one file."""
-    from hybrid_plugin.evaluation import store as store_mod
+    from hybrid_plugin.scoring import store as store_mod
 
     updates: list[int] = []
 
@@ -402,7 +402,7 @@ def test_progress_moves_per_batch_and_shards_stay_whole(tmp_path, monkeypatch):
 
 def test_nan_embeddings_from_the_model_are_one_line_and_never_cached(tmp_path):
     from hybrid_plugin.errors import UserError
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     store = EmbeddingStore(tmp_path, "f" * 64, "")
 
@@ -432,7 +432,7 @@ def _fail_with(code: int, after: int = 0):
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
 def test_unwritable_cache_degrades_to_no_cache(code, tmp_path, monkeypatch, capsys):
     """A read-only, full or forbidden cache: one warning, correct embeddings, no temp file left."""
-    from hybrid_plugin.evaluation import store as store_mod
+    from hybrid_plugin.scoring import store as store_mod
 
     monkeypatch.setattr(store_mod.os, "replace", _fail_with(code))
     monkeypatch.setattr("hybrid_plugin.atomic.os.replace", _fail_with(code))
@@ -448,7 +448,7 @@ def test_unwritable_cache_degrades_to_no_cache(code, tmp_path, monkeypatch, caps
 def test_disk_full_midway_through_a_shard_write(tmp_path, monkeypatch, capsys):
     """ENOSPC while the bytes of the second shard are written: the first shard is kept whole, the
     half-written temp file is removed, the run finishes from memory."""
-    from hybrid_plugin.evaluation import store as store_mod
+    from hybrid_plugin.scoring import store as store_mod
 
     real_savez, calls = np.savez, []
 
@@ -471,7 +471,7 @@ def test_disk_full_midway_through_a_shard_write(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; see the patched tests")
 def test_chmod_read_only_cache_degrades(tmp_path, capsys):
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     EmbeddingStore(tmp_path, "2" * 64, "").ensure(TEXTS[:5], CountingEncoder())
     for p in [tmp_path, *tmp_path.rglob("*")]:
@@ -536,7 +536,7 @@ def test_evaluation_heals_a_corrupt_cache_with_identical_results(clean_run, tiny
 CONCURRENT_EVAL = """
     import json, sys
     from functools import partialmethod
-    from hybrid_plugin.evaluation import store
+    from hybrid_plugin.scoring import store
     from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 
     model, cache, out = sys.argv[1:4]
@@ -551,7 +551,7 @@ CONCURRENT_EVAL = """
 def test_two_concurrent_evaluations_share_a_cache(tiny_model, tmp_path):
     """Two processes encode into one empty cache at once: both get exactly the results of a run with
     a private cache, and the shared cache holds only good shards and no temp files."""
-    from hybrid_plugin.evaluation.store import check_folder, store_folders
+    from hybrid_plugin.scoring.store import check_folder, store_folders
 
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     cache = tmp_path / "shared"
@@ -590,7 +590,7 @@ def test_two_concurrent_evaluations_share_a_cache(tiny_model, tmp_path):
 def test_cache_commands(tmp_path, capsys):
     """info lists sizes and problems; verify names each bad shard (exit 2); prune removes bad and
     quarantined shards and stale temp files only; clear removes one model's folders or all."""
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     a = EmbeddingStore(tmp_path, "a" * 64, "query: ", "model-a")
     a.ensure(TEXTS, CountingEncoder(), shard_size=10)
@@ -1235,7 +1235,7 @@ def test_killed_writers_temp_files_are_removed_by_the_next_write(tmp_path):
     """A kill leaves .NAME.PID.xxxx.tmp files and folders; the next write of NAME removes those of
     dead processes (never a live writer's), and the store sweeps its folder on its first shard."""
     from hybrid_plugin.atomic import atomic_dir, write_text
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

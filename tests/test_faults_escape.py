@@ -334,7 +334,7 @@ def test_local_model_meta_refuses_a_revision_outside(tmp_path) -> None:
 
 
 def test_embedding_store_refuses_a_fingerprint_outside_its_root(tmp_path) -> None:
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     root = tmp_path / "cache" / "embeddings"
     for fingerprint in ("../../escaped", "..", ""):

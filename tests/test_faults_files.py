@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _two_models(root: Path):
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     a = EmbeddingStore(root, "a" * 64, "query: ", "model-a")
     a.ensure(TEXTS, CountingEncoder(), shard_size=10)
@@ -99,7 +99,7 @@ def test_cache_commands_touch_only_folders_proven_ours(tmp_path, capsys):
 def test_reordered_shard_is_caught_and_encoded_again(how, tmp_path, capsys):
     """Every row must belong to its text: a shard whose rows no longer match its keys is one
     warning, quarantined, its texts encoded again, and every embedding is the right one."""
-    from hybrid_plugin.evaluation.store import EmbeddingStore
+    from hybrid_plugin.scoring.store import EmbeddingStore
 
     store = EmbeddingStore(tmp_path, "c" * 64, "query: ")
     store.ensure(TEXTS, CountingEncoder(), shard_size=10)

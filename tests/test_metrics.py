@@ -22,9 +22,9 @@ from conftest import engine_run, random_tied_pool
 
 from hybrid_plugin.data.pool import LanguageFile, pool_from_files
 from hybrid_plugin.evaluation.perquery import query_table
-from hybrid_plugin.evaluation.ranking import Scorer, id_tie_rank, ordered_keys, relevant_ranks
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
-from hybrid_plugin.evaluation.tiles import EngineOptions, TilePlan
+from hybrid_plugin.scoring.ranking import DenseScoreMatrix, id_tie_rank, ordered_keys, relevant_ranks
+from hybrid_plugin.scoring.tiles import EngineOptions, TilePlan
 
 
 def hand_pool():
@@ -49,7 +49,7 @@ def hand_pool():
     pool = pool_from_files("hand", ("xx", "yy"), [xx, yy], "sentence")
     q = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
     c = np.array([[0.5, 0.25], [0.5, 0.75], [0.25, 0.5], [0.75, 0.5], [0.5, 0.5]], dtype=np.float32)
-    scorer = Scorer.build(pool, q, np.arange(3), c, np.arange(5), normalize=False)
+    scorer = DenseScoreMatrix.build(pool, q, np.arange(3), c, np.arange(5), normalize=False)
     return pool, scorer
 
 
@@ -170,7 +170,7 @@ def test_parity_with_many_random_ties(tile):
     pool = random_tied_pool(rng, questions=12, groups=16)
     q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
     c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
-    scorer = Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
+    scorer = DenseScoreMatrix.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
     table = query_table(pool, relevant_ranks(pool, scorer, options=tiled(*tile)))
     runs = top_k_runs(pool, scorer, depth=None, chunk=7)
     qrels, run = qrels_and_run(pool, runs)

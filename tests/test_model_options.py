@@ -12,7 +12,7 @@ from hybrid_plugin import errors
 from hybrid_plugin.cli import main
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig
-from hybrid_plugin.retrievers.resolve import resolve_retriever
+from hybrid_plugin.scoring.resolve import resolve_retriever
 
 NO_PROMPTS = "has no query or document prompt in its config and none was given"
 

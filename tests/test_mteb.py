@@ -15,7 +15,7 @@ from conftest import torch_threads
 
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
-from hybrid_plugin.evaluation.store import count_stored
+from hybrid_plugin.scoring.store import count_stored
 
 pytest.importorskip("mteb")
 
@@ -139,7 +139,7 @@ def test_unidentified_model_is_encoded_once_without_the_store(tmp_path):
     from hybrid_plugin.data.pool import unique_texts
     from hybrid_plugin.integrations.mteb_encoder import MTEBEncoder
     from hybrid_plugin.integrations.mteb_tasks import XQuADR
-    from hybrid_plugin.retrievers.dense import DenseRetriever, Encoder
+    from hybrid_plugin.scoring.dense import DenseRetriever, Encoder
 
     pool = parallel_pool()
     model = HashModel()
@@ -165,7 +165,7 @@ def test_identified_model_uses_the_store(tmp_path):
 
     from hybrid_plugin.integrations.mteb_encoder import MTEBEncoder
     from hybrid_plugin.integrations.mteb_tasks import XQuADR
-    from hybrid_plugin.retrievers.dense import DenseRetriever
+    from hybrid_plugin.scoring.dense import DenseRetriever
 
     meta = types.SimpleNamespace(name="org/model", revision="abc123", similarity_fn_name="cosine")
     model = HashModel(meta)

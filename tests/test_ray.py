@@ -22,8 +22,8 @@ from test_taskdir import _numbers, write_task
 
 from hybrid_plugin.cli import main
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.ranking import Scorer
-from hybrid_plugin.evaluation.tiles import EngineOptions, LocalExecutor, TilePlan
+from hybrid_plugin.scoring.ranking import DenseScoreMatrix
+from hybrid_plugin.scoring.tiles import EngineOptions, LocalExecutor, TilePlan
 
 PLUGIN = "hp_ray_hash"
 # a deterministic, cost-free encoder with coarse values (many tied scores); plain numpy, any process
@@ -96,7 +96,7 @@ def tied_pool_scorer():
     q[:, 0] += 0.5
     c[:, 0] += 0.5
     rows = np.arange(len(pool.cand_ids))
-    return pool, Scorer.build(pool, q, np.arange(len(q)), c, rows, normalize=True)
+    return pool, DenseScoreMatrix.build(pool, q, np.arange(len(q)), c, rows, normalize=True)
 
 
 def comparable(evaluation) -> dict:
@@ -165,7 +165,7 @@ def sliced_map_scorer(tmp_path: Path):
 def test_a_slice_of_a_memory_map_is_read_and_pickled_as_its_own_rows(tmp_path):
     import pickle
 
-    from hybrid_plugin.evaluation.ranking import MappedMatrix
+    from hybrid_plugin.scoring.ranking import MappedMatrix
 
     pool, scorer, mapped = sliced_map_scorer(tmp_path)
     assert isinstance(mapped.cand_emb, np.memmap) and mapped.cand_emb.offset == 16  # numpy's parent offset
@@ -244,7 +244,7 @@ def shard_contents(folder: Path) -> list[tuple[bytes, bytes]]:
 @pytest.mark.slow
 def test_ray_data_encoding_writes_the_local_shards(ray_cluster, tmp_path):
     from hybrid_plugin.evaluation.executors_ray import RayEncoding
-    from hybrid_plugin.retrievers.resolve import resolve_retriever
+    from hybrid_plugin.scoring.resolve import resolve_retriever
 
     texts = [f"text {i} " + "x" * (i % 37) for i in range(5000)]  # three shards of 2,048
     local = resolve_retriever(f"{PLUGIN}:factory", cache_root=tmp_path / "local", batch_size=100)
@@ -333,7 +333,7 @@ def test_the_default_model_encodes_the_same_bits_on_ray(ray_cluster, datasets, t
     from hybrid_plugin.data.build import load_pool
     from hybrid_plugin.data.pool import unique_texts
     from hybrid_plugin.evaluation.executors_ray import RayEncoding
-    from hybrid_plugin.retrievers.resolve import resolve_retriever
+    from hybrid_plugin.scoring.resolve import resolve_retriever
 
     pool = load_pool("xquad-r", "de,th", None, str(datasets), True).pool
     texts, _ = unique_texts(pool.cand_text)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FixedScorer, MatrixScorer
+from conftest import FixedRetriever, MatrixScorer
 from scipy import stats as sps
 
 from hybrid_plugin.cli import main
@@ -60,7 +60,7 @@ def scores(pool, seed: int, signal: float) -> np.ndarray:
 def write_run(pool, matrix, folder: Path, name: str) -> Path:
     """Evaluate with fixed scores through the engine and write results + per-query file."""
     evaluation = evaluate_pool(
-        pool, FixedScorer(MatrixScorer(pool, matrix), name), TaskContext(pool.task, "Synth")
+        pool, FixedRetriever(MatrixScorer(pool, matrix), name), TaskContext(pool.task, "Synth")
     )
     return write_results(evaluation.results, folder, to_arrow(evaluation.table, evaluation.pool))["results"]
 

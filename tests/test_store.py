@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-from hybrid_plugin.evaluation.store import EmbeddingStore, Shard, _as_words, shard_check, text_hash
 from hybrid_plugin.models.ref import resolve_model
+from hybrid_plugin.scoring.store import EmbeddingStore, Shard, _as_words, shard_check, text_hash
 
 
 class CountingModel:
@@ -158,7 +158,7 @@ def test_index_keeps_the_latest_of_a_text_stored_twice_and_reads_compressed_shar
 
 def test_dense_retriever_hands_the_scorer_a_memmap(tmp_path):
     from hybrid_plugin.data.pool import Pool
-    from hybrid_plugin.retrievers.dense import DenseRetriever
+    from hybrid_plugin.scoring.dense import DenseRetriever
 
     class Encoder:
         name, fingerprint, similarity = "vec", "d" * 64, "cosine"
@@ -198,7 +198,7 @@ def test_dense_retriever_hands_the_scorer_a_memmap(tmp_path):
     assert emb.cand.tobytes() == _vectors(["eins", "one"]).tobytes()
     uncached = DenseRetriever(Encoder(), cache_root=None).embed_pool(pool)
     assert type(uncached.cand) is np.ndarray and uncached.cand.tobytes() == emb.cand.tobytes()
-    assert retriever.scored(pool, emb).scorer is not None
+    assert retriever.retrieval(pool, emb).matrix is not None
 
 
 def test_keys_sharing_their_first_64_bits_are_still_told_apart(tmp_path):

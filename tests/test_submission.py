@@ -18,7 +18,7 @@ from hybrid_plugin.cli import main
 from hybrid_plugin.leaderboard.migrate import migrate_results
 from hybrid_plugin.leaderboard.schema import header
 from hybrid_plugin.models.ref import FINGERPRINT_SCHEME
-from hybrid_plugin.retrievers.debias import debiased_fingerprint
+from hybrid_plugin.scoring.debias import debiased_fingerprint
 
 OLD = "9535ad78d3f358450282b37eb0259b06a2929fef3fe97ca194deffcf2be781a1"
 NEW = "06b980b6686a8bdcf4d8b565ab1c403705bf79180ff251ad9f3aacff63938a5f"

@@ -14,15 +14,15 @@ from scipy import stats as sps
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.perquery import query_table
-from hybrid_plugin.evaluation.ranking import (
-    Scorer,
+from hybrid_plugin.evaluation.runs import top_k_runs
+from hybrid_plugin.scoring.ranking import (
+    DenseScoreMatrix,
     average_ranks_np,
     pool_rankings,
     rank_correlations,
     relevant_ranks,
 )
-from hybrid_plugin.evaluation.runs import top_k_runs
-from hybrid_plugin.evaluation.tiles import (
+from hybrid_plugin.scoring.tiles import (
     BYTES_PER_ELEMENT,
     MIN_GEMM,
     EngineOptions,
@@ -44,14 +44,14 @@ def synthetic_pool(rng: np.random.Generator, cands: tuple[int, ...], groups: int
     return random_tied_pool(rng, per_lang, groups, tuple((f"l{i}", n) for i, n in enumerate(cands)))
 
 
-def dense_scorer(pool, rng, dim: int = 24, coarse: bool = False) -> Scorer:
+def dense_scorer(pool, rng, dim: int = 24, coarse: bool = False) -> DenseScoreMatrix:
     if coarse:  # ties everywhere
         q = rng.integers(-1, 2, (len(pool.query_ids), 3)).astype(np.float32)
         c = rng.integers(-1, 2, (len(pool.cand_ids), 3)).astype(np.float32)
-        return Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
+        return DenseScoreMatrix.build(pool, q, np.arange(len(q)), c, np.arange(len(c)), normalize=False)
     q = rng.standard_normal((len(pool.query_ids), dim)).astype(np.float32)
     c = rng.standard_normal((len(pool.cand_ids), dim)).astype(np.float32)
-    return Scorer.build(pool, q, np.arange(len(q)), c, np.arange(len(c)))
+    return DenseScoreMatrix.build(pool, q, np.arange(len(q)), c, np.arange(len(c)))
 
 
 def comparable(results) -> dict:
@@ -187,7 +187,7 @@ def test_sampled_rank_correlation_agrees_with_exact_within_its_error():
     shared = rng.standard_normal((len(pool.group_names), 16))
     q = shared[pool.query_group] + rng.standard_normal((len(pool.query_ids), 16))
     c = rng.standard_normal((len(pool.cand_ids), 16))
-    scorer = Scorer.build(
+    scorer = DenseScoreMatrix.build(
         pool, q.astype(np.float32), np.arange(len(q)), c.astype(np.float32), np.arange(len(c))
     )
     _, _, exact_corr, exact_info = rank_correlations(pool, scorer, EngineOptions(progress=False))
@@ -227,11 +227,15 @@ def test_memmap_candidates_are_read_by_block(tmp_path):
     mm.flush()
     on_disk = np.load(tmp_path / "cand.npy", mmap_mode="r")
     rows = np.arange(len(c))
-    a = engine_run(pool, Scorer.build(pool, q, np.arange(len(q)), c, rows), options=tiled(3, 16))
-    b = engine_run(pool, Scorer.build(pool, q, np.arange(len(q)), on_disk, rows), options=tiled(3, 16))
+    a = engine_run(pool, DenseScoreMatrix.build(pool, q, np.arange(len(q)), c, rows), options=tiled(3, 16))
+    b = engine_run(
+        pool, DenseScoreMatrix.build(pool, q, np.arange(len(q)), on_disk, rows), options=tiled(3, 16)
+    )
     assert comparable(a.results) == comparable(b.results)
     assert np.array_equal(a.table.ap, b.table.ap)
-    table = query_table(pool, relevant_ranks(pool, Scorer.build(pool, q, np.arange(len(q)), on_disk, rows)))
+    table = query_table(
+        pool, relevant_ranks(pool, DenseScoreMatrix.build(pool, q, np.arange(len(q)), on_disk, rows))
+    )
     assert np.array_equal(table.ap, a.table.ap)
 
 
@@ -242,7 +246,7 @@ def test_a_memmap_scorer_pickles_as_its_file(tmp_path):
     q = rng.standard_normal((len(pool.query_ids), 24)).astype(np.float32)
     c = rng.standard_normal((len(pool.cand_ids), 24)).astype(np.float32)
     np.save(tmp_path / "cand.npy", c)
-    scorer = Scorer.build(
+    scorer = DenseScoreMatrix.build(
         pool, q, np.arange(len(q)), np.load(tmp_path / "cand.npy", mmap_mode="r"), np.arange(len(c))
     )
     blob = pickle.dumps(scorer)
@@ -273,7 +277,7 @@ def test_cuda_tiles_give_identical_ranks():
 def test_binary_search_and_comparison_counts_agree(monkeypatch, coarse):
     """Queries with up to 32 relevant candidates are counted by comparison passes, more by a binary
     search among the relevant keys (sparse or dense): both give the same ranks, -inf scores included."""
-    from hybrid_plugin.evaluation import tiles
+    from hybrid_plugin.scoring import tiles
 
     rng = np.random.default_rng(9)
     pool = random_tied_pool(rng, questions=12, groups=16)
@@ -292,7 +296,7 @@ def test_binary_search_and_comparison_counts_agree(monkeypatch, coarse):
 def test_scattered_rows_of_a_memory_map_are_read_exactly(tmp_path):
     """A sample of rows (unsorted, repeated, in runs) read from the file equals fancy indexing, also
     from a slice of the map."""
-    from hybrid_plugin.evaluation.ranking import gather_rows
+    from hybrid_plugin.scoring.ranking import gather_rows
 
     data = np.arange(50 * 6, dtype=np.float32).reshape(50, 6)
     np.save(tmp_path / "m.npy", data)

@@ -179,7 +179,7 @@ def _saved_model_on_the_dev_pool(options: dict) -> dict[str, float]:
     """The saved model scored on the run's dev pool by the evaluation API's own retriever (no trainer)."""
     from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
     from hybrid_plugin.models.ref import resolve_model
-    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+    from hybrid_plugin.scoring.dense import DenseRetriever, SentenceTransformerEncoder
     from hybrid_plugin.training.build import load_training_data
     from hybrid_plugin.training.dev_eval import dev_pool
 

@@ -20,9 +20,9 @@ from hybrid_plugin.data.spec import all_specs, get_spec
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 from hybrid_plugin.evaluation.perquery import query_table
-from hybrid_plugin.evaluation.ranking import relevant_ranks
 from hybrid_plugin.evaluation.report import console_table, scores_line, write_results
 from hybrid_plugin.evaluation.results import Results
+from hybrid_plugin.scoring.ranking import relevant_ranks
 
 TASK = "tydi-goldp"
 LANGS = ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")
@@ -258,12 +258,12 @@ def test_results_shape_is_monolingual_only(small_results: Results):
 def test_per_query_ap_equals_ir_measures_on_full_runs(tiny_tydi: Path, tydi_dir: Path, tmp_path: Path):
     """Full runs written from the raw score matrix (no ranking code of ours) for every query."""
     from hybrid_plugin.models.ref import resolve_model
-    from hybrid_plugin.retrievers.dense import DenseRetriever, SentenceTransformerEncoder
+    from hybrid_plugin.scoring.dense import DenseRetriever, SentenceTransformerEncoder
 
     spec = get_spec(TASK)
     pool = build_pool(spec, resolve_files(spec, SMALL, tydi_dir.parent).paths)
     encoder = SentenceTransformerEncoder(resolve_model(str(tiny_tydi)))
-    scorer = DenseRetriever(encoder, cache_root=tmp_path).score(pool).scorer
+    scorer = DenseRetriever(encoder, cache_root=tmp_path).score(pool).matrix
     qs = query_table(pool, relevant_ranks(pool, scorer))
     scores = scorer.scores(np.arange(len(pool.query_ids))).numpy()
     slices = pool.lang_slices()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool
-from hybrid_plugin.evaluation.ranking import in_safe_range
+from hybrid_plugin.scoring.ranking import in_safe_range
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

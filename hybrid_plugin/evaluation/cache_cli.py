@@ -11,7 +11,7 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.paths import cache_root
 
 if TYPE_CHECKING:  # the store (numpy) is imported when a cache command runs, not at CLI start
-    from hybrid_plugin.evaluation.store import FolderReport
+    from hybrid_plugin.scoring.store import FolderReport
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -27,7 +27,7 @@ def _size(n: float) -> str:
 
 
 def _reports(root: Path) -> list[FolderReport]:
-    from hybrid_plugin.evaluation.store import report_folder, store_folders
+    from hybrid_plugin.scoring.store import report_folder, store_folders
 
     try:
         return [report_folder(f) for f in store_folders(root)]
@@ -100,7 +100,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_clear(args: argparse.Namespace) -> int:
-    from hybrid_plugin.evaluation.store import clear_store_folder
+    from hybrid_plugin.scoring.store import clear_store_folder
 
     root = _root(args)
     if args.model is not None and not args.model.strip():

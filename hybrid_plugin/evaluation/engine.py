@@ -29,13 +29,6 @@ from hybrid_plugin.evaluation.measures import (
     native_measure,
 )
 from hybrid_plugin.evaluation.perquery import QueryTable, measure_values, query_table
-from hybrid_plugin.evaluation.ranking import (
-    PoolRankings,
-    RelevantRanks,
-    Scorer,
-    pool_rankings,
-    rank_pool,
-)
 from hybrid_plugin.evaluation.results import (
     LanguageScores,
     Results,
@@ -44,8 +37,15 @@ from hybrid_plugin.evaluation.results import (
     StandardMeasures,
 )
 from hybrid_plugin.evaluation.runs import SettingRun, ir_measures_by_setting, top_k_runs
-from hybrid_plugin.evaluation.tiles import EngineOptions
-from hybrid_plugin.retrievers.base import Retriever, Scored
+from hybrid_plugin.scoring.ranking import (
+    DenseScoreMatrix,
+    PoolRankings,
+    RelevantRanks,
+    pool_rankings,
+    rank_pool,
+)
+from hybrid_plugin.scoring.retriever import Retrieval, Retriever
+from hybrid_plugin.scoring.tiles import EngineOptions
 
 UNRETRIEVED_RULE = (
     "A candidate a retriever does not return (BM25: it shares no term with the query) is "
@@ -91,12 +91,12 @@ class Evaluation:
     results: Results
     table: QueryTable
     pool: Pool
-    scored: Scored
+    scored: Retrieval
     options: EngineOptions = field(default_factory=EngineOptions)
 
     def runs(self, depth: int | None) -> list[SettingRun]:
         """Every setting's run cut at ``depth`` (``None``: full), in trec_eval's order."""
-        return top_k_runs(self.pool, self.scored.scorer, depth, options=self.options)
+        return top_k_runs(self.pool, self.scored.matrix, depth, options=self.options)
 
 
 def split_measures(measures: tuple[str, ...]) -> tuple[tuple[RankMeasure, ...], tuple[str, ...]]:
@@ -292,13 +292,13 @@ def evaluate_pool(
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     scored = retriever.score(pool)
-    if alignment and not isinstance(scored.scorer, Scorer):
+    if alignment and not isinstance(scored.matrix, DenseScoreMatrix):
         raise UserError("--alignment needs an embedding model; this retriever has no embeddings")
     t_scored = time.perf_counter()
 
-    scorer = scored.scorer
+    scorer = scored.matrix
     device = options.torch_device()
-    if isinstance(scorer, Scorer) and scorer.device != device:
+    if isinstance(scorer, DenseScoreMatrix) and scorer.device != device:
         scorer = scorer.on(device)
     multi = "multi" in pool.settings
     depth_needed = run_depth if (other and run_depth is not None) else 0

@@ -18,7 +18,10 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.engine import Evaluation, TaskContext, evaluate_pool
 from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
 from hybrid_plugin.evaluation.results import Results
-from hybrid_plugin.evaluation.tiles import (
+from hybrid_plugin.paths import cache_root
+from hybrid_plugin.provenance import portable_path
+from hybrid_plugin.scoring.resolve import resolve_retriever
+from hybrid_plugin.scoring.tiles import (
     EngineOptions,
     Executor,
     LocalExecutor,
@@ -26,9 +29,6 @@ from hybrid_plugin.evaluation.tiles import (
     parse_memory,
     parse_tile,
 )
-from hybrid_plugin.paths import cache_root
-from hybrid_plugin.provenance import portable_path
-from hybrid_plugin.retrievers.resolve import resolve_retriever
 
 
 @dataclass
@@ -61,7 +61,7 @@ class EvalConfig:
     extra: dict = field(default_factory=dict)
 
     def engine_options(self) -> EngineOptions:
-        """The engine's :class:`~hybrid_plugin.evaluation.tiles.EngineOptions` of this configuration."""
+        """The engine's :class:`~hybrid_plugin.scoring.tiles.EngineOptions` of this configuration."""
         return EngineOptions(
             max_memory=parse_memory(self.max_memory),
             tile=parse_tile(self.tile) if self.tile else None,

@@ -86,7 +86,7 @@ _SHARED: dict[str, Any] = {}  # per worker process: the shared object of the cur
 def _apply(fn: Callable[[Any, Any], Any], key: str, shared: list[Any], task: Any) -> Any:
     """One task in a Ray worker: ``fn(shared, task)``. ``shared`` holds the object's reference (in a
     list, so Ray does not fetch it for every task): it is fetched and unpickled once per worker (a
-    memory-mapped scorer maps its file again there, see ``Scorer.__getstate__``)."""
+    memory-mapped scorer maps its file again there, see ``DenseScoreMatrix.__getstate__``)."""
     if key not in _SHARED:
         import ray
 
@@ -163,8 +163,8 @@ class RayExecutor:
 def encoder_recipe(encoder: Any) -> Any:
     """What rebuilds ``encoder`` in another process: a SentenceTransformer's ModelRef without its loaded
     model, a ``module:factory`` plug-in by name (re-imported there), else the encoder itself (pickled)."""
-    from hybrid_plugin.retrievers.dense import SentenceTransformerEncoder
-    from hybrid_plugin.retrievers.plugin import PluginEncoder
+    from hybrid_plugin.scoring.dense import SentenceTransformerEncoder
+    from hybrid_plugin.scoring.plugin import PluginEncoder
 
     if isinstance(encoder, SentenceTransformerEncoder):
         return ("sentence-transformers", dataclasses.replace(encoder.ref, _model=None))
@@ -177,11 +177,11 @@ def build_encoder(recipe: Any) -> Any:
     """The encoder a recipe names (in a Ray actor)."""
     kind = recipe[0]
     if kind == "sentence-transformers":
-        from hybrid_plugin.retrievers.dense import SentenceTransformerEncoder
+        from hybrid_plugin.scoring.dense import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(recipe[1])
     if kind == "plugin":
-        from hybrid_plugin.retrievers.plugin import PluginEncoder, load_factory
+        from hybrid_plugin.scoring.plugin import PluginEncoder, load_factory
 
         _, source, task, fingerprint = recipe
         model, found = load_factory(source)
@@ -199,7 +199,7 @@ class EncoderActor:
     each shard with the store's own writer (``EmbeddingStore.add``) into the shared store folder."""
 
     def __init__(self, recipe: Any, root: str, prompt: str, role: str, batch_size: int) -> None:
-        from hybrid_plugin.evaluation.store import EmbeddingStore
+        from hybrid_plugin.scoring.store import EmbeddingStore
 
         self.role = role
         self.batch_size = batch_size
@@ -241,7 +241,7 @@ class EncoderActor:
 
 def shards_of(texts: list[str], lengths: Callable[[list[str]], np.ndarray] | None) -> list[list[str]]:
     """The shards the local store would write for these missing texts: longest first, 2,048 each."""
-    from hybrid_plugin.evaluation.store import longest_first_order
+    from hybrid_plugin.scoring.store import longest_first_order
 
     order = longest_first_order(texts, lengths)
     todo = [texts[i] for i in order]

@@ -2,7 +2,7 @@
 
 The computation lives apart: :mod:`hybrid_plugin.evaluation.perquery` (exact, vectorised, from the
 relevant candidates' ranks and, for the pool's language-bias measures, from each pool query's full
-ranking: :func:`hybrid_plugin.evaluation.ranking.pool_rankings`) and, for measures that are not native,
+ranking: :func:`hybrid_plugin.scoring.ranking.pool_rankings`) and, for measures that are not native,
 ir-measures on runs.
 
 Sources of the language-bias measures (checked against the papers' abstracts and summaries in the

@@ -19,7 +19,7 @@ from hybrid_plugin.data.settings import Setting, pool_settings
 from hybrid_plugin.evaluation.measures import TOP_K, RankMeasure
 
 if TYPE_CHECKING:  # torch stays unloaded for readers of per-query files (compare)
-    from hybrid_plugin.evaluation.ranking import PoolRankings, RelevantRanks
+    from hybrid_plugin.scoring.ranking import PoolRankings, RelevantRanks
 
 
 @dataclass

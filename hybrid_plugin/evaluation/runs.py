@@ -13,8 +13,8 @@ import torch
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings, relevant_in
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.ranking import TiledRanking, rank_pool
-from hybrid_plugin.evaluation.tiles import EngineOptions, block_scores, key_scores, ordered_keys
+from hybrid_plugin.scoring.ranking import TiledRanking, rank_pool
+from hybrid_plugin.scoring.tiles import EngineOptions, block_scores, key_scores, ordered_keys
 
 
 @dataclass

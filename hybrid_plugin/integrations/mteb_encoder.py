@@ -1,4 +1,4 @@
-"""An MTEB model as the dense retriever's :class:`~hybrid_plugin.retrievers.dense.Encoder` (imports mteb).
+"""An MTEB model as the dense retriever's :class:`~hybrid_plugin.scoring.dense.Encoder` (imports mteb).
 
 The MTEB tasks score through the one engine like ``hybrid-plugin evaluate`` does; what differs is only
 how texts are embedded (the model's own MTEB ``encode``, so wrappers with instructions work) and how
@@ -19,7 +19,7 @@ import numpy as np
 from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.types import PromptType
 
-from hybrid_plugin.retrievers.dense import Role
+from hybrid_plugin.scoring.dense import Role
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def encode_with_mteb_model(
 
 @dataclass
 class MTEBEncoder:
-    """An MTEB model, for one task and split, as an :class:`~hybrid_plugin.retrievers.dense.Encoder`.
+    """An MTEB model, for one task and split, as an :class:`~hybrid_plugin.scoring.dense.Encoder`.
 
     ``hf_subset`` is the subset MTEB was evaluating when the pool was first scored: every subset shares
     these embeddings, as the model's encode only sees it for task-specific instructions.

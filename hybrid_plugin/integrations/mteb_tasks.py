@@ -287,7 +287,7 @@ class LAReQARetrieval(AbsTaskRetrieval):
         from hybrid_plugin.evaluation.measures import DEFAULT_MEASURES
         from hybrid_plugin.integrations.mteb_encoder import MTEBEncoder
         from hybrid_plugin.paths import cache_root
-        from hybrid_plugin.retrievers.dense import LIBRARIES, DenseRetriever
+        from hybrid_plugin.scoring.dense import LIBRARIES, DenseRetriever
 
         key = (id(model), hf_split, tuple(sorted((k, repr(v)) for k, v in encode_kwargs.items())))
         if key in self._scored:

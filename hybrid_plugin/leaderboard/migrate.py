@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_plugin.models.ref import FINGERPRINT_SCHEME
-from hybrid_plugin.retrievers.debias import debiased_fingerprint
+from hybrid_plugin.scoring.debias import debiased_fingerprint
 
 FILES_V1 = "files-v1"
 

@@ -92,7 +92,7 @@ class TrainConfig:
 
     @staticmethod
     def _check_device(device: str) -> None:
-        from hybrid_plugin.evaluation.tiles import check_device  # torch: not at the parser's import
+        from hybrid_plugin.scoring.tiles import check_device  # torch: not at the parser's import
 
         if check_device(device) not in ("cpu", "cuda"):
             raise UserError(

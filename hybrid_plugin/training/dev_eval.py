@@ -18,7 +18,7 @@ import numpy as np
 from hybrid_plugin.data.pool import Pool, relevance_csr
 from hybrid_plugin.data.spec import SETTING_KINDS
 from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
-from hybrid_plugin.retrievers.dense import DenseRetriever, Role
+from hybrid_plugin.scoring.dense import DenseRetriever, Role
 from hybrid_plugin.training.config import DEV_METRICS, DEV_NAME
 from hybrid_plugin.training.data import PairTable, ParallelItems
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_plugin.retrievers.debias import FitTexts
+from hybrid_plugin.scoring.debias import FitTexts
 from hybrid_plugin.training.data import read_sources
 
 DEFAULT_PER_LANGUAGE = 2000

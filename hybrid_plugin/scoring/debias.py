@@ -43,8 +43,8 @@ import numpy as np
 
 from hybrid_plugin.data.pool import Pool, unique_texts
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.retrievers.base import Retriever, Scored
-from hybrid_plugin.retrievers.dense import DenseRetriever, PoolEmbeddings
+from hybrid_plugin.scoring.dense import DenseRetriever, PoolEmbeddings
+from hybrid_plugin.scoring.retriever import Retrieval, Retriever
 
 DEBIAS_METHODS = ("center", "lsar", "leace")
 ARTIFACT_VERSION = 1
@@ -354,7 +354,7 @@ class DebiasedRetriever:
 
     ``fit``: ``"pool"`` (transductive), :class:`FitTexts` (embedded with the same model, cached), or a
     :class:`Debiaser` already fitted (a loaded artifact). The fitted map travels with the scored pool
-    (``Scored.artifacts``), so the CLI saves it beside the results that record its sha256.
+    (``Retrieval.artifacts``), so the CLI saves it beside the results that record its sha256.
     """
 
     inner: DenseRetriever
@@ -383,7 +383,7 @@ class DebiasedRetriever:
             raise UserError(f"--debias-fit {self.fit}: expected pool, FORMAT:PATH, a .jsonl or a .npz file")
         return Debiaser.fit_embeddings(self.spec, fit_emb, texts.langs, texts, normalize, base)
 
-    def score(self, pool: Pool) -> Scored:
+    def score(self, pool: Pool) -> Retrieval:
         emb = self.inner.embed_pool(pool)
         normalize = self.inner.encoder.similarity == "cosine"
         debiaser = self._fit(pool, emb, normalize)
@@ -418,7 +418,7 @@ class DebiasedRetriever:
         }
         if legacy:
             model["debias"]["means_from"] = MEANS_FROM
-        scored = self.inner.scored(pool, debiased, model)
+        scored = self.inner.retrieval(pool, debiased, model)
         scored.artifacts[artifact_name(debiaser.method, artifact)] = debiaser.to_bytes()
         return scored
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hybrid_plugin.baselines.bm25 import BM25Params, BM25Retriever  # Java starts only when used
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import ModelRef, resolve_model
-from hybrid_plugin.retrievers.base import Retriever
-from hybrid_plugin.retrievers.debias import debias_retriever, resolve_fit
-from hybrid_plugin.retrievers.dense import DenseRetriever, Encoder, SentenceTransformerEncoder
-from hybrid_plugin.retrievers.muse import MUSE_MODEL, MUSEEncoder
-from hybrid_plugin.retrievers.plugin import PluginEncoder, TextEncoder, is_plugin_spec, load_factory
+from hybrid_plugin.scoring.bm25 import BM25Params, BM25Retriever  # Java starts only when used
+from hybrid_plugin.scoring.debias import debias_retriever, resolve_fit
+from hybrid_plugin.scoring.dense import DenseRetriever, Encoder, SentenceTransformerEncoder
+from hybrid_plugin.scoring.muse import MUSE_MODEL, MUSEEncoder
+from hybrid_plugin.scoring.plugin import PluginEncoder, TextEncoder, is_plugin_spec, load_factory
+from hybrid_plugin.scoring.retriever import Retriever
 
 BM25_MODEL = "bm25"  # --model bm25: the Lucene BM25 baseline (a folder of that name: --model ./bm25)
 # --model muse: USE multilingual v3 (a folder of that name: --model ./muse)
@@ -33,8 +33,8 @@ def resolve_retriever(
 ) -> Retriever:
     """``None``/``"default"``/a folder/a hub id → dense; ``"muse"`` → USE multilingual v3;
     ``"module:factory"`` → dense over the plug-in the factory returns; ``"bm25"`` or ``BM25Params`` →
-    BM25; an :class:`~hybrid_plugin.retrievers.dense.Encoder` or any object with ``encode``
-    (:class:`~hybrid_plugin.retrievers.plugin.TextEncoder`) → dense over it; a retriever as is.
+    BM25; an :class:`~hybrid_plugin.scoring.dense.Encoder` or any object with ``encode``
+    (:class:`~hybrid_plugin.scoring.plugin.TextEncoder`) → dense over it; a retriever as is.
 
     ``cache_root`` is the embedding store of dense retrievers (``None``: no persistent cache);
     ``debias`` wraps the retriever (``"center"``, ``"lsar[:R]"``, ``"leace"``) fitted on ``debias_fit``

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.retrievers.dense import Role
+from hybrid_plugin.scoring.dense import Role
 
 MUSE_MODEL = "muse"
 DIMENSION = 512  # the encoder's output vectors

@@ -41,7 +41,7 @@ import numpy as np
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.models.ref import DOCUMENT_PROMPT_NAMES
-from hybrid_plugin.retrievers.dense import Role
+from hybrid_plugin.scoring.dense import Role
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 PLUGIN_PATTERN = re.compile(rf"({_DOTTED}):({_DOTTED})")
@@ -204,7 +204,7 @@ def _as_array(emb: Any, n: int, name: str) -> np.ndarray:
 
 @dataclass
 class PluginEncoder:
-    """A :class:`TextEncoder` as the dense retriever's :class:`~hybrid_plugin.retrievers.dense.Encoder`."""
+    """A :class:`TextEncoder` as the dense retriever's :class:`~hybrid_plugin.scoring.dense.Encoder`."""
 
     model: Any = field(repr=False)
     fingerprint: str | None = None

@@ -1,7 +1,7 @@
 """Exact ranks in bounded memory: (query block × candidate block) tiles sized from a memory budget.
 
 For a query q and a relevant candidate r, trec_eval's rank is ``1 + #{c : key(q, c) > key(q, r)}`` with
-the key (score descending, id descending) of :func:`~hybrid_plugin.evaluation.ranking.ordered_keys`.
+the key (score descending, id descending) of :func:`~hybrid_plugin.scoring.ranking.ordered_keys`.
 That count is a sum over candidate blocks, so a tile returns, for each of its queries and each of the
 query's relevant candidates, how many of the block's candidates rank above it, and tiles merge by
 addition, in any order, on any worker. Candidate blocks never straddle two languages, so the same
@@ -159,8 +159,9 @@ def parse_tile(text: str) -> TilePlan:
 def block_scores(scorer: Any, queries: np.ndarray, cands: slice | np.ndarray) -> torch.Tensor:
     """float32 scores (len(queries), candidates) of ``queries`` against ``cands`` (a range or indices).
 
-    Scorers with ``scores_at`` compute only the block; a scorer with only ``scores(queries)`` (the
-    original protocol) is asked for the whole row and cut, which is exact but not bounded in memory.
+    Score matrices with ``scores_at`` compute only the block; one with only ``scores(queries)`` (the
+    :class:`~hybrid_plugin.scoring.retriever.ScoreMatrix` protocol) is asked for the whole row and cut,
+    which is exact but not bounded in memory.
     """
     at = getattr(scorer, "scores_at", None)
     if at is not None:

@@ -1,4 +1,10 @@
-"""The retriever protocol the engine scores with, and what a scored pool carries into the results."""
+"""The retriever protocol the engine scores with, and what a scored pool carries into the results.
+
+Three ideas, three names: a :class:`Retriever` scores a pool; the :class:`ScoreMatrix` is the
+(queries × candidates) scores it produces, read block by block by the ranking kernel; a
+:class:`Retrieval` is that matrix with what the results record about the retriever. The aggregate
+measures computed from the ranks are :class:`~hybrid_plugin.evaluation.results.Scores`, one layer up.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,14 @@ if TYPE_CHECKING:  # annotations only: importing the protocol must not import to
 
 
 @runtime_checkable
-class RankScorer(Protocol):
-    """Scores of queries against every candidate of the pool (``-inf``: not retrieved)."""
+class ScoreMatrix(Protocol):
+    """Scores of queries against every candidate of the pool (``-inf``: not retrieved).
+
+    A matrix in meaning, not in memory: the kernel asks for rows (or tiles, see
+    :func:`~hybrid_plugin.scoring.tiles.block_scores`) as it needs them. Implemented by
+    :class:`~hybrid_plugin.scoring.ranking.DenseScoreMatrix` and
+    :class:`~hybrid_plugin.scoring.bm25.BM25ScoreMatrix`.
+    """
 
     tie: torch.Tensor  # candidate -> id tie rank (int64), trec_eval's tie order
 
@@ -23,10 +35,10 @@ class RankScorer(Protocol):
 
 
 @dataclass
-class Scored:
-    """A pool scored by a retriever, with what the results record about the retriever."""
+class Retrieval:
+    """One retriever's scoring of a pool: its score matrix, with what the results record about it."""
 
-    scorer: RankScorer
+    matrix: ScoreMatrix
     model: dict[str, Any]  # the results' ``model`` block: name, fingerprint, prompts, similarity, ...
     device: str
     versions: dict[str, str]
@@ -40,4 +52,4 @@ class Scored:
 class Retriever(Protocol):
     """Anything that can score a pool: one new class is one new kind of retriever."""
 
-    def score(self, pool: Pool) -> Scored: ...
+    def score(self, pool: Pool) -> Retrieval: ...

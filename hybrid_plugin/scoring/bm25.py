@@ -1,4 +1,4 @@
-"""BM25 as a scorer: per-language Lucene indexes, every query searched in every candidate language.
+"""BM25 as a retriever: per-language Lucene indexes, every query searched in every candidate language.
 
 For each candidate language L, an index holds the pool's candidate texts of L (document id = the
 pool's candidate id) and every query of the pool, whatever its language, is analysed with L's
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from hybrid_plugin.baselines import lucene
 from hybrid_plugin.data.pool import Pool, unique_texts
-from hybrid_plugin.evaluation.ranking import id_tie_rank
 from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import library_versions, portable_path
-from hybrid_plugin.retrievers.base import Scored
+from hybrid_plugin.scoring import lucene
+from hybrid_plugin.scoring.ranking import id_tie_rank
+from hybrid_plugin.scoring.retriever import Retrieval
 
 if TYPE_CHECKING:  # torch is imported where a BM25 scorer is built: resolving a dense model needs none
     import torch
@@ -49,8 +49,8 @@ class BM25Params:
 
 
 @dataclass
-class BM25Scorer:
-    """The :class:`~hybrid_plugin.evaluation.ranking.Scorer` interface over sparse BM25 hits."""
+class BM25ScoreMatrix:
+    """A :class:`~hybrid_plugin.scoring.retriever.ScoreMatrix` over sparse BM25 hits (``-inf``: not hit)."""
 
     tie: torch.Tensor  # candidate -> id tie rank (int64)
     query_row: np.ndarray  # query -> row of the unique query texts
@@ -62,7 +62,7 @@ class BM25Scorer:
     @classmethod
     def from_hits(
         cls, pool: Pool, query_row: np.ndarray, n_rows: int, rows: np.ndarray, cands: np.ndarray, scores
-    ) -> BM25Scorer:
+    ) -> BM25ScoreMatrix:
         import torch
 
         order = np.lexsort((cands, rows))
@@ -114,10 +114,10 @@ class BM25Scorer:
 
 
 @dataclass
-class BM25Scored:
-    """A pool scored by BM25, with what the results record about it."""
+class BM25Search:
+    """What one BM25 search of the pool gives: its score matrix and the per-language index/search stats."""
 
-    scorer: BM25Scorer
+    matrix: BM25ScoreMatrix
     per_language: dict[str, dict]  # candidate language -> texts, indexed, empty, hits, index_s, search_s
     unique_queries: int
     unique_candidates: int
@@ -125,7 +125,7 @@ class BM25Scored:
     search_s: float
 
 
-def score_pool(pool: Pool, params: BM25Params) -> BM25Scored:
+def score_pool(pool: Pool, params: BM25Params) -> BM25Search:
     """Index each language's candidates and search every unique query text in every index."""
     lucene.require()  # fail early, with the install command, when the stack is missing
     q_texts, q_rows = unique_texts(pool.query_text)
@@ -156,11 +156,11 @@ def score_pool(pool: Pool, params: BM25Params) -> BM25Scored:
                 "index_s": round(t1 - t0, 3),
                 "search_s": round(t2 - t1, 3),
             }
-    scorer = BM25Scorer.from_hits(
+    matrix = BM25ScoreMatrix.from_hits(
         pool, q_rows, len(q_texts), np.concatenate(rows), np.concatenate(cands), np.concatenate(scores)
     )
-    return BM25Scored(
-        scorer=scorer,
+    return BM25Search(
+        matrix=matrix,
         per_language=stats,
         unique_queries=len(q_texts),
         unique_candidates=len(set(cand_text)),
@@ -227,19 +227,19 @@ class BM25Retriever:
 
     params: BM25Params = field(default_factory=BM25Params)
 
-    def score(self, pool: Pool) -> Scored:
+    def score(self, pool: Pool) -> Retrieval:
         scored = score_pool(pool, self.params)
         model = model_provenance(self.params, pool.languages)
         java = model["bm25"]["versions"]["java"]
-        return Scored(
-            scorer=scored.scorer,
+        return Retrieval(
+            matrix=scored.matrix,
             model=model,
             device=f"cpu (Java {java}, {self.params.threads} search threads)",
             versions=library_versions(LIBRARIES) | model["bm25"]["versions"],
             counts={
                 "unique_texts": scored.unique_queries + scored.unique_candidates,
                 "texts_encoded": 0,
-                "retrieved": scored.scorer.retrieved,
+                "retrieved": scored.matrix.retrieved,
                 "bm25_per_language": scored.per_language,
             },
             # encode_s holds index + search, so every results file has the same timing keys

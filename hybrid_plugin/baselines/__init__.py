@@ -1,1 +1,0 @@
-"""Baselines scored through the same exact metrics path as dense models (BM25 via pyserini/Lucene)."""
