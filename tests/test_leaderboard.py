@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from hybrid_plugin.cli import main
+from hybrid_plugin.escape import markdown as md
 from hybrid_plugin.leaderboard import board as board_module
 from hybrid_plugin.leaderboard import csvfile
 from hybrid_plugin.leaderboard.board import LOCK_FILE, read_board, results_relpath
 from hybrid_plugin.leaderboard.csvfile import to_csv_text, write_csv
-from hybrid_plugin.leaderboard.render import md, render_html, render_readme
+from hybrid_plugin.leaderboard.markdown import render_readme
+from hybrid_plugin.leaderboard.page import render_html
 from hybrid_plugin.leaderboard.schema import header
 
 REPO = Path(__file__).resolve().parents[1]
@@ -460,7 +462,7 @@ def test_render_escapes_a_hostile_row(board: Path) -> None:
 
 
 def test_render_plots_draw_hostile_names_literally(board: Path, tmp_path: Path) -> None:
-    from hybrid_plugin.leaderboard.render import plot_map_bars, plot_map_vs_bias
+    from hybrid_plugin.leaderboard.plots import plot_map_bars, plot_map_vs_bias
 
     rows = [r.model for r in hostile_boards(board)["xquad-r"]]
     plot_map_vs_bias("xquad-r", rows, tmp_path / "a.png")  # math text off: "$\frac{1}{0}$" is no error
@@ -494,7 +496,8 @@ def _assert_readable(fig, n: int) -> None:
 def test_scatter_numbers_never_overlap_and_bm25_gets_a_log_axis() -> None:
     import matplotlib.pyplot as plt
 
-    from hybrid_plugin.leaderboard.render import scatter_figure, split_rows
+    from hybrid_plugin.leaderboard.columns import split_rows
+    from hybrid_plugin.leaderboard.plots import scatter_figure
 
     rows = split_rows("xquad-r", read_board(REPO / "leaderboards")["xquad-r"])[0]
     assert any(r.model_id == "bm25" for r in rows)
@@ -550,13 +553,13 @@ def test_plots_mark_in_domain_rows_with_diamonds_hatches_and_a_legend() -> None:
     key with its legend line; XQuAD-R, where nothing is in-domain, has none of them."""
     import matplotlib.pyplot as plt
 
-    from hybrid_plugin.leaderboard.render import (
+    from hybrid_plugin.leaderboard.columns import split_rows
+    from hybrid_plugin.leaderboard.plots import (
         IN_DOMAIN_HATCH,
         IN_DOMAIN_LEGEND,
         IN_DOMAIN_MARK,
         bars_figure,
         scatter_figure,
-        split_rows,
     )
 
     boards = read_board(REPO / "leaderboards")
@@ -594,7 +597,8 @@ def test_scatter_inset_draws_the_error_bars_of_its_points() -> None:
     import matplotlib.pyplot as plt
     from matplotlib.container import ErrorbarContainer
 
-    from hybrid_plugin.leaderboard.render import scatter_figure, split_rows
+    from hybrid_plugin.leaderboard.columns import split_rows
+    from hybrid_plugin.leaderboard.plots import scatter_figure
 
     rows = split_rows("xquad-r", read_board(REPO / "leaderboards")["xquad-r"])[0]
     fig = scatter_figure("xquad-r", rows)

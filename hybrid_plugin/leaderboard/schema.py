@@ -30,11 +30,14 @@ from pydantic import (
     field_validator,
 )
 
-from hybrid_plugin.data.spec import TaskSpec, get_spec
+from hybrid_plugin.data.spec import CANDIDATE_UNITS, TaskSpec, get_spec
 from hybrid_plugin.models.record import STRATEGIES
 
 CELL_MAX = 1000  # no cell of any column is longer
 FORMULA_START = ("=", "+", "-", "@")
+MARKUP = ("<", ">")  # HTML: no cell holds these
+BOOLEANS = ("true", "false")
+DATE_FORM = "YYYY-MM-DD"
 ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # zero-width (non-)joiner: needed to write some scripts
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -45,9 +48,17 @@ LANGUAGE_LIST = r"^[a-z]{2,3}(,[a-z]{2,3})*$"
 TRAINING_DATA = r"^[a-z0-9]+:[A-Za-z0-9._-]{1,80}(;[a-z0-9]+:[A-Za-z0-9._-]{1,80}){0,9}$"
 ZERO_SHOT = "zero-shot"
 STRATEGY_VALUES = (ZERO_SHOT, *STRATEGIES)
-CANDIDATE_FORMATS = ("sentence", "sentence+context")
+# a row's candidate formats: those of sentence-candidate tasks (data.pool.CANDIDATE_FORMATS has every
+# format); passage tasks such as tydi-goldp are monolingual-only, so no board ranks them
+ROW_CANDIDATE_FORMATS = CANDIDATE_UNITS["sentence"]
 PER_LANGUAGE_PREFIX = "multi_map_"
 FREE_TEXT = ("name", "submitter", "notes")
+NOT_A_PATH = ("name", "submitter")  # free text that must not look like a path or URL
+MIN_LANGUAGES = 2  # the multilingual pool needs two
+TRAINING_COLUMNS = ("base_model", "alpha", "batch_size", "training_data", "training_languages")
+TRAINED_REQUIRES = ("base_model", "batch_size", "training_data")
+FREE_ALPHA = "hybrid"  # the strategy whose alpha is required and may be any in [0, 1]
+FIXED_ALPHA = {"mono": 1.0, "cross": 0.0}  # the strategies whose alpha is fixed; the others have none
 PATTERN_HELP = {
     "model_id": "a hub id org/name or a folder name (letters, digits, . _ -; not a path)",
     "base_model": "a hub id org/name or a folder name (letters, digits, . _ -; not a path)",
@@ -112,8 +123,8 @@ class RowBase(BaseModel):
         description="`true` when the training data shares its source with the task (MLQA data on MLQA-R)"
     )
     task: str = Field(description="`xquad-r` or `mlqa-r` (the CSV's own task)")
-    candidate_format: Literal[CANDIDATE_FORMATS] = Field(  # type: ignore[valid-type]
-        description="`sentence` or `sentence+context`"
+    candidate_format: Literal[ROW_CANDIDATE_FORMATS] = Field(  # type: ignore[valid-type]
+        description=" or ".join(f"`{f}`" for f in ROW_CANDIDATE_FORMATS)
     )
     languages: str = Field(
         max_length=200,
@@ -174,12 +185,12 @@ class RowBase(BaseModel):
         if is_numeric(info.field_name) and not NUMBER.fullmatch(value):
             raise ValueError("expected a decimal number such as 0.2984")
         if field.annotation is bool:
-            if value not in ("true", "false"):
+            if value not in BOOLEANS:
                 raise ValueError("expected true or false")
-            return value == "true"
+            return value == BOOLEANS[0]
         if info.field_name == "date" and not DATE.fullmatch(value):
-            raise ValueError("expected a date YYYY-MM-DD")
-        if info.field_name in ("name", "submitter") and looks_like_path(value):
+            raise ValueError(f"expected a date {DATE_FORM}")
+        if info.field_name in NOT_A_PATH and looks_like_path(value):
             raise ValueError("looks like a file path or URL: give a plain name")
         return value
 
@@ -196,7 +207,7 @@ def cell_problem(value: str, numeric: bool = False) -> str | None:
             return f"control character U+{ord(ch):04X} is not allowed"
     if value != value.strip():
         return "leading or trailing whitespace"
-    if "<" in value or ">" in value:
+    if any(ch in value for ch in MARKUP):
         return "HTML markup (< or >) is not allowed"
     if value.startswith(FORMULA_START) and not (numeric and NUMBER.fullmatch(value)):
         return f"starts with {value[0]!r} (a spreadsheet formula): not allowed"
@@ -241,12 +252,17 @@ def language_column(lang: str) -> str:
     return f"{PER_LANGUAGE_PREFIX}{lang}"
 
 
+def language_description(lang: str) -> str:
+    """What a per-language column holds (its schema description and the page's column title)."""
+    return f"multilingual mAP of {lang} queries"
+
+
 @cache
 def row_model(task: str) -> type[RowBase]:
     """The row model of one task: its ``task`` value is fixed and it has one multi-mAP column per language."""
     spec = get_spec(task)
     per_language = {
-        language_column(lang): (Map | None, Field(None, description=f"multilingual mAP of {lang} queries"))
+        language_column(lang): (Map | None, Field(None, description=language_description(lang)))
         for lang in spec.languages
     }
     model = create_model(
@@ -303,7 +319,7 @@ def consistency(row: RowBase, spec: TaskSpec) -> list[tuple[str, str]]:
         problems.append(
             ("languages", f"expected distinct languages in the task's order {','.join(spec.languages)}")
         )
-    if len(set(langs)) < 2:
+    if len(set(langs)) < MIN_LANGUAGES:
         problems.append(("languages", "a row needs at least two languages (the multilingual pool)"))
     if problems:
         return problems  # the per-language columns are checked against a well-formed language list
@@ -315,25 +331,26 @@ def consistency(row: RowBase, spec: TaskSpec) -> list[tuple[str, str]]:
             problems.append(
                 (language_column(lang), f"must be empty: {lang} is not among the row's languages")
             )
-    training = ("base_model", "alpha", "batch_size", "training_data", "training_languages")
     if row.training_strategy == ZERO_SHOT:
         problems += [
-            (col, "must be empty for a zero-shot row") for col in training if getattr(row, col) is not None
+            (col, "must be empty for a zero-shot row")
+            for col in TRAINING_COLUMNS
+            if getattr(row, col) is not None
         ]
         if row.in_domain_training:
             problems.append(("in_domain_training", "must be false for a zero-shot row"))
     else:
         problems += [
             (col, f"required for a {row.training_strategy} row")
-            for col in ("base_model", "batch_size", "training_data")
+            for col in TRAINED_REQUIRES
             if getattr(row, col) is None
         ]
-        fixed = {"hybrid": row.alpha if row.alpha is not None else -1.0, "mono": 1.0, "cross": 0.0}
+        fixed = {FREE_ALPHA: row.alpha if row.alpha is not None else -1.0, **FIXED_ALPHA}
         expected_alpha = fixed.get(row.training_strategy)
         if expected_alpha is None and row.alpha is not None:
             problems.append(("alpha", f"must be empty for a {row.training_strategy} row"))
         elif expected_alpha is not None and row.alpha != expected_alpha:
-            what = "required" if row.training_strategy == "hybrid" else f"must be {expected_alpha:g}"
+            what = "required" if row.training_strategy == FREE_ALPHA else f"must be {expected_alpha:g}"
             problems.append(("alpha", f"{what} for a {row.training_strategy} row"))
         if row.training_data is not None:
             formats = {source.split(":")[0] for source in row.training_data.split(";")}
