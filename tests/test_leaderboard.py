@@ -685,6 +685,33 @@ def test_only_cross_lingual_tasks_have_leaderboards() -> None:
     assert sorted(ranked_specs()) == ["mlqa-r", "xquad-r"]  # tydi-goldp has no multilingual mAP
 
 
+def test_rules_are_filled_in_from_the_checks(monkeypatch) -> None:
+    """The README's rules say the bounds, lengths and strategies the schema checks: a change to a
+    check's constant changes the sentence; the committed README shows exactly these rules."""
+    from hybrid_plugin.data.pool import CANDIDATE_FORMATS
+    from hybrid_plugin.leaderboard import rules
+    from hybrid_plugin.leaderboard.markdown import rules_list
+    from hybrid_plugin.leaderboard.schema import ROW_CANDIDATE_FORMATS, RowBase
+
+    text = "\n".join(rules.rules())
+    assert "no cell is longer than\n1000 characters (`name` 120, `submitter` 80, `notes` 500);" in text
+    assert "mAPs and shares in [0, 1], `max_rank_distance` ≥ 0, `alpha` in [0, 1], `batch_size` ≥ 1;" in text
+    assert (
+        "no cell starts with `=`, `+`, `-` or `@`" in text and "(and α: hybrid any, mono 1, cross 0)" in text
+    )
+    monkeypatch.setattr(rules, "FIXED_ALPHA", {"mono": 1.0})
+    monkeypatch.setattr(rules, "CELL_MAX", 900)
+    changed = "\n".join(rules.rules())
+    assert "(and α: hybrid any, mono 1)" in changed and "\n900 characters" in changed
+    monkeypatch.undo()
+    assert rules_list() + "\n\nErrors read" in (REPO / "leaderboards" / "README.md").read_text(
+        encoding="utf-8"
+    )
+    # the board's candidate formats are the sentence tasks' ones (a passage task has no board)
+    assert ROW_CANDIDATE_FORMATS == ("sentence", "sentence+context") and "passage" in CANDIDATE_FORMATS
+    assert RowBase.model_fields["candidate_format"].description == "`sentence` or `sentence+context`"
+
+
 def test_per_query_file_travels_with_its_row(tmp_path: Path, tiny_results: dict[str, Path], capsys) -> None:
     """submit copies the per-query file beside the committed results; validate checks its sha256;
     a results file whose per-query file is missing is refused in one line."""
