@@ -135,13 +135,13 @@ def _language_scores(
     """Per query language, every registered measure aggregated from its per-query values (as
     ``compare`` recomputes them), and the pool's rank-distance count (also set on each pool setting)."""
     columns = table.columns()
-    kinds = columns["kind"]
-    setting = np.repeat(np.arange(len(table.settings)), np.diff(table.setting_ptr))
+    of_kind = {kind: columns["kind"] == kind for kind in SETTING_KINDS}
+    setting_lang = [pool.languages.index(s.query_lang) for s in table.settings]
     n_lang = len(pool.languages)
     scores: dict[str, list[float | None]] = {}
     for m in MEASURES:
-        values = np.where(kinds == m.kind, m.values(columns), np.nan)
-        scores[m.key] = m.aggregate.per_language(values, setting, columns["query_lang"], n_lang)
+        values = np.where(of_kind[m.kind], m.values(columns), np.nan)
+        scores[m.key] = m.aggregate.per_language(values, table.setting_ptr, setting_lang, n_lang)
     out = {}
     for x, lang in enumerate(pool.languages):
         pool_setting = Setting(lang, None)

@@ -66,18 +66,17 @@ class Aggregation:
     description: str
 
     def per_language(
-        self, values: np.ndarray, setting: np.ndarray, query_lang: np.ndarray, n_lang: int
+        self, values: np.ndarray, setting_ptr: np.ndarray, setting_lang: np.ndarray, n_lang: int
     ) -> list[float | None]:
         """Per query language: the mean over its settings of each setting's mean (nan rows left out);
-        ``None`` where no setting of the language has a value. ``setting`` numbers the rows' settings
-        in report order (rows of a setting contiguous), ``query_lang`` indexes the pool's languages."""
+        ``None`` where no setting of the language has a value. Rows of setting ``i`` (report order)
+        are ``setting_ptr[i]:setting_ptr[i + 1]``; ``setting_lang[i]`` indexes its query language."""
         per_setting: list[list[float]] = [[] for _ in range(n_lang)]
-        counted = ~np.isnan(values)
-        for i in np.unique(setting):
-            rows = setting == i
-            chosen = values[rows & counted]
+        for i, lang in enumerate(setting_lang):
+            chosen = values[setting_ptr[i] : setting_ptr[i + 1]]
+            chosen = chosen[~np.isnan(chosen)]
             if chosen.size:
-                per_setting[int(query_lang[rows][0])].append(float(chosen.mean()))
+                per_setting[int(lang)].append(float(chosen.mean()))
         return [float(np.mean(v)) if v else None for v in per_setting]
 
     @staticmethod
@@ -146,11 +145,6 @@ class Measure:
     def arrow(self) -> str:
         """``↑``, ``↓`` or nothing (neither direction is better), as ``compare`` marks labels."""
         return direction_arrow(self.higher_is_better)
-
-    @property
-    def reads(self) -> tuple[str, ...]:
-        """The per-query columns its values come from (its own column, or what it derives from)."""
-        return self.needs if self.derive is not None and not self.stored else (self.column,)
 
     def values(self, columns: Columns) -> np.ndarray:
         """Per-row values, float64 with nan where a row does not count, from per-query columns.

@@ -414,7 +414,7 @@ class LAReQARetrieval(AbsTaskRetrieval):
             lang = typed.per_language[x]
             for measure in MEASURES.of_kind(setting.kind):
                 value = lang.get(measure.key)
-                if value is not None and measure != MULTI_MAP:
+                if value is not None and measure.key != MULTI_MAP.key:
                     out[measure.key] = value
             out["rank_distance_queries"] = lang.rank_distance_queries
             for prefix, matrix in (
