@@ -34,6 +34,7 @@ def test_the_measure_table_states_each_definitions_direction():
         if line.startswith("| `") and (cells := [c.strip() for c in line.strip("|").split(" | ")])
     }
     assert {m.key for m in MEASURES} <= rows.keys()
+    assert [key for key in rows if key in REGISTRY] == list(REGISTRY.names())  # the registry's order
     for m in MEASURES:
         assert rows[m.key][3] == {True: "higher", False: "lower", None: "neither"}[m.higher_is_better]
     # the two that were shown as "lower" although the code says neither direction is better

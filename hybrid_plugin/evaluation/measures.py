@@ -1,8 +1,13 @@
-"""What each reported measure *is*: small declarative objects, apart from the code computing them.
+"""What each reported measure *is*: small declarative objects in one ordered registry, :data:`MEASURES`.
 
-The computation lives apart: :mod:`hybrid_plugin.evaluation.perquery` (exact, vectorised, from the
-relevant candidates' ranks and, for the pool's language-bias measures, from each pool query's full
-ranking: :func:`hybrid_plugin.evaluation.ranking.pool_rankings`) and, for measures that are not native,
+A :class:`Measure` says what it means, which way is better, where it comes from, which setting kind it
+applies to, which per-query values it reads (or derives from the per-query columns) and how they
+aggregate. The results models, the per-query file's measure columns, ``compare``, the MTEB scores, the
+leaderboard's measure columns and the docs' table are generated from the registry, so a new measure
+is one :class:`Measure` registered there. The per-query values themselves are computed apart:
+:mod:`hybrid_plugin.evaluation.perquery` (exact, vectorised, from the relevant candidates' ranks and,
+for the pool's language-bias measures, from each pool query's full ranking:
+:func:`hybrid_plugin.evaluation.ranking.pool_rankings`) and, for measures that are not native,
 ir-measures on runs.
 
 Sources of the language-bias measures (checked against the papers' abstracts and summaries in the
