@@ -18,7 +18,7 @@ import datetime as dt
 import re
 import unicodedata
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from hybrid_plugin.data.spec import CANDIDATE_UNITS, TaskSpec, get_spec
+from hybrid_plugin.evaluation.measures import MEASURES, Measure
 from hybrid_plugin.models.record import STRATEGIES
 
 CELL_MAX = 1000  # no cell of any column is longer
@@ -74,8 +75,8 @@ PATTERN_HELP = {
 Map = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
-class RowBase(BaseModel):
-    """The columns every task's CSV has, in order; the per-language columns follow (see :func:`row_model`)."""
+class _RowHead(BaseModel):
+    """The columns before the measures: who and what was evaluated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
 
@@ -131,15 +132,27 @@ class RowBase(BaseModel):
         pattern=LANGUAGE_LIST,
         description="evaluated languages in the task's order; fewer than the task's = a partial row",
     )
-    mono_map: Map = Field(description="monolingual X→X mAP (exact, full ranking), macro over languages")
-    cross_map: Map = Field(description="cross-lingual X→Y mAP, macro over query languages")
-    multi_map: Map = Field(description="multilingual X→pool mAP, macro over query languages (the ranking)")
-    max_rank_distance: float = Field(
-        ge=0, allow_inf_nan=False, description="language bias in the pool (lower is better)"
-    )
-    same_language_top_share: Map | None = Field(
-        None, description="share of pool queries whose best-ranked answer is in their own language"
-    )
+
+
+def _measure_column(m: Measure) -> tuple[Any, Any]:
+    """A board measure's column: its registered range, required or empty-allowed, its description."""
+    assert m.board is not None
+    low, high = m.bounds
+    value = Annotated[float, Field(ge=low, le=high, allow_inf_nan=False)]
+    if m.board.required:
+        return value, Field(description=m.board.description)
+    return value | None, Field(None, description=m.board.description)
+
+
+# the measure columns, generated from the registry's board measures (in its order)
+_RowMeasures = create_model(
+    "_RowMeasures", __base__=_RowHead, **{m.key: _measure_column(m) for m in MEASURES.board()}
+)
+
+
+class RowBase(_RowMeasures):  # type: ignore[misc, valid-type]
+    """The columns every task's CSV has, in order; the per-language columns follow (see :func:`row_model`)."""
+
     multi_map_ci_low: Map | None = Field(
         None,
         description="95% bootstrap interval of multi_map, low end (2,000 resamples of whole question "
@@ -232,11 +245,7 @@ NUMERIC = frozenset(
         "embedding_dim",
         "alpha",
         "batch_size",
-        "mono_map",
-        "cross_map",
-        "multi_map",
-        "max_rank_distance",
-        "same_language_top_share",
+        *(m.key for m in MEASURES.board()),
         "multi_map_ci_low",
         "multi_map_ci_high",
         "vs_best_p",
