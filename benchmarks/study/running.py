@@ -1,0 +1,177 @@
+"""Making the plan's pieces: train (or merge) a run's model, evaluate it on a task, and collect one
+:class:`~.records.RunRecord` per run; every finished piece is kept in the work folder and reused."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from hybrid_plugin.atomic import write_text
+from hybrid_plugin.evaluation.results import Results
+from hybrid_plugin.progress import heartbeat
+from hybrid_plugin.provenance import portable_path
+
+from .plans import TRAIN_DATA_DEFAULT, Run, steps_for
+from .records import RunRecord, TaskResult, summarise
+
+
+class Missing(Exception):
+    """A piece of the plan that ``--report-only`` does not make."""
+
+
+def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
+    """The run's model folder, trained (or resumed) when not there yet; None for the untrained base.
+
+    A merged run is made from its unmerged run's weights. With ``--report-only`` nothing is trained:
+    a missing model raises :class:`Missing`.
+    """
+    from hybrid_plugin.training.trainer import TrainConfig, merge_saved, train
+
+    if run.strategy == "untrained":
+        return None
+    out = Path(args.work) / run.name / "model"
+    if (out / "training.json").is_file():
+        return out
+    if args.report_only:
+        raise Missing(f"{run.name}: not trained")
+    if run.merge is not None:
+        trained = ensure_trained(replace(run, merge=None), args)
+        tqdm.write(f"[study] merging {run.name}")
+        merge_saved(trained, run.merge, out, base_model=args.base_model)
+        return out
+    cfg = TrainConfig(
+        train_data=[f"mlqa:{Path(args.data_dir) / TRAIN_DATA_DEFAULT}"]
+        if not args.train_data
+        else args.train_data,
+        output=str(out),
+        base_model=args.base_model,
+        strategy=run.strategy,
+        alpha=run.alpha if run.strategy == "hybrid" else None,
+        batch_size=run.batch_size,
+        mini_batch_size=args.mini_batch_size if run.batch_size > args.mini_batch_size else None,
+        max_steps=steps_for(run, args),
+        learning_rate=args.learning_rate,
+        max_seq_length=args.max_seq_length,
+        freeze_embeddings=args.freeze_embeddings,
+        seed=run.seed,
+        save_steps=args.save_steps,
+        progress=not args.no_progress,
+    )
+    cfg.resume = cfg.checkpoint_dir.is_dir() and any(cfg.checkpoint_dir.glob("checkpoint-*"))
+    tqdm.write(f"[study] training {run.name}" + (" (resuming)" if cfg.resume else ""))
+    train(cfg)
+    return out
+
+
+def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
+    """Full evaluations are ``eval/TASK.json``; a language subset ``eval/TASK.de-en.json``."""
+    name = task if not languages else f"{task}.{'-'.join(sorted(languages.split(',')))}"
+    return Path(work) / run.name / "eval" / f"{name}.json"
+
+
+def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Results:
+    """The run's results on ``task`` (evaluated once, then read from the work folder)."""
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+    from hybrid_plugin.evaluation.perquery import to_arrow
+    from hybrid_plugin.evaluation.report import write_per_query
+
+    languages = args.eval_languages.get(task)
+    path = eval_path(run, task, languages, args.work)
+    if path.is_file():
+        return Results.load(path)
+    if args.report_only:
+        raise Missing(f"{run.name}: not evaluated on {path.stem}")
+    tqdm.write(f"[study] evaluating {run.name} on {path.stem}")
+    model_arg = (  # recorded in the results: relative to the working directory, never the machine's path
+        portable_path(model)
+        if model is not None
+        else (None if args.base_model == "default" else args.base_model)
+    )
+    evaluation = run_evaluation(
+        EvalConfig(
+            task=task,
+            model=model_arg,
+            languages=languages,
+            data_dir=args.data_dir,
+            alignment=task in ("xquad-r", "mlqa-r"),
+            debias=run.debias,
+        )
+    )
+    # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable
+    results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
+    results = Results.from_json(results.to_json() | {"study_run": asdict(run) | {"name": run.name}})
+    write_text(path, results.dumps())
+    return results
+
+
+def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[int, int]:
+    """(pieces in the plan, pieces already in the work folder): one training per trained run, one
+    evaluation per run and task. A merge counts as a training."""
+    total = done = 0
+    for run, plan_tasks in runs.items():
+        if run.strategy != "untrained":
+            total += 1
+            done += (Path(args.work) / run.name / "model" / "training.json").is_file()
+        for task in args.tasks or plan_tasks:
+            total += 1
+            done += eval_path(run, task, args.eval_languages.get(task), args.work).is_file()
+    return total, done
+
+
+def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[list[RunRecord], list[str]]:
+    """Train and evaluate what is missing; one record per run, and what ``--report-only`` found missing.
+
+    A study bar counts the plan's trainings and evaluations (with the time per piece and an ETA);
+    training and encoding show their own bars below it. It is redrawn every few seconds.
+    """
+    total, done = study_pieces(runs, args)
+    bar = tqdm(
+        total=total,
+        initial=done,
+        desc="study",
+        unit="piece",
+        position=0,
+        disable=args.report_only or args.no_progress,
+    )
+    with bar, heartbeat(bar, every=5.0):
+        return _collect(runs, args, bar)
+
+
+def _collect(
+    runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar
+) -> tuple[list[RunRecord], list[str]]:
+    rows, missing = [], []
+    for run, plan_tasks in runs.items():
+        bar.set_postfix_str(run.name)
+        trained_before = (Path(args.work) / run.name / "model" / "training.json").is_file()
+        try:
+            model = ensure_trained(run, args)
+        except Missing as gap:
+            missing.append(str(gap))
+            continue
+        if run.strategy != "untrained" and not trained_before:
+            bar.update()
+        label = run.label
+        if run.strategy != "untrained" and run.batch_size != args.batch_size:
+            label += f" (batch {run.batch_size})"
+        row = RunRecord.of_run(run, label)
+        if model is not None:
+            row.add_training(str(model), json.loads((model / "training.json").read_text(encoding="utf-8")))
+        for task in args.tasks or plan_tasks:
+            path = eval_path(run, task, args.eval_languages.get(task), args.work)
+            evaluated_before = path.is_file()
+            bar.set_postfix_str(f"{run.name} on {task}")
+            try:
+                results = ensure_evaluated(run, model, task, args)
+            except Missing as gap:
+                missing.append(str(gap))
+                continue
+            if not evaluated_before:
+                bar.update()
+            row.tasks[task] = TaskResult(summarise(results), str(path))
+        rows.append(row)
+    return rows, missing
