@@ -69,7 +69,7 @@ def fake_work(work: Path, runs: dict, skip: tuple[str, ...] = ()) -> Path:
         if run.name in skip:
             continue
         if run.strategy != "untrained":
-            model = getattr(run, "model_run", run)
+            model = run.plain if getattr(run, "debias", None) else run
             steps = 6400 // run.batch_size if run.batch_size != 32 else 200
             if not (work / model.name / "model" / "training.json").is_file():
                 fake_training(work, model.name, steps)

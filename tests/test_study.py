@@ -81,7 +81,10 @@ def test_seeds_plan_goes_seed_by_seed_and_pairs_set_the_steps() -> None:
         "hybrid-a0.5-b32-s0-m0.75",
     ]  # fmt: skip  (the training-free references: centering, and merges made from hybrid's weights)
     centered = study.Run("untrained", debias="center")
-    assert centered.label == "untrained base + centering" and study.Run("untrained").name == "untrained"
+    assert (
+        centered.label == "untrained base + centering (pool-fitted: transductive)"
+        and study.Run("untrained").name == "untrained"
+    )
     args = study.parse_args(["--plan", "batch", "--pairs", "6400", "--merge", "0.25,0.5"])
     assert args.merge == (0.25, 0.5)
     steps = {b: study.steps_for(study.Run("hybrid", 0.5, b), args) for b in (16, 32, 64, 256)}

@@ -16,7 +16,10 @@ Plans (run names say what they are; a run shared by two plans is trained once):
   (held-out, monolingual)
 - ``seeds`` X-X-mono, X-Y and hybrid (α = 0.5) for each of ``--seeds``, seed by seed, on XQuAD-R (the
   seed-spread runs of the second edition, without ``main``'s X-X and MLQA-R)
-- ``all``   every plan above
+- ``debias`` untrained, hybrid α = 0.5, its λ = 0.75 merge, hybrid α = 0.25, X-X-mono and X-Y
+  (``--seeds`` each), each plain and with ``--debias center / lsar / leace`` fitted on the training
+  corpus's texts (out of sample), on XQuAD-R, MLQA-R and TyDi GoldP
+- ``all``   main, alpha, batch and merge
 - ``smoke`` untrained + mono + hybrid, one seed (for trying the pipeline out)
 
 ``--pairs N`` trains every run on N training pairs (steps = N / batch size, so the batch plan
@@ -34,13 +37,15 @@ rows) and re-renders the board.
 
 The package's rooms, one job each: ``plans`` (runs and plans), ``running`` (train, evaluate, collect),
 ``records`` (typed run records), ``tables``, ``claims`` and ``sections`` (what the report states),
-``plots``, ``report`` (the Markdown), ``leaderboard`` and ``cli``.
+``debias`` (de-biasing × recipes, the goal), ``plots``, ``report`` (the Markdown), ``leaderboard``
+and ``cli``.
 """
 
 from __future__ import annotations
 
 from .claims import claims
 from .cli import main, parse_args
+from .debias import debias_table, goal, shift_table
 from .leaderboard import LEADERBOARD_SUBMITTER, leaderboard_name, submit_to_leaderboard
 from .plans import Run, only_runs, plan_runs, steps_for
 from .plots import plot_alpha, plot_pareto, plot_scatter
@@ -58,9 +63,11 @@ __all__ = [
     "batch_section",
     "claims",
     "collect",
+    "debias_table",
     "ensure_evaluated",
     "ensure_trained",
     "eval_path",
+    "goal",
     "leaderboard_name",
     "main",
     "only_runs",
@@ -71,6 +78,7 @@ __all__ = [
     "plot_alpha",
     "plot_pareto",
     "plot_scatter",
+    "shift_table",
     "spread_table",
     "steps_for",
     "submit_to_leaderboard",

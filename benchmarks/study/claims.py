@@ -27,7 +27,7 @@ def paired(groups: dict[str, list[RunRecord]], task: str, label: str, baseline: 
     from hybrid_plugin.evaluation.measures import AGGREGATES
     from hybrid_plugin.stats import compare_runs
 
-    groups = _matched(groups, label, baseline)
+    groups = matched(groups, label, baseline)
     measure = next(m for m in AGGREGATES if m.key == key)
     systems = [(name, [g.tasks[task].path for g in groups[name]]) for name in (baseline, label)]
     cmp = compare_runs(
@@ -57,7 +57,7 @@ def _common_seeds(groups: dict[str, list[RunRecord]], labels: tuple[str, ...]) -
     return set.intersection(*({g.seed for g in groups[label]} for label in labels))
 
 
-def _matched(groups: dict[str, list[RunRecord]], a: str, b: str) -> dict[str, list[RunRecord]]:
+def matched(groups: dict[str, list[RunRecord]], a: str, b: str) -> dict[str, list[RunRecord]]:
     """``a`` and ``b`` on the seeds both have, so a comparison sets like against like (a model's extra
     seeds still count in the seed spread); a pair with no common seed keeps all of each."""
     common = _common_seeds(groups, (a, b))
@@ -88,8 +88,8 @@ def _per_seed(
 ) -> str:
     """Hybrid − ``baseline`` seed by seed (where they share more than one seed): the interval pools the
     seeds per query, so it covers query sampling only; the per-seed differences show the seed noise."""
-    matched = _matched(groups, "hybrid α=0.5", baseline)
-    by_seed = [{g.seed: g.tasks[task].get(key) for g in matched[k]} for k in ("hybrid α=0.5", baseline)]
+    pair = matched(groups, "hybrid α=0.5", baseline)
+    by_seed = [{g.seed: g.tasks[task].get(key) for g in pair[k]} for k in ("hybrid α=0.5", baseline)]
     seeds = sorted(set(by_seed[0]) & set(by_seed[1]))
     if len(seeds) < 2 or any(by_seed[i][s] is None for i in (0, 1) for s in seeds):
         return ""
@@ -113,7 +113,7 @@ def _claims(groups: dict[str, list[RunRecord]], task: str, need: tuple[str, ...]
         ]
     a = CLAIM_ALPHA
     out = []
-    with_cross = _matched(groups, "hybrid α=0.5", "X-Y")
+    with_cross = matched(groups, "hybrid α=0.5", "X-Y")
     vs_mono, units = paired(groups, task, "hybrid α=0.5", "X-X-mono", "multi_map")
     if "X-Y" in lacking_labels:  # hybrid vs X-Y on seed means only
         h, x = (float(np.mean([g.tasks[task].score("multi_map") for g in with_cross[k]])) for k in need[::2])
@@ -181,10 +181,10 @@ def _point_claims(groups: dict[str, list[RunRecord]], task: str) -> list[str]:
     """The claims on seed means alone (results without per-query files), each pair on its common seeds."""
 
     def means(a: str, b: str) -> tuple[dict[str, float], dict[str, float]]:
-        matched = _matched(groups, a, b)
+        pair = matched(groups, a, b)
         return tuple(
             {
-                m: float(np.mean([g.tasks[task].score(m) for g in matched[label]]))
+                m: float(np.mean([g.tasks[task].score(m) for g in pair[label]]))
                 for m in ("mono_map", "multi_map", "max_rank_distance")
             }
             for label in (a, b)

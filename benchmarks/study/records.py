@@ -92,8 +92,10 @@ class RunRecord:
     seed: int | None = None
     merge: float | None = None
     debias: str | None = None
+    debias_fit: str | None = None  # None: pool-fitted (transductive) where ``debias`` is set
     name: str | None = None
     label: str = ""
+    recipe: str = ""  # the label without the de-biasing (empty: the label)
     tasks: dict[str, TaskResult] = field(default_factory=dict)
     steps: int | None = None
     seconds_per_step: float | None = None
@@ -101,11 +103,20 @@ class RunRecord:
     training: dict[str, Any] | None = None  # the settings of training.json the report states
 
     @classmethod
-    def of_run(cls, run: Run, label: str) -> RunRecord:
+    def of_run(cls, run: Run, label: str, recipe: str) -> RunRecord:
         fields = asdict(run)
         if run.strategy == "untrained":
             fields["batch_size"] = None
-        return cls(**fields, name=run.name, label=label)
+        return cls(**fields, name=run.name, label=label, recipe=recipe)
+
+    @property
+    def fit(self) -> str | None:
+        """``"pool"`` or ``"train"`` for a de-biased run, None for a plain one."""
+        return (self.debias_fit or "pool") if self.debias else None
+
+    @property
+    def recipe_label(self) -> str:
+        return self.recipe or self.label
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
@@ -145,6 +156,7 @@ class RunRecord:
             "seed": self.seed,
             "merge": self.merge,
             "debias": self.debias,
+            **({"debias_fit": self.debias_fit} if self.debias_fit else {}),
             "name": self.name,
             "label": self.label,
             "tasks": {task: t.summary for task, t in self.tasks.items()},

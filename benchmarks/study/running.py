@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hybrid_plugin.atomic import write_text
+from hybrid_plugin.atomic import write_bytes, write_text
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import portable_path
@@ -33,6 +34,8 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
 
     if run.strategy == "untrained":
         return None
+    if run.debias:  # de-biasing is applied at evaluation: the model is the plain run's
+        return ensure_trained(run.plain, args)
     out = Path(args.work) / run.name / "model"
     if (out / "training.json").is_file():
         return out
@@ -44,9 +47,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         merge_saved(trained, run.merge, out, base_model=args.base_model)
         return out
     cfg = TrainConfig(
-        train_data=[f"mlqa:{Path(args.data_dir) / TRAIN_DATA_DEFAULT}"]
-        if not args.train_data
-        else args.train_data,
+        train_data=train_sources(args),
         output=str(out),
         base_model=args.base_model,
         strategy=run.strategy,
@@ -67,6 +68,33 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
     return out
 
 
+def train_sources(args: argparse.Namespace) -> list[str]:
+    """The training data (``FORMAT:PATH`` each): ``--train-data``, else the offline MLQA test copy."""
+    return args.train_data or [f"mlqa:{Path(args.data_dir) / TRAIN_DATA_DEFAULT}"]
+
+
+_FIT_TEXTS: dict[str, object] = {}
+
+
+def fit_texts(run: Run, args: argparse.Namespace):
+    """What ``run``'s de-biasing map is fitted on: None for the evaluated pool (transductive), else the
+    training corpus's texts (read once per process, as ``--debias-fit FORMAT:PATH`` reads them)."""
+    if run.fit != "train":
+        return None
+    from hybrid_plugin.training.fit_texts import fit_texts_from_sources
+
+    sources = ",".join(train_sources(args))
+    if sources not in _FIT_TEXTS:
+        _FIT_TEXTS[sources] = fit_texts_from_sources(sources, data_dir=args.data_dir)
+    return _FIT_TEXTS[sources]
+
+
+def refusal_path(path: Path) -> Path:
+    """``eval/TASK.refused.json``: the evaluator's one-line refusal of a de-biased evaluation (``center``
+    fitted on texts lacking an evaluated language), kept so it is not tried again."""
+    return path.with_name(path.stem + ".refused.json")
+
+
 def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
     """Full evaluations are ``eval/TASK.json``; a language subset ``eval/TASK.de-en.json``."""
     name = task if not languages else f"{task}.{'-'.join(sorted(languages.split(',')))}"
@@ -83,6 +111,10 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
     path = eval_path(run, task, languages, args.work)
     if path.is_file():
         return Results.load(path)
+    refused = refusal_path(path)
+    if refused.is_file():
+        reason = json.loads(refused.read_text(encoding="utf-8"))["refused"]
+        raise Missing(f"{run.name}: not applicable to {path.stem}: {reason}")
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on {path.stem}")
     tqdm.write(f"[study] evaluating {run.name} on {path.stem}")
@@ -91,20 +123,28 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         if model is not None
         else (None if args.base_model == "default" else args.base_model)
     )
-    evaluation = run_evaluation(
-        EvalConfig(
-            task=task,
-            model=model_arg,
-            languages=languages,
-            data_dir=args.data_dir,
-            alignment=task in ("xquad-r", "mlqa-r"),
-            debias=run.debias,
-        )
+    config = EvalConfig(
+        task=task,
+        model=model_arg,
+        languages=languages,
+        data_dir=args.data_dir,
+        alignment=True,  # a few seconds (probes on the embeddings already computed); TyDi's for domain shift
+        debias=run.debias,
+        debias_fit=fit_texts(run, args),
     )
+    try:
+        evaluation = run_evaluation(config)
+    except UserError as err:
+        if not run.debias:
+            raise
+        write_text(refused, json.dumps({"refused": str(err)}, ensure_ascii=False) + "\n")
+        raise Missing(f"{run.name}: not applicable to {path.stem}: {err}") from None
     # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable
     results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
-    results = Results.from_json(results.to_json() | {"study_run": asdict(run) | {"name": run.name}})
+    results = Results.from_json(results.to_json() | {"study_run": run.record() | {"name": run.name}})
     write_text(path, results.dumps())
+    for name, data in evaluation.scored.artifacts.items():  # the fitted de-biasing map, named in results
+        write_bytes(path.parent / name, data)
     return results
 
 
@@ -113,12 +153,13 @@ def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> 
     evaluation per run and task. A merge counts as a training."""
     total = done = 0
     for run, plan_tasks in runs.items():
-        if run.strategy != "untrained":
+        if run.strategy != "untrained" and (not run.debias or run.plain not in runs):
             total += 1
             done += (Path(args.work) / run.name / "model" / "training.json").is_file()
         for task in args.tasks or plan_tasks:
             total += 1
-            done += eval_path(run, task, args.eval_languages.get(task), args.work).is_file()
+            path = eval_path(run, task, args.eval_languages.get(task), args.work)
+            done += path.is_file() or refusal_path(path).is_file()
     return total, done
 
 
@@ -151,19 +192,22 @@ def _collect(
         try:
             model = ensure_trained(run, args)
         except Missing as gap:
-            missing.append(str(gap))
+            if str(gap) not in missing:  # a de-biased run's model is its plain run's
+                missing.append(str(gap))
             continue
-        if run.strategy != "untrained" and not trained_before:
+        if run.strategy != "untrained" and not run.debias and not trained_before:
             bar.update()
-        label = run.label
-        if run.strategy != "untrained" and run.batch_size != args.batch_size:
-            label += f" (batch {run.batch_size})"
-        row = RunRecord.of_run(run, label)
+        batch = (
+            f" (batch {run.batch_size})"
+            if run.strategy != "untrained" and run.batch_size != args.batch_size
+            else ""
+        )
+        row = RunRecord.of_run(run, run.label + batch, run.recipe + batch)
         if model is not None:
             row.add_training(str(model), json.loads((model / "training.json").read_text(encoding="utf-8")))
         for task in args.tasks or plan_tasks:
             path = eval_path(run, task, args.eval_languages.get(task), args.work)
-            evaluated_before = path.is_file()
+            evaluated_before = path.is_file() or refusal_path(path).is_file()
             bar.set_postfix_str(f"{run.name} on {task}")
             try:
                 results = ensure_evaluated(run, model, task, args)

@@ -154,7 +154,7 @@ def sweep_points(rows: list[RunRecord], task: str, by: str, batch_size: int) -> 
     each with one entry per seed, in ascending order."""
     points: dict[float, list[TaskResult]] = {}
     for r in rows:
-        if task not in r.tasks or r.merge is not None:
+        if task not in r.tasks or r.merge is not None or r.debias:
             continue
         if by == "alpha" and r.strategy in ("hybrid", "mono", "cross") and r.batch_size == batch_size:
             points.setdefault(Run(r.strategy, r.alpha).alpha_value, []).append(r.tasks[task])
