@@ -127,6 +127,9 @@ def test_goal_verdict_met_not_met_and_not_established(tmp_path: Path) -> None:
     assert (
         "**met**: untrained base + LSAR (fitted on training texts) (seed 0: " in goal([base, free], args)[0]
     )
+    empty = goal([], args)  # nothing evaluated yet: every row of the plan listed as missing
+    assert "**not established**: the work folder holds no out-of-sample row on XQuAD-R yet." in empty[0]
+    assert empty[2].startswith("Rows of the debias plan not in the work folder on XQuAD-R: untrained, ")
 
 
 def test_debias_report_on_a_partial_work_folder(tmp_path: Path) -> None:

@@ -140,14 +140,14 @@ def goal(rows: list[RunRecord], args: argparse.Namespace) -> list[str]:
         verdict = "**met**: " + "; ".join(met)
     elif open_:
         verdict = "**not established**: " + "; ".join(open_)
+    elif not groups:
+        verdict = "**not established**: the work folder holds no out-of-sample row on XQuAD-R yet"
     else:
         best = max(groups.items(), key=lambda kv: np.mean([r.tasks[task].get("multi_map") for r in kv[1]]))
         mono, multi = (np.mean([r.tasks[task].get(k) for r in best[1]]) for k in ("mono_map", "multi_map"))
         verdict = (
             f"**not met** by any of the {failed} out-of-sample rows; the highest multi mAP is {best[0]}'s "
             f"(mono {mono:.3f}, multi {multi:.3f}, seed means)"
-            if groups
-            else "**not established**: no rows"
         )
     missing = _missing_rows(rows, args, task)
     lines = [
