@@ -83,10 +83,18 @@ def fit_texts(run: Run, args: argparse.Namespace):
         return None
     from hybrid_plugin.training.fit_texts import fit_texts_from_sources
 
-    sources = ",".join(train_sources(args))
+    sources = ",".join(_portable_source(source) for source in train_sources(args))
     if sources not in _FIT_TEXTS:
         _FIT_TEXTS[sources] = fit_texts_from_sources(sources, data_dir=args.data_dir)
     return _FIT_TEXTS[sources]
+
+
+def _portable_source(source: str) -> str:
+    """``FORMAT:PATH`` with the path as results record paths (relative to the working directory, not
+    the machine's layout): the fit set's source is written into every de-biased result."""
+    form, colon, path = source.partition(":")
+    portable = portable_path(path) if colon else path
+    return f"{form}:{portable}" if colon and not portable.startswith("~") else source
 
 
 def refusal_path(path: Path) -> Path:
