@@ -13,7 +13,7 @@ from study_work import fake_eval, fake_work
 from test_study import _study
 
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.measures import AGGREGATES
+from hybrid_plugin.evaluation.measures import MEASURES
 from hybrid_plugin.stats import compare_runs
 
 
@@ -182,7 +182,7 @@ def test_debias_report_on_a_partial_work_folder(tmp_path: Path) -> None:
         for name in ("hybrid-a0.5-b32-s0-m0.75", "hybrid-a0.5-b32-s0-m0.75-leace-train")
     ]
     measures = tuple(
-        m for m in AGGREGATES if m.key in ("mono_map", "cross_map", "multi_map", "max_rank_distance")
+        m for m in MEASURES if m.key in ("mono_map", "cross_map", "multi_map", "max_rank_distance")
     )
     ref = compare_runs(
         [("plain", paths[:1]), ("leace", paths[1:])],

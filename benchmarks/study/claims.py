@@ -24,11 +24,11 @@ def has_per_query(path: str | Path) -> bool:
 
 def paired(groups: dict[str, list[RunRecord]], task: str, label: str, baseline: str, key: str):
     """compare's macro cell of ``key``: ``label`` vs ``baseline`` on the seeds both have, pooled per query."""
-    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.evaluation.measures import MEASURES
     from hybrid_plugin.stats import compare_runs
 
     groups = matched(groups, label, baseline)
-    measure = next(m for m in AGGREGATES if m.key == key)
+    measure = MEASURES[key]
     systems = [(name, [g.tasks[task].path for g in groups[name]]) for name in (baseline, label)]
     cmp = compare_runs(
         systems, permutations=10_000, bootstraps=2_000, seed=0, alpha=CLAIM_ALPHA, measures=(measure,)

@@ -28,11 +28,11 @@ def wanted(rows: list[RunRecord], args: argparse.Namespace) -> bool:
 def paired_cells(groups: dict[str, list[RunRecord]], task: str, label: str, baseline: str, keys) -> dict:
     """compare's macro cells of ``keys``: ``label`` − ``baseline`` on the seeds both have, pooled per
     query (one comparison for every key; raw p, as the claims state it)."""
-    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.evaluation.measures import MEASURES
     from hybrid_plugin.stats import compare_runs
 
     groups = matched(groups, label, baseline)
-    measures = tuple(m for m in AGGREGATES if m.key in keys)
+    measures = tuple(m for m in MEASURES if m.key in keys)
     systems = [(name, [g.tasks[task].path for g in groups[name]]) for name in (baseline, label)]
     cmp = compare_runs(
         systems, permutations=10_000, bootstraps=2_000, seed=0, alpha=CLAIM_ALPHA, measures=measures

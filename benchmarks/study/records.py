@@ -20,9 +20,9 @@ Summary = dict[str, Any]
 
 def _dump(scores) -> dict:
     """Scores as a dict, leaving out bias measures the results do not have (evaluated before them)."""
-    from hybrid_plugin.evaluation.measures import BIAS
+    from hybrid_plugin.evaluation.measures import MEASURES
 
-    later = {m.key for m in BIAS}
+    later = {m.key for m in MEASURES.later()}
     return {k: v for k, v in scores.model_dump().items() if v is not None or k not in later}
 
 

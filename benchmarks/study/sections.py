@@ -13,10 +13,10 @@ from .tables import SEEN, breakdown_table, pareto_lines, sweep_table
 def _query_se(path: str, key: str) -> float | None:
     """Standard error of one result's macro score from query sampling: the width of its 95% bootstrap
     interval over question groups / (2 · 1.96)."""
-    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.evaluation.measures import MEASURES
     from hybrid_plugin.stats.compare import score_interval
 
-    measure = next(m for m in AGGREGATES if m.key == key)
+    measure = MEASURES[key]
     interval = score_interval(path, measure, bootstraps=2_000, seed=0)
     return None if interval is None else (interval[1] - interval[0]) / (2 * 1.959964)
 
