@@ -73,6 +73,24 @@ def _run_depth(value: str) -> int | None:
     return depth
 
 
+def _model_and_data(args: argparse.Namespace) -> dict[str, Any]:
+    """The EvalConfig fields that evaluate and perturb take from the same options."""
+    return {
+        "task": args.task,
+        "model": args.model,
+        "languages": args.languages,
+        "candidate_format": args.candidate_format,
+        "data_dir": args.data_dir,
+        "batch_size": args.batch_size,
+        "debias": None if args.debias == "none" else args.debias,
+        "debias_fit": _debias_fit(args),
+        "max_memory": args.max_memory,
+        "device": args.device,
+        "query_prompt": args.query_prompt,
+        "document_prompt": args.document_prompt,
+    }
+
+
 def _debias_fit(args: argparse.Namespace) -> Any:
     """``--debias-fit`` as the engine takes it: training sources are read here (the CLI may use the
     trainer's readers; the engine may not), anything else is resolved by the de-biasing layer."""
@@ -110,23 +128,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.trec_out:
         check_writable(Path(args.trec_out), "--trec-out")
     cfg = EvalConfig(
-        task=args.task,
-        model=args.model,
-        languages=args.languages,
-        candidate_format=args.candidate_format,
-        data_dir=args.data_dir,
+        **_model_and_data(args),
         run_depth=depth,
-        batch_size=args.batch_size,
         use_cache=not args.no_cache,
         verify=not args.no_verify,
         alignment=args.alignment,
-        debias=None if args.debias == "none" else args.debias,
-        debias_fit=_debias_fit(args),
-        max_memory=args.max_memory,
         tile=args.tile,
-        device=args.device,
-        query_prompt=args.query_prompt,
-        document_prompt=args.document_prompt,
         executor=args.executor,
         ray_address=args.ray_address,
         extra={"trec_out": args.trec_out},
@@ -238,21 +245,7 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
     from hybrid_plugin.stats.robustness import robustness_markdown, run_robustness, write_robustness
 
     check_writable(Path(args.out), "--out")
-    cfg = EvalConfig(
-        task=args.task,
-        model=args.model,
-        languages=args.languages,
-        candidate_format=args.candidate_format,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        debias=None if args.debias == "none" else args.debias,
-        debias_fit=_debias_fit(args),
-        max_memory=args.max_memory,
-        device=args.device,
-        query_prompt=args.query_prompt,
-        document_prompt=args.document_prompt,
-        switch_language=args.switch_language,
-    )
+    cfg = EvalConfig(**_model_and_data(args), switch_language=args.switch_language)
     perturbations = [p for p in args.perturbations.split(",") if p.strip()]
     if not perturbations:
         raise UserError("--perturbations: give at least one (typo[:RATE], translit, codeswitch[:RATE])")
