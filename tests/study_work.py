@@ -7,7 +7,7 @@ import json
 import zlib
 from pathlib import Path
 
-from conftest import FixedScorer, MatrixScorer
+from conftest import FixedRetriever, MatrixScorer
 from test_stats import scores, synthetic_pool
 
 from hybrid_plugin.atomic import write_text
@@ -25,7 +25,7 @@ def fake_eval(work: Path, name: str, task: str, signal: float | None = None, ali
     signal = 1.0 + (seed % 300) / 100 if signal is None else signal
     pool = synthetic_pool(languages=LANGUAGES, groups=10, task=task)
     evaluation = evaluate_pool(
-        pool, FixedScorer(MatrixScorer(pool, scores(pool, seed, signal)), name), TaskContext(task, task)
+        pool, FixedRetriever(MatrixScorer(pool, scores(pool, seed, signal)), name), TaskContext(task, task)
     )
     path = work / name / "eval" / f"{task}.json"
     results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
