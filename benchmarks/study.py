@@ -311,8 +311,6 @@ def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
 def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Results:
     """The run's results on ``task`` (evaluated once, then read from the work folder)."""
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
-    from hybrid_plugin.evaluation.perquery import to_arrow
-    from hybrid_plugin.evaluation.report import write_per_query
 
     languages = args.eval_languages.get(task)
     path = eval_path(run, task, languages, args.work)
@@ -337,10 +335,10 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         )
     )
     # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable
-    results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
-    results = Results.from_json(results.to_json() | {"study_run": asdict(run) | {"name": run.name}})
-    write_text(path, results.dumps())
-    return results
+    saved = evaluation.save(
+        path.parent, name=path.stem, plots=False, extra={"study_run": asdict(run) | {"name": run.name}}
+    )
+    return Results.load(saved.results)
 
 
 # ----------------------------------------------------------------------------- summarising
