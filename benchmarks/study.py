@@ -348,9 +348,9 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
 
 def _dump(scores) -> dict:
     """Scores as a dict, leaving out bias measures the results do not have (evaluated before them)."""
-    from hybrid_plugin.evaluation.measures import BIAS
+    from hybrid_plugin.evaluation.measures import MEASURES
 
-    later = {m.key for m in BIAS}
+    later = {m.key for m in MEASURES.later()}
     return {k: v for k, v in scores.model_dump().items() if v is not None or k not in later}
 
 
@@ -447,11 +447,11 @@ def _has_per_query(path: str | Path) -> bool:
 
 def _paired(groups: dict[str, list[dict]], task: str, label: str, baseline: str, key: str):
     """compare's macro cell of ``key``: ``label`` vs ``baseline`` on the seeds both have, pooled per query."""
-    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.evaluation.measures import MEASURES
     from hybrid_plugin.stats import compare_runs
 
     groups = _matched(groups, label, baseline)
-    measure = next(m for m in AGGREGATES if m.key == key)
+    measure = MEASURES[key]
     systems = [(name, [g["results_path"][task] for g in groups[name]]) for name in (baseline, label)]
     cmp = compare_runs(
         systems, permutations=10_000, bootstraps=2_000, seed=0, alpha=CLAIM_ALPHA, measures=(measure,)
@@ -818,10 +818,10 @@ def plot_pareto(points: list[dict], task: str, path: Path) -> None:
 def _query_se(path: str, key: str) -> float | None:
     """Standard error of one result's macro score from query sampling: the width of its 95% bootstrap
     interval over question groups / (2 · 1.96)."""
-    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.evaluation.measures import MEASURES
     from hybrid_plugin.stats.compare import score_interval
 
-    measure = next(m for m in AGGREGATES if m.key == key)
+    measure = MEASURES[key]
     interval = score_interval(path, measure, bootstraps=2_000, seed=0)
     return None if interval is None else (interval[1] - interval[0]) / (2 * 1.959964)
 

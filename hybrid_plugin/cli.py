@@ -10,6 +10,7 @@ from typing import Any
 
 from hybrid_plugin import __version__
 from hybrid_plugin.data.pool import CANDIDATE_FORMATS
+from hybrid_plugin.data.spec import SettingKind
 from hybrid_plugin.errors import Interrupted, UserError
 from hybrid_plugin.evaluation.cache_cli import add_cache_parser
 from hybrid_plugin.integrations.mteb import add_mteb_parser
@@ -51,7 +52,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
         ):
             per_lang = ", ".join(f"{k} {v}" for k, v in counts.items())
             print(f"  {what:<11} {sum(counts.values())} ({per_lang})")
-        if spec.settings == ("mono",):
+        if spec.settings == (SettingKind.MONO,):
             print(f"  settings    mono {n} (monolingual only: no cross-lingual or multilingual settings)")
         else:
             print(f"  settings    mono {n} · cross {spec.n_cross_settings} · multi {n}")

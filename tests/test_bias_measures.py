@@ -18,7 +18,8 @@ from conftest import engine_run, random_tied_pool
 from scipy import stats as sps
 from test_metrics import hand_pool
 
-from hybrid_plugin.evaluation.perquery import measure_values, query_table, to_arrow
+from hybrid_plugin.evaluation.measures import TOP1_WRONG_QUERY_LANG
+from hybrid_plugin.evaluation.perquery import query_table, to_arrow
 from hybrid_plugin.evaluation.ranking import Scorer, pool_rankings, relevant_ranks
 from hybrid_plugin.evaluation.runs import qrels_and_run, top_k_runs
 
@@ -105,7 +106,7 @@ def test_per_query_file_columns_reproduce_the_aggregates():
     pool_rows = cols["kind"] == "multi"
     assert list(cols["top1_lang"][pool_rows]) == ["yy", "xx", "yy"]
     assert all(v is None for v in cols["top1_lang"][~pool_rows])
-    values = measure_values(cols, "top1_wrong_query_lang")
+    values = TOP1_WRONG_QUERY_LANG.values(cols)
     assert values[pool_rows].tolist() == [0.0, 1.0, 0.0]
     assert cols["rank_corr"][pool_rows] == pytest.approx([R2, np.nan, R2], nan_ok=True)
 

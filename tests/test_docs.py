@@ -14,13 +14,14 @@ import pytest
 
 from hybrid_plugin.cli import build_parser
 from hybrid_plugin.data.spec import tomllib  # tomli on Python 3.10
-from hybrid_plugin.evaluation.measures import AGGREGATES, MEAN_RANK_MATRIX, Measure
+from hybrid_plugin.evaluation.measures import MEAN_RANK_MATRIX, Measure
+from hybrid_plugin.evaluation.measures import MEASURES as REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "hooks"))
 import generate  # noqa: E402  (the mkdocs hook: docs/hooks/generate.py)
 
-MEASURES: tuple[Measure, ...] = (*AGGREGATES, MEAN_RANK_MATRIX)
+MEASURES: tuple[Measure, ...] = (*REGISTRY, MEAN_RANK_MATRIX)
 
 
 # --- each measure's direction, from its one definition ------------------------------------------------
@@ -33,6 +34,7 @@ def test_the_measure_table_states_each_definitions_direction():
         if line.startswith("| `") and (cells := [c.strip() for c in line.strip("|").split(" | ")])
     }
     assert {m.key for m in MEASURES} <= rows.keys()
+    assert [key for key in rows if key in REGISTRY] == list(REGISTRY.names())  # the registry's order
     for m in MEASURES:
         assert rows[m.key][3] == {True: "higher", False: "lower", None: "neither"}[m.higher_is_better]
     # the two that were shown as "lower" although the code says neither direction is better
@@ -124,7 +126,7 @@ def test_the_cli_reference_is_a_table_with_defaults():
 def test_schema_cells_keep_pipes_inside_code_and_roles_become_code():
     schema = generate.results_schema()
     assert "`float | None`" in schema and "\\|" not in schema.replace("`float | None`", "")
-    assert ":data:" not in schema and "`AGGREGATES`" in schema
+    assert ":data:" not in schema and "`MEASURES`" in schema
     assert generate._cell("a | b `c | d`") == "a \\| b `c | d`"
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from hybrid_plugin.cli import main
+from hybrid_plugin.escape import markdown as md
 from hybrid_plugin.leaderboard import board as board_module
 from hybrid_plugin.leaderboard import csvfile
 from hybrid_plugin.leaderboard.board import LOCK_FILE, read_board, results_relpath
 from hybrid_plugin.leaderboard.csvfile import to_csv_text, write_csv
-from hybrid_plugin.leaderboard.render import md, render_html, render_readme
+from hybrid_plugin.leaderboard.markdown import render_readme
+from hybrid_plugin.leaderboard.page import render_html
 from hybrid_plugin.leaderboard.schema import header
 
 REPO = Path(__file__).resolve().parents[1]
@@ -460,7 +462,7 @@ def test_render_escapes_a_hostile_row(board: Path) -> None:
 
 
 def test_render_plots_draw_hostile_names_literally(board: Path, tmp_path: Path) -> None:
-    from hybrid_plugin.leaderboard.render import plot_map_bars, plot_map_vs_bias
+    from hybrid_plugin.leaderboard.plots import plot_map_bars, plot_map_vs_bias
 
     rows = [r.model for r in hostile_boards(board)["xquad-r"]]
     plot_map_vs_bias("xquad-r", rows, tmp_path / "a.png")  # math text off: "$\frac{1}{0}$" is no error
@@ -494,7 +496,8 @@ def _assert_readable(fig, n: int) -> None:
 def test_scatter_numbers_never_overlap_and_bm25_gets_a_log_axis() -> None:
     import matplotlib.pyplot as plt
 
-    from hybrid_plugin.leaderboard.render import scatter_figure, split_rows
+    from hybrid_plugin.leaderboard.columns import split_rows
+    from hybrid_plugin.leaderboard.plots import scatter_figure
 
     rows = split_rows("xquad-r", read_board(REPO / "leaderboards")["xquad-r"])[0]
     assert any(r.model_id == "bm25" for r in rows)
@@ -550,13 +553,13 @@ def test_plots_mark_in_domain_rows_with_diamonds_hatches_and_a_legend() -> None:
     key with its legend line; XQuAD-R, where nothing is in-domain, has none of them."""
     import matplotlib.pyplot as plt
 
-    from hybrid_plugin.leaderboard.render import (
+    from hybrid_plugin.leaderboard.columns import split_rows
+    from hybrid_plugin.leaderboard.plots import (
         IN_DOMAIN_HATCH,
         IN_DOMAIN_LEGEND,
         IN_DOMAIN_MARK,
         bars_figure,
         scatter_figure,
-        split_rows,
     )
 
     boards = read_board(REPO / "leaderboards")
@@ -594,7 +597,8 @@ def test_scatter_inset_draws_the_error_bars_of_its_points() -> None:
     import matplotlib.pyplot as plt
     from matplotlib.container import ErrorbarContainer
 
-    from hybrid_plugin.leaderboard.render import scatter_figure, split_rows
+    from hybrid_plugin.leaderboard.columns import split_rows
+    from hybrid_plugin.leaderboard.plots import scatter_figure
 
     rows = split_rows("xquad-r", read_board(REPO / "leaderboards")["xquad-r"])[0]
     fig = scatter_figure("xquad-r", rows)
@@ -679,6 +683,33 @@ def test_only_cross_lingual_tasks_have_leaderboards() -> None:
 
     assert "tydi-goldp" in all_specs()
     assert sorted(ranked_specs()) == ["mlqa-r", "xquad-r"]  # tydi-goldp has no multilingual mAP
+
+
+def test_rules_are_filled_in_from_the_checks(monkeypatch) -> None:
+    """The README's rules say the bounds, lengths and strategies the schema checks: a change to a
+    check's constant changes the sentence; the committed README shows exactly these rules."""
+    from hybrid_plugin.data.pool import CANDIDATE_FORMATS
+    from hybrid_plugin.leaderboard import rules
+    from hybrid_plugin.leaderboard.markdown import rules_list
+    from hybrid_plugin.leaderboard.schema import ROW_CANDIDATE_FORMATS, RowBase
+
+    text = "\n".join(rules.rules())
+    assert "no cell is longer than\n1000 characters (`name` 120, `submitter` 80, `notes` 500);" in text
+    assert "mAPs and shares in [0, 1], `max_rank_distance` ≥ 0, `alpha` in [0, 1], `batch_size` ≥ 1;" in text
+    assert (
+        "no cell starts with `=`, `+`, `-` or `@`" in text and "(and α: hybrid any, mono 1, cross 0)" in text
+    )
+    monkeypatch.setattr(rules, "FIXED_ALPHA", {"mono": 1.0})
+    monkeypatch.setattr(rules, "CELL_MAX", 900)
+    changed = "\n".join(rules.rules())
+    assert "(and α: hybrid any, mono 1)" in changed and "\n900 characters" in changed
+    monkeypatch.undo()
+    assert rules_list() + "\n\nErrors read" in (REPO / "leaderboards" / "README.md").read_text(
+        encoding="utf-8"
+    )
+    # the board's candidate formats are the sentence tasks' ones (a passage task has no board)
+    assert ROW_CANDIDATE_FORMATS == ("sentence", "sentence+context") and "passage" in CANDIDATE_FORMATS
+    assert RowBase.model_fields["candidate_format"].description == "`sentence` or `sentence+context`"
 
 
 def test_per_query_file_travels_with_its_row(tmp_path: Path, tiny_results: dict[str, Path], capsys) -> None:

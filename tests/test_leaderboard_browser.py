@@ -22,7 +22,10 @@ import pytest
 
 from hybrid_plugin.cli import main
 from hybrid_plugin.data.spec import get_spec
-from hybrid_plugin.leaderboard.render import planned_plots, render, render_html, split_rows, training_short
+from hybrid_plugin.leaderboard.columns import split_rows, training_short
+from hybrid_plugin.leaderboard.page import render_html
+from hybrid_plugin.leaderboard.plots import planned_plots
+from hybrid_plugin.leaderboard.render import render
 from hybrid_plugin.leaderboard.tasks import ranked_specs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,12 @@ import pytest
 from conftest import REPO, build_tiny_model
 
 from hybrid_plugin.cli import main
+from hybrid_plugin.escape import markdown as md
 from hybrid_plugin.evaluation.measures import MULTI_MAP
 from hybrid_plugin.leaderboard.board import read_board
-from hybrid_plugin.leaderboard.render import md, plot_map_bars, plot_map_vs_bias, render_readme, versus_text
+from hybrid_plugin.leaderboard.columns import versus_text
+from hybrid_plugin.leaderboard.markdown import render_readme
+from hybrid_plugin.leaderboard.plots import plot_map_bars, plot_map_vs_bias
 from hybrid_plugin.stats import compare, score_interval
 
 

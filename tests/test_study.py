@@ -361,7 +361,7 @@ def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
     """Seed sd against the bootstrap SE of each seed's score; adjacent batch sizes tested with compare."""
     from test_stats import scores, synthetic_pool, write_run
 
-    from hybrid_plugin.evaluation.measures import AGGREGATES
+    from hybrid_plugin.evaluation.measures import MEASURES
     from hybrid_plugin.stats import compare
     from hybrid_plugin.stats.compare import score_interval
 
@@ -379,7 +379,7 @@ def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
         })  # fmt: skip
     lines, sentence = study.spread_table(rows, "synth")
     multi = [r["tasks"]["synth"]["multi_map"] for r in rows[:2]]
-    measure = next(m for m in AGGREGATES if m.key == "multi_map")
+    measure = MEASURES["multi_map"]
     se = np.mean(
         [np.diff(score_interval(r["results_path"]["synth"], measure))[0] / 3.919928 for r in rows[:2]]
     )

@@ -116,16 +116,17 @@ def _cell(text: str) -> str:
 
 
 def measures_table() -> str:
-    from hybrid_plugin.evaluation.measures import AGGREGATES, MEAN_RANK_MATRIX, RANK_FAMILIES
+    from hybrid_plugin.evaluation.measures import MEAN_RANK_MATRIX, MEASURES, RANK_FAMILIES
 
     lines = [
-        "| results key | shown as | definition | better | source |",
-        "|---|---|---|---|---|",
+        "| results key | shown as | definition | better | settings | source |",
+        "|---|---|---|---|---|---|",
     ]
-    for m in (*AGGREGATES, MEAN_RANK_MATRIX):
+    for m in (*MEASURES, MEAN_RANK_MATRIX):
         label = f"{m.label} {m.arrow}".strip()
         lines.append(
-            f"| `{m.key}` | {_cell(label)} | {_cell(m.description)} | {m.direction} | {_cell(m.reference)} |"
+            f"| `{m.key}` | {_cell(label)} | {_cell(m.description)} | {m.direction} | {m.kind} "
+            f"| {_cell(m.reference)} |"
         )
     lines += [
         "",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hybrid_plugin.data.spec import CANDIDATE_UNITS, SETTING_KINDS
+from hybrid_plugin.data.spec import CANDIDATE_UNITS, SETTING_KINDS, SettingKind
 
 # every candidate format; which ones a task offers: TaskSpec.candidate_formats
 CANDIDATE_FORMATS = tuple(f for formats in CANDIDATE_UNITS.values() for f in formats)
@@ -107,7 +107,7 @@ def pool_from_files(
 ) -> Pool:
     """Pool of parsed files. Questions with one id are parallel across languages, unless the task is
     monolingual-only (``settings == ("mono",)``): then every question is its own group."""
-    parallel = settings != ("mono",)
+    parallel = settings != (SettingKind.MONO,)
     cand_ids: list[str] = []
     sentences: list[str] = []
     contexts: list[str] = []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool
+from hybrid_plugin.data.spec import SettingKind
 
 POOL = "pool"
 
@@ -24,10 +25,10 @@ class Setting:
     target: str | None = None
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> SettingKind:
         if self.target is None:
-            return "multi"
-        return "mono" if self.target == self.query_lang else "cross"
+            return SettingKind.MULTI
+        return SettingKind.MONO if self.target == self.query_lang else SettingKind.CROSS
 
     @property
     def is_pool(self) -> bool:
@@ -67,7 +68,7 @@ def pool_settings(pool: Pool) -> dict[Setting, np.ndarray]:
             queries = np.flatnonzero(in_x & has[:, y])
             if len(queries) and setting.kind in pool.settings:
                 out[setting] = queries
-        if in_x.any() and "multi" in pool.settings:
+        if in_x.any() and SettingKind.MULTI in pool.settings:
             out[Setting(lx, None)] = np.flatnonzero(in_x)
     return out
 

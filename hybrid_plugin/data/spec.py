@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,7 +16,23 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, released as tomli
     import tomli as tomllib
 
-SETTING_KINDS = ("mono", "cross", "multi")  # X→X, X→Y (X≠Y), X→pool
+
+class SettingKind(str, Enum):
+    """What a setting's candidates are: X→X, X→Y (X≠Y) or X→pool of all selected languages.
+
+    A ``str`` (Python 3.10 has no ``enum.StrEnum``): it equals, hashes, formats and serialises as its
+    value, so results files, spec files and setting keys keep the plain words.
+    """
+
+    MONO = "mono"
+    CROSS = "cross"
+    MULTI = "multi"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SETTING_KINDS: tuple[SettingKind, ...] = tuple(SettingKind)
 # candidate unit -> the candidate formats it offers (the first is the default)
 CANDIDATE_UNITS = {"sentence": ("sentence", "sentence+context"), "passage": ("passage",)}
 
@@ -68,7 +85,7 @@ class TaskSpec:
     def n_settings(self, kind: str) -> int:
         """How many settings of ``kind`` the task has over all its languages (0 if it has none)."""
         n = len(self.languages)
-        return 0 if kind not in self.settings else n * (n - 1) if kind == "cross" else n
+        return 0 if kind not in self.settings else n * (n - 1) if kind == SettingKind.CROSS else n
 
     def url_for(self, file: str) -> str:
         return self.origin_url.format(commit=self.origin_commit, file=file)
@@ -83,7 +100,7 @@ class TaskSpec:
 
     @property
     def n_cross_settings(self) -> int:
-        return self.n_settings("cross")
+        return self.n_settings(SettingKind.CROSS)
 
 
 def _spec_dir() -> Path:

@@ -36,7 +36,14 @@ import pyarrow.json as pa_json
 from hybrid_plugin.data.files import ResolvedFiles, sha256_file
 from hybrid_plugin.data.jsonfile import MiB
 from hybrid_plugin.data.pool import Pool, relevance_csr
-from hybrid_plugin.data.spec import CANDIDATE_UNITS, SETTING_KINDS, TaskSpec, all_specs, select_languages
+from hybrid_plugin.data.spec import (
+    CANDIDATE_UNITS,
+    SETTING_KINDS,
+    SettingKind,
+    TaskSpec,
+    all_specs,
+    select_languages,
+)
 from hybrid_plugin.errors import UserError
 
 if sys.version_info >= (3, 11):
@@ -497,7 +504,7 @@ def read_records_fast(folder: Path, languages: tuple[str, ...]) -> FolderRecords
 def setting_kinds(records: FolderRecords) -> tuple[str, ...]:
     """All three kinds if some relevant pair crosses languages, else monolingual-only."""
     crossing = bool((records.query_lang[records.qrel_query] != records.cand_lang[records.qrel_cand]).any())
-    return SETTING_KINDS if crossing else ("mono",)
+    return SETTING_KINDS if crossing else (SettingKind.MONO,)
 
 
 def _take(values: pa.ChunkedArray | pa.Array | list[str], rows: np.ndarray) -> list[str]:

@@ -18,17 +18,17 @@ import numpy as np
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting
-from hybrid_plugin.data.spec import SETTING_KINDS
+from hybrid_plugin.data.spec import SETTING_KINDS, SettingKind
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.measures import (
-    AGGREGATES,
-    BIAS,
     DEFAULT_MEASURES,
+    MAX_RANK_DISTANCE,
+    MEASURES,
     TOP_K,
     RankMeasure,
     native_measure,
 )
-from hybrid_plugin.evaluation.perquery import QueryTable, measure_values, query_table
+from hybrid_plugin.evaluation.perquery import QueryTable, query_table
 from hybrid_plugin.evaluation.ranking import (
     PoolRankings,
     RelevantRanks,
@@ -113,10 +113,6 @@ def split_measures(measures: tuple[str, ...]) -> tuple[tuple[RankMeasure, ...], 
     return tuple(native), tuple(other)
 
 
-def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
-
-
 def _setting_results(pool: Pool, table: QueryTable) -> dict[Setting, SettingResult]:
     sizes = np.bincount(pool.cand_lang, minlength=len(pool.languages))
     index = {lang: i for i, lang in enumerate(pool.languages)}
@@ -136,49 +132,28 @@ def _setting_results(pool: Pool, table: QueryTable) -> dict[Setting, SettingResu
 def _language_scores(
     pool: Pool, table: QueryTable, settings: dict[Setting, SettingResult]
 ) -> dict[str, LanguageScores]:
-    """Per query language: mono, mean cross, multi mAP; rank distance and same-language share (pool)."""
-    multi = "multi" in pool.settings
+    """Per query language, every registered measure aggregated from its per-query values (as
+    ``compare`` recomputes them), and the pool's rank-distance count (also set on each pool setting)."""
+    columns = table.columns()
+    of_kind = {kind: columns["kind"] == kind for kind in SETTING_KINDS}
+    setting_lang = [pool.languages.index(s.query_lang) for s in table.settings]
+    n_lang = len(pool.languages)
+    scores: dict[str, list[float | None]] = {}
+    for m in MEASURES:
+        values = np.where(of_kind[m.kind], m.values(columns), np.nan)
+        scores[m.key] = m.aggregate.per_language(values, table.setting_ptr, setting_lang, n_lang)
     out = {}
     for x, lang in enumerate(pool.languages):
         pool_setting = Setting(lang, None)
-        distance = np.zeros(0)
-        top_share = None
-        if multi and pool_setting in settings:
-            rows = table.rows(table.settings.index(pool_setting))
-            distance = table.rank_distance[rows]
-            distance = distance[~np.isnan(distance)]
-            several = table.n_rel_langs[rows] >= 2
-            if several.any():
-                top_share = float((table.best_lang[rows][several] == x).mean())
-            if distance.size:
-                settings[pool_setting].max_rank_distance = float(distance.mean())
-        cross = [r.map for s, r in settings.items() if s.kind == "cross" and s.query_lang == lang]
-        mono = settings.get(Setting(lang, lang))
+        count = 0
+        if pool_setting in settings:
+            distance = table.rank_distance[table.rows(table.settings.index(pool_setting))]
+            count = int((~np.isnan(distance)).sum())
+            settings[pool_setting].max_rank_distance = scores[MAX_RANK_DISTANCE.key][x]
         out[lang] = LanguageScores(
-            mono_map=mono.map if mono else None,
-            cross_map=_mean(cross),
-            multi_map=settings[pool_setting].map if pool_setting in settings else None,
-            max_rank_distance=float(distance.mean()) if distance.size else None,
-            same_language_top_share=top_share,
-            rank_distance_queries=int(distance.size),
+            rank_distance_queries=count, **{key: values[x] for key, values in scores.items()}
         )
     return out
-
-
-def _bias_measures(pool: Pool, table: QueryTable, per_language: dict[str, LanguageScores]) -> None:
-    """Per query language, the pool's language-bias measures (:data:`BIAS`): the mean of each one's
-    per-query values over the language's pool queries where it is defined (as ``compare`` recomputes)."""
-    if "multi" not in pool.settings:
-        return
-    columns = table.columns()
-    lang = columns["query_lang"]
-    pool_rows = columns["kind"] == "multi"
-    for m in BIAS:
-        values = measure_values(columns, m.column)
-        for x, name in enumerate(pool.languages):
-            chosen = values[pool_rows & (lang == x)]
-            chosen = chosen[~np.isnan(chosen)]
-            setattr(per_language[name], m.key, float(chosen.mean()) if chosen.size else None)
 
 
 def _matrix(pool: Pool, x: np.ndarray, y: np.ndarray, values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -220,7 +195,7 @@ def _bias_matrices(pool: Pool, rankings: PoolRankings) -> dict[str, dict[str, di
 
 def _mean_rank(pool: Pool, ranks: RelevantRanks) -> dict[str, dict[str, float]]:
     """X×Y: mean pool rank of the relevant candidate in Y for queries in X (tasks with a pool)."""
-    if "multi" not in pool.settings:
+    if SettingKind.MULTI not in pool.settings:
         return {}
     n_lang = len(pool.languages)
     pair = pool.query_lang[ranks.query] * n_lang + pool.cand_lang[ranks.cand]
@@ -260,7 +235,11 @@ def _unretrieved(pool: Pool, ranks: RelevantRanks) -> dict:
     same = pool.cand_lang[ranks.cand] == pool.query_lang[ranks.query]
     counts = {
         kind: {"relevant": int(mask.sum()), "unretrieved": int((missed & mask).sum())}
-        for kind, mask in (("mono", same), ("cross", ~same), ("multi", np.ones_like(same)))
+        for kind, mask in (
+            (SettingKind.MONO, same),
+            (SettingKind.CROSS, ~same),
+            (SettingKind.MULTI, np.ones_like(same)),
+        )
     }
     return {"rule": UNRETRIEVED_RULE, "pairs": counts}
 
@@ -300,7 +279,7 @@ def evaluate_pool(
     device = options.torch_device()
     if isinstance(scorer, Scorer) and scorer.device != device:
         scorer = scorer.on(device)
-    multi = "multi" in pool.settings
+    multi = SettingKind.MULTI in pool.settings
     depth_needed = run_depth if (other and run_depth is not None) else 0
     ranking = rank_pool(pool, scorer, options, top_k=max(TOP_K if multi else 0, depth_needed))
     ranks = ranking.ranks
@@ -309,7 +288,6 @@ def evaluate_pool(
     table = query_table(pool, ranks, native, rankings)
     settings = _setting_results(pool, table)
     per_language = _language_scores(pool, table, settings)
-    _bias_measures(pool, table, per_language)
     t_metrics = time.perf_counter()
 
     if other:
@@ -327,10 +305,7 @@ def evaluate_pool(
     t_align = time.perf_counter()
 
     macro = Scores(
-        **{
-            m.key: _mean([getattr(v, m.key) for v in per_language.values() if getattr(v, m.key) is not None])
-            for m in AGGREGATES
-        }
+        **{m.key: m.aggregate.macro([v.get(m.key) for v in per_language.values()]) for m in MEASURES}
     )
     results = Results(
         task=context.task,

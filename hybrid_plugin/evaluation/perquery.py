@@ -8,7 +8,7 @@ a statistical test can recompute it from the per-query file alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import Setting, pool_settings
-from hybrid_plugin.evaluation.measures import TOP_K, RankMeasure
+from hybrid_plugin.evaluation.measures import MEASURES, TOP_K, RankMeasure
 
 if TYPE_CHECKING:  # torch stays unloaded for readers of per-query files (compare)
     from hybrid_plugin.evaluation.ranking import PoolRankings, RelevantRanks
@@ -135,7 +135,8 @@ class QueryTable:
         return np.repeat(np.asarray(codes, dtype=np.int64), per_setting)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The per-query values :func:`measure_values` reads (languages as indices, -1 = none)."""
+        """The per-query values :meth:`Measure.values <hybrid_plugin.evaluation.measures.Measure.values>`
+        reads (languages as indices, -1 = none)."""
         kinds = np.repeat(np.array([s.kind for s in self.settings], dtype=object), np.diff(self.setting_ptr))
         return {
             "kind": kinds,
@@ -274,54 +275,15 @@ def query_table(
 PER_QUERY_SCHEMA = 2  # 2 added the pool's language-bias columns (lang_ndcg_10 ... rank_corr)
 
 
-# per-query values derived from other columns (not stored): their derivation in :func:`measure_values`
-DERIVED = {
-    "same_lang_top": ("best_lang", "query_lang", "n_rel_langs"),
-    **{
-        f"top1_{outcome}_{lang}": ("top1_lang", "first_rank", "query_lang")
-        for outcome in ("correct", "wrong")
-        for lang in ("query_lang", "other_lang")
-    },
-}
-
-
-def measure_values(columns: Mapping[str, np.ndarray], column: str) -> np.ndarray:
-    """One aggregate's per-row values from per-query columns, float64 with nan where a row does not count.
-
-    ``columns`` are the per-query file's columns as numpy arrays (strings as objects, nulls as nan /
-    None). A measure's aggregate is the mean of these values per setting of its kind (nan rows left
-    out), then per query language, then macro: exactly what the results JSON reports. Derived values:
-    ``same_lang_top`` is 1 where the best-ranked relevant candidate is in the query's language, among
-    pool rows with relevant candidates in at least two languages.
-    """
-    if column == "same_lang_top" and column not in columns:
-        several = np.nan_to_num(np.asarray(columns["n_rel_langs"], dtype=np.float64)) >= 2
-        same = _same(columns["best_lang"], columns["query_lang"])
-        return np.where(several, same.astype(np.float64), np.nan)
-    if column.startswith("top1_") and column not in columns:  # the 4-way top-1 outcome
-        top1 = columns["top1_lang"]
-        present = np.array([v is not None for v in top1]) if top1.dtype == object else top1 >= 0
-        correct = np.asarray(columns["first_rank"], dtype=np.float64) == 1
-        same = _same(top1, columns["query_lang"])
-        hit = (correct == ("_correct_" in column)) & (same == column.endswith("_query_lang"))
-        return np.where(present, hit.astype(np.float64), np.nan)
-    return np.asarray(columns[column], dtype=np.float64)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise equality of two language columns (strings from a file, indices in the engine)."""
-    if a.dtype == object or b.dtype == object:
-        return np.asarray(a, dtype=object) == np.asarray(b, dtype=object)
-    return np.asarray(a) == np.asarray(b)
-
-
 def to_arrow(table: QueryTable, pool: Pool, metadata: dict[str, str] | None = None):
     """The table as a pyarrow Table with ids and languages spelled out (readable without this package).
 
     Columns: setting, kind, query_lang, target (null for the pool), query_id, group (the parallel
     question group), ap, rr, first_rank (null: no relevant candidate retrieved), n_relevant, one column
     per native standard measure, and for pool rows rank_distance, best_lang, n_rel_langs, lang_ndcg_10,
-    top1_lang, top10_query_lang and rank_corr (null elsewhere, or where undefined).
+    top1_lang, top10_query_lang and rank_corr (null elsewhere, or where undefined): the
+    :data:`~hybrid_plugin.evaluation.measures.BUILTIN_COLUMNS`; then the column of every registered
+    measure that stores its values (null where undefined).
     """
     import pyarrow as pa
 
@@ -368,6 +330,10 @@ def to_arrow(table: QueryTable, pool: Pool, metadata: dict[str, str] | None = No
         ),
         "rank_corr": pa.array(table.rank_corr, pa.float64(), mask=np.isnan(table.rank_corr)),
     }
+    engine_columns = table.columns()
+    for m in MEASURES.stored():
+        values = m.values(engine_columns)
+        columns[m.column] = pa.array(values, pa.float64(), mask=np.isnan(values))
     meta = {"hybrid_plugin.per_query_schema": str(PER_QUERY_SCHEMA), **(metadata or {})}
     return pa.table(columns).replace_schema_metadata({k: str(v) for k, v in meta.items()})
 

@@ -11,13 +11,12 @@ from typing import Any
 
 from hybrid_plugin.atomic import write_text, write_with
 from hybrid_plugin.data.settings import Setting
-from hybrid_plugin.data.spec import SETTING_KINDS
+from hybrid_plugin.data.spec import SETTING_KINDS, SettingKind
 from hybrid_plugin.escape import plain_plot_text
-from hybrid_plugin.evaluation.measures import BIAS, CLASSIC
+from hybrid_plugin.evaluation.measures import MEASURES
 from hybrid_plugin.evaluation.perquery import PER_QUERY_SCHEMA, write_parquet
 from hybrid_plugin.evaluation.results import PerQueryFile, Results, Scores
 
-COLUMNS = tuple((m.label, m.key) for m in CLASSIC)
 MONO_MEASURE = "nDCG@10"  # the standard measure shown per language for monolingual-only tasks
 
 
@@ -29,7 +28,7 @@ def _fmt(value: float | None, key: str) -> str:
 
 def scores_line(scores: Scores) -> str:
     """Macro scores on one line, leaving out those a task does not have (``None``)."""
-    values = [(m, scores.get(m.key)) for m in CLASSIC]
+    values = [(m, scores.get(m.key)) for m in MEASURES.classic()]
     return "  ".join(
         f"{m.label} {v:.1f}" if m.key == "max_rank_distance" else f"{m.label} {v:.4f}"
         for m, v in values
@@ -41,7 +40,7 @@ def _mono_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     """Monolingual-only task: per language its queries, candidates, mAP and nDCG@10 (if measured)."""
     header = ["lang", "queries", "candidates", "mAP"]
     by_kind = results.standard_measures.by_kind
-    with_measure = MONO_MEASURE in by_kind.get("mono", {})
+    with_measure = MONO_MEASURE in by_kind.get(SettingKind.MONO, {})
     if with_measure:
         header.append(MONO_MEASURE)
     rows = []
@@ -55,7 +54,7 @@ def _mono_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     c = results.counts
     macro = ["macro", str(c["queries"]), str(c["candidates"]), _fmt(results.scores.mono_map, "")]
     if with_measure:
-        macro.append(_fmt(by_kind["mono"][MONO_MEASURE], ""))
+        macro.append(_fmt(by_kind[SettingKind.MONO][MONO_MEASURE], ""))
     return header, [*rows, macro]
 
 
@@ -64,11 +63,11 @@ def console_table(results: Results) -> str:
     pool) max rank distance and same-language share; monolingual-only tasks show mAP and nDCG@10."""
     kinds = results.kinds
     counts = results.counts["settings"]
-    if kinds == ("mono",):
+    if kinds == (SettingKind.MONO,):
         header, rows = _mono_rows(results)
-        settings = f"{counts['mono']} monolingual settings (no cross-lingual or multilingual ones)"
+        settings = f"{counts[SettingKind.MONO]} monolingual settings (no cross-lingual or multilingual ones)"
     else:
-        columns = [(name, key) for m, (name, key) in zip(CLASSIC, COLUMNS) if m.kind in kinds]
+        columns = [(m.label, m.key) for m in MEASURES.classic() if m.kind in kinds]
         header = ["lang", *(name for name, _ in columns)]
         rows = [
             [lang, *(_fmt(getattr(vals, key), key) for _, key in columns)]
@@ -83,7 +82,11 @@ def console_table(results: Results) -> str:
         f"{results.task_title} · {results.model['name']} · {results.candidate_format} candidates · {settings}"
     )
     body = [title, line(header), sep, *(line(r) for r in rows[:-1]), sep, line(rows[-1])]
-    bias = [(m.label, results.scores.get(m.key)) for m in BIAS if results.scores.get(m.key) is not None]
+    bias = [
+        (m.label, results.scores.get(m.key))
+        for m in MEASURES.later()
+        if results.scores.get(m.key) is not None
+    ]
     if bias:
         body.append("language bias in the pool (macro): " + "  ".join(f"{k} {v:.3f}" for k, v in bias))
     standard = results.standard_measures
@@ -102,7 +105,7 @@ def console_table(results: Results) -> str:
     t = results.timings
     tail = f"metrics {t['metrics_s']:.2f}s · ir-measures {t['ir_measures_s']:.1f}s"
     if "index_s" in t:  # BM25
-        missed = results.provenance["unretrieved"]["pairs"]["multi"]
+        missed = results.provenance["unretrieved"]["pairs"][SettingKind.MULTI]
         body.append(
             f"BM25 index {t['index_s']:.1f}s · search {t['search_s']:.1f}s · {tail} · "
             f"relevant pairs unretrieved in the pool {missed['unretrieved']} of {missed['relevant']} "
@@ -241,9 +244,9 @@ def plot_mono(results: Results, path: Path) -> None:
     langs = list(results.per_language)
     series = [("mAP", [results.per_language[x].mono_map for x in langs], results.scores.mono_map)]
     by_kind = results.standard_measures.by_kind
-    if MONO_MEASURE in by_kind.get("mono", {}):
+    if MONO_MEASURE in by_kind.get(SettingKind.MONO, {}):
         values = [results.setting(Setting(x, x)).measures[MONO_MEASURE] for x in langs]
-        series.append((MONO_MEASURE, values, by_kind["mono"][MONO_MEASURE]))
+        series.append((MONO_MEASURE, values, by_kind[SettingKind.MONO][MONO_MEASURE]))
     width = 0.8 / len(series)
     fig, ax = _figure((3.2 + 0.6 * max(len(langs), 2), 3.4))
     for i, ((label, values, macro), color) in enumerate(zip(series, ("#4c72b0", "#55a868"))):
@@ -301,13 +304,13 @@ def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dic
         if "per_query" in paths:
             paths["per_query"].unlink(missing_ok=True)
         raise
-    if "cross" in kinds:
+    if SettingKind.CROSS in kinds:
         paths["heatmap"] = out_dir / f"{stem}__cross_map.png"
         plot_cross_heatmap(results, paths["heatmap"])
     else:
         paths["mono"] = out_dir / f"{stem}__mono.png"
         plot_mono(results, paths["mono"])
-    if "multi" in kinds:
+    if SettingKind.MULTI in kinds:
         paths["rank_distance"] = out_dir / f"{stem}__rank_distance.png"
         plot_rank_distance(results, paths["rank_distance"])
     return paths

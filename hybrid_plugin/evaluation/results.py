@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from hybrid_plugin.data.settings import Setting
-from hybrid_plugin.data.spec import SETTING_KINDS
+from hybrid_plugin.data.spec import SETTING_KINDS, SettingKind
+from hybrid_plugin.evaluation.measures import MEASURES, Measure
 
 RESULTS_FORMAT = 2
 READABLE_FORMATS = (1, 2)
@@ -28,7 +29,7 @@ class _Model(BaseModel):
 class SettingResult(_Model):
     """One setting: its kind, sizes, exact mAP, standard measures and (pool) mean max rank distance."""
 
-    kind: Literal["mono", "cross", "multi"]
+    kind: SettingKind
     queries: int
     map: float
     candidates: int
@@ -36,44 +37,46 @@ class SettingResult(_Model):
     max_rank_distance: float | None = None
 
 
-class LanguageScores(_Model):
-    """Aggregates for one query language (``None`` where the task has no such setting)."""
+class _MeasureScores(_Model):
+    """Scores keyed by measure: one field per built-in measure (:data:`MEASURES`, in its order);
+    measures registered later (a plug-in's, a test's) ride as extra keys, each checked against the
+    registry and typed ``float | None`` like the fields."""
 
-    mono_map: float | None = None
-    cross_map: float | None = None
-    multi_map: float | None = None
-    max_rank_distance: float | None = None
-    same_language_top_share: float | None = None
-    rank_distance_queries: int = 0
-    # language-bias measures of the multilingual pool (absent from results before the per-query schema 2)
-    lang_ndcg_10: float | None = None
-    top1_correct_query_lang: float | None = None
-    top1_correct_other_lang: float | None = None
-    top1_wrong_query_lang: float | None = None
-    top1_wrong_other_lang: float | None = None
-    top10_query_lang_share: float | None = None
-    mean_rank_correlation: float | None = None
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    __pydantic_extra__: dict[str, float | None] = Field(init=False)
 
-
-class Scores(_Model):
-    """Macro averages over query languages of the :data:`~hybrid_plugin.evaluation.measures.AGGREGATES`."""
-
-    mono_map: float | None = None
-    cross_map: float | None = None
-    multi_map: float | None = None
-    max_rank_distance: float | None = None
-    same_language_top_share: float | None = None
-    # language-bias measures of the multilingual pool (absent from results before the per-query schema 2)
-    lang_ndcg_10: float | None = None
-    top1_correct_query_lang: float | None = None
-    top1_correct_other_lang: float | None = None
-    top1_wrong_query_lang: float | None = None
-    top1_wrong_other_lang: float | None = None
-    top10_query_lang_share: float | None = None
-    mean_rank_correlation: float | None = None
+    @model_validator(mode="after")
+    def _registered(self) -> _MeasureScores:
+        unknown = [key for key in self.model_extra or {} if key not in MEASURES]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a measure (known: {', '.join(MEASURES.names())})")
+        return self
 
     def get(self, key: str) -> float | None:
-        return getattr(self, key)
+        return getattr(self, key, None)
+
+
+def _fields(measures: tuple[Measure, ...]) -> dict[str, Any]:
+    return {m.key: (float | None, Field(None, description=m.label)) for m in measures}
+
+
+# the per-language fields: the format-1 measures, their count of rank-distance queries, then the later ones
+LanguageScores = create_model(
+    "LanguageScores",
+    __base__=_MeasureScores,
+    __doc__="Aggregates for one query language (``None`` where the task has no such setting).",
+    __module__=__name__,
+    **_fields(MEASURES.classic()),
+    rank_distance_queries=(int, 0),
+    **_fields(tuple(m for m in MEASURES.builtin if m.since > 1)),
+)
+Scores = create_model(
+    "Scores",
+    __base__=_MeasureScores,
+    __doc__="Macro averages over query languages of the :data:`~hybrid_plugin.evaluation.measures.MEASURES`.",
+    __module__=__name__,
+    **_fields(MEASURES.builtin),
+)
 
 
 class StandardMeasures(_Model):

@@ -33,7 +33,7 @@ from hybrid_plugin.data.build import load_pool
 from hybrid_plugin.data.files import ResolvedFiles
 from hybrid_plugin.data.pool import Pool
 from hybrid_plugin.data.settings import POOL, Setting, pool_settings, relevant_in
-from hybrid_plugin.data.spec import TaskSpec, all_specs
+from hybrid_plugin.data.spec import SettingKind, TaskSpec, all_specs
 from hybrid_plugin.data.taskdir import TASK_NAME, write_folder
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.outputs import data_folders, refuse_protected, seal, sealed
@@ -50,7 +50,7 @@ def write_beir(pool: Pool, out: Path) -> dict:
     slices = pool.lang_slices()
     members = pool_settings(pool)
     targets = [(lang, slices[i]) for i, lang in enumerate(pool.languages)]
-    if "multi" in pool.settings:  # a monolingual-only task (tydi-goldp) has no pool folder
+    if SettingKind.MULTI in pool.settings:  # a monolingual-only task (tydi-goldp) has no pool folder
         targets.append((POOL, slice(0, len(pool.cand_ids))))
     settings: dict[str, dict] = {}
     for target, sl in tqdm(targets, desc="writing BEIR folders", unit="folder"):

@@ -387,14 +387,15 @@ class LAReQARetrieval(AbsTaskRetrieval):
 
         Exact full-rank ``map``, the setting's counts, every standard measure the engine computed (under
         its ir-measures name, e.g. ``nDCG@10``), and for pools the language-bias values of the query
-        language: ``max_rank_distance``, ``same_language_top_share``, ``rank_distance_queries``, the
-        bias measures of :data:`~hybrid_plugin.evaluation.measures.BIAS` (``lang_ndcg_10``, the 4-way
-        ``top1_*`` shares, ``top10_query_lang_share``, ``mean_rank_correlation``), and per candidate
-        language ``mean_rank_<iso3>``, ``rank_correlation_<iso3>`` and ``top10_share_<iso3>``.
+        language: every registered pool measure of :data:`~hybrid_plugin.evaluation.measures.MEASURES`
+        but ``multi_map`` (that is ``map``): ``max_rank_distance``, ``same_language_top_share``,
+        ``lang_ndcg_10``, the 4-way ``top1_*`` shares, ``top10_query_lang_share``,
+        ``mean_rank_correlation``; then ``rank_distance_queries``, and per candidate language
+        ``mean_rank_<iso3>``, ``rank_correlation_<iso3>`` and ``top10_share_<iso3>``.
         """
         if self._active is None:
             return {}
-        from hybrid_plugin.evaluation.measures import BIAS
+        from hybrid_plugin.evaluation.measures import MEASURES, MULTI_MAP
 
         scored, setting = self._active
         typed = scored.evaluation.results
@@ -411,10 +412,10 @@ class LAReQARetrieval(AbsTaskRetrieval):
         if setting.is_pool:
             x = setting.query_lang
             lang = typed.per_language[x]
-            for measure in ("max_rank_distance", "same_language_top_share", *(m.key for m in BIAS)):
-                value = getattr(lang, measure)
-                if value is not None:
-                    out[measure] = value
+            for measure in MEASURES.of_kind(setting.kind):
+                value = lang.get(measure.key)
+                if value is not None and measure.key != MULTI_MAP.key:
+                    out[measure.key] = value
             out["rank_distance_queries"] = lang.rank_distance_queries
             for prefix, matrix in (
                 ("mean_rank", typed.mean_rank),

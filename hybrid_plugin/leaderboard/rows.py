@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from hybrid_plugin.data.jsonfile import parse_json
 from hybrid_plugin.data.spec import get_spec
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.measures import AGGREGATES, CLASSIC
+from hybrid_plugin.evaluation.measures import MEASURES
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.leaderboard.schema import FREE_TEXT, HEX64, ZERO_SHOT, header, language_column
 from hybrid_plugin.leaderboard.tasks import ranked_specs
@@ -105,18 +105,15 @@ def results_problem(r: Results) -> str | None:
         for key, value in derived.items():
             if not _close(values.get(key), value):
                 return f"per_language.{x}.{key} does not follow from its settings"
-    required = {m.key for m in CLASSIC} - {"same_language_top_share"}  # the bias measures came later
-    for key in (m.key for m in AGGREGATES):
+    required = {m.key for m in MEASURES.board() if m.board and m.board.required}
+    for key in (m.key for m in MEASURES):
         if key in required and r.scores.get(key) is None:
             return f"scores.{key} is missing"
         per_lang = [getattr(v, key) for v in r.per_language.values() if getattr(v, key) is not None]
         if not _close(r.scores.get(key), _mean(per_lang)):
             return f"scores.{key} is not the macro average of per_language"
     for key, value in r.scores.model_dump().items():
-        low = -1 if key == "mean_rank_correlation" else 0  # a correlation
-        if value is not None and (
-            not math.isfinite(value) or value < low or (key != "max_rank_distance" and value > 1)
-        ):
+        if value is not None and not MEASURES[key].in_range(value):
             return f"scores.{key} = {value} is out of range"
     return None
 
@@ -217,11 +214,7 @@ def derived_cells(r: Results, sha256: str) -> dict[str, str]:
         "task": r.task,
         "candidate_format": r.candidate_format,
         "languages": ",".join(r.languages),
-        "mono_map": _decimal(s.mono_map, 4),
-        "cross_map": _decimal(s.cross_map, 4),
-        "multi_map": _decimal(s.multi_map, 4),
-        "max_rank_distance": _decimal(s.max_rank_distance, 1),
-        "same_language_top_share": _decimal(s.same_language_top_share, 4),
+        **{m.key: _decimal(s.get(m.key), m.board.decimals) for m in MEASURES.board() if m.board},
         "plugin_version": str(r.provenance["versions"].get("hybrid-plugin") or ""),
         "results_sha256": sha256,
         "date": r.provenance["started"][:10],

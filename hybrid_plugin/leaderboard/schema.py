@@ -18,7 +18,7 @@ import datetime as dt
 import re
 import unicodedata
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -30,11 +30,15 @@ from pydantic import (
     field_validator,
 )
 
-from hybrid_plugin.data.spec import TaskSpec, get_spec
+from hybrid_plugin.data.spec import CANDIDATE_UNITS, TaskSpec, get_spec
+from hybrid_plugin.evaluation.measures import MEASURES, Measure
 from hybrid_plugin.models.record import STRATEGIES
 
 CELL_MAX = 1000  # no cell of any column is longer
 FORMULA_START = ("=", "+", "-", "@")
+MARKUP = ("<", ">")  # HTML: no cell holds these
+BOOLEANS = ("true", "false")
+DATE_FORM = "YYYY-MM-DD"
 ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # zero-width (non-)joiner: needed to write some scripts
 NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -45,9 +49,17 @@ LANGUAGE_LIST = r"^[a-z]{2,3}(,[a-z]{2,3})*$"
 TRAINING_DATA = r"^[a-z0-9]+:[A-Za-z0-9._-]{1,80}(;[a-z0-9]+:[A-Za-z0-9._-]{1,80}){0,9}$"
 ZERO_SHOT = "zero-shot"
 STRATEGY_VALUES = (ZERO_SHOT, *STRATEGIES)
-CANDIDATE_FORMATS = ("sentence", "sentence+context")
+# a row's candidate formats: those of sentence-candidate tasks (data.pool.CANDIDATE_FORMATS has every
+# format); passage tasks such as tydi-goldp are monolingual-only, so no board ranks them
+ROW_CANDIDATE_FORMATS = CANDIDATE_UNITS["sentence"]
 PER_LANGUAGE_PREFIX = "multi_map_"
 FREE_TEXT = ("name", "submitter", "notes")
+NOT_A_PATH = ("name", "submitter")  # free text that must not look like a path or URL
+MIN_LANGUAGES = 2  # the multilingual pool needs two
+TRAINING_COLUMNS = ("base_model", "alpha", "batch_size", "training_data", "training_languages")
+TRAINED_REQUIRES = ("base_model", "batch_size", "training_data")
+FREE_ALPHA = "hybrid"  # the strategy whose alpha is required and may be any in [0, 1]
+FIXED_ALPHA = {"mono": 1.0, "cross": 0.0}  # the strategies whose alpha is fixed; the others have none
 PATTERN_HELP = {
     "model_id": "a hub id org/name or a folder name (letters, digits, . _ -; not a path)",
     "base_model": "a hub id org/name or a folder name (letters, digits, . _ -; not a path)",
@@ -63,8 +75,8 @@ PATTERN_HELP = {
 Map = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
-class RowBase(BaseModel):
-    """The columns every task's CSV has, in order; the per-language columns follow (see :func:`row_model`)."""
+class _RowHead(BaseModel):
+    """The columns before the measures: who and what was evaluated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
 
@@ -112,23 +124,35 @@ class RowBase(BaseModel):
         description="`true` when the training data shares its source with the task (MLQA data on MLQA-R)"
     )
     task: str = Field(description="`xquad-r` or `mlqa-r` (the CSV's own task)")
-    candidate_format: Literal[CANDIDATE_FORMATS] = Field(  # type: ignore[valid-type]
-        description="`sentence` or `sentence+context`"
+    candidate_format: Literal[ROW_CANDIDATE_FORMATS] = Field(  # type: ignore[valid-type]
+        description=" or ".join(f"`{f}`" for f in ROW_CANDIDATE_FORMATS)
     )
     languages: str = Field(
         max_length=200,
         pattern=LANGUAGE_LIST,
         description="evaluated languages in the task's order; fewer than the task's = a partial row",
     )
-    mono_map: Map = Field(description="monolingual X→X mAP (exact, full ranking), macro over languages")
-    cross_map: Map = Field(description="cross-lingual X→Y mAP, macro over query languages")
-    multi_map: Map = Field(description="multilingual X→pool mAP, macro over query languages (the ranking)")
-    max_rank_distance: float = Field(
-        ge=0, allow_inf_nan=False, description="language bias in the pool (lower is better)"
-    )
-    same_language_top_share: Map | None = Field(
-        None, description="share of pool queries whose best-ranked answer is in their own language"
-    )
+
+
+def _measure_column(m: Measure) -> tuple[Any, Any]:
+    """A board measure's column: its registered range, required or empty-allowed, its description."""
+    assert m.board is not None
+    low, high = m.bounds
+    value = Annotated[float, Field(ge=low, le=high, allow_inf_nan=False)]
+    if m.board.required:
+        return value, Field(description=m.board.description)
+    return value | None, Field(None, description=m.board.description)
+
+
+# the measure columns, generated from the registry's board measures (in its order)
+_RowMeasures = create_model(
+    "_RowMeasures", __base__=_RowHead, **{m.key: _measure_column(m) for m in MEASURES.board()}
+)
+
+
+class RowBase(_RowMeasures):  # type: ignore[misc, valid-type]
+    """The columns every task's CSV has, in order; the per-language columns follow (see :func:`row_model`)."""
+
     multi_map_ci_low: Map | None = Field(
         None,
         description="95% bootstrap interval of multi_map, low end (2,000 resamples of whole question "
@@ -174,12 +198,12 @@ class RowBase(BaseModel):
         if is_numeric(info.field_name) and not NUMBER.fullmatch(value):
             raise ValueError("expected a decimal number such as 0.2984")
         if field.annotation is bool:
-            if value not in ("true", "false"):
+            if value not in BOOLEANS:
                 raise ValueError("expected true or false")
-            return value == "true"
+            return value == BOOLEANS[0]
         if info.field_name == "date" and not DATE.fullmatch(value):
-            raise ValueError("expected a date YYYY-MM-DD")
-        if info.field_name in ("name", "submitter") and looks_like_path(value):
+            raise ValueError(f"expected a date {DATE_FORM}")
+        if info.field_name in NOT_A_PATH and looks_like_path(value):
             raise ValueError("looks like a file path or URL: give a plain name")
         return value
 
@@ -196,7 +220,7 @@ def cell_problem(value: str, numeric: bool = False) -> str | None:
             return f"control character U+{ord(ch):04X} is not allowed"
     if value != value.strip():
         return "leading or trailing whitespace"
-    if "<" in value or ">" in value:
+    if any(ch in value for ch in MARKUP):
         return "HTML markup (< or >) is not allowed"
     if value.startswith(FORMULA_START) and not (numeric and NUMBER.fullmatch(value)):
         return f"starts with {value[0]!r} (a spreadsheet formula): not allowed"
@@ -221,11 +245,7 @@ NUMERIC = frozenset(
         "embedding_dim",
         "alpha",
         "batch_size",
-        "mono_map",
-        "cross_map",
-        "multi_map",
-        "max_rank_distance",
-        "same_language_top_share",
+        *(m.key for m in MEASURES.board()),
         "multi_map_ci_low",
         "multi_map_ci_high",
         "vs_best_p",
@@ -241,12 +261,17 @@ def language_column(lang: str) -> str:
     return f"{PER_LANGUAGE_PREFIX}{lang}"
 
 
+def language_description(lang: str) -> str:
+    """What a per-language column holds (its schema description and the page's column title)."""
+    return f"multilingual mAP of {lang} queries"
+
+
 @cache
 def row_model(task: str) -> type[RowBase]:
     """The row model of one task: its ``task`` value is fixed and it has one multi-mAP column per language."""
     spec = get_spec(task)
     per_language = {
-        language_column(lang): (Map | None, Field(None, description=f"multilingual mAP of {lang} queries"))
+        language_column(lang): (Map | None, Field(None, description=language_description(lang)))
         for lang in spec.languages
     }
     model = create_model(
@@ -303,7 +328,7 @@ def consistency(row: RowBase, spec: TaskSpec) -> list[tuple[str, str]]:
         problems.append(
             ("languages", f"expected distinct languages in the task's order {','.join(spec.languages)}")
         )
-    if len(set(langs)) < 2:
+    if len(set(langs)) < MIN_LANGUAGES:
         problems.append(("languages", "a row needs at least two languages (the multilingual pool)"))
     if problems:
         return problems  # the per-language columns are checked against a well-formed language list
@@ -315,25 +340,26 @@ def consistency(row: RowBase, spec: TaskSpec) -> list[tuple[str, str]]:
             problems.append(
                 (language_column(lang), f"must be empty: {lang} is not among the row's languages")
             )
-    training = ("base_model", "alpha", "batch_size", "training_data", "training_languages")
     if row.training_strategy == ZERO_SHOT:
         problems += [
-            (col, "must be empty for a zero-shot row") for col in training if getattr(row, col) is not None
+            (col, "must be empty for a zero-shot row")
+            for col in TRAINING_COLUMNS
+            if getattr(row, col) is not None
         ]
         if row.in_domain_training:
             problems.append(("in_domain_training", "must be false for a zero-shot row"))
     else:
         problems += [
             (col, f"required for a {row.training_strategy} row")
-            for col in ("base_model", "batch_size", "training_data")
+            for col in TRAINED_REQUIRES
             if getattr(row, col) is None
         ]
-        fixed = {"hybrid": row.alpha if row.alpha is not None else -1.0, "mono": 1.0, "cross": 0.0}
+        fixed = {FREE_ALPHA: row.alpha if row.alpha is not None else -1.0, **FIXED_ALPHA}
         expected_alpha = fixed.get(row.training_strategy)
         if expected_alpha is None and row.alpha is not None:
             problems.append(("alpha", f"must be empty for a {row.training_strategy} row"))
         elif expected_alpha is not None and row.alpha != expected_alpha:
-            what = "required" if row.training_strategy == "hybrid" else f"must be {expected_alpha:g}"
+            what = "required" if row.training_strategy == FREE_ALPHA else f"must be {expected_alpha:g}"
             problems.append(("alpha", f"{what} for a {row.training_strategy} row"))
         if row.training_data is not None:
             formats = {source.split(":")[0] for source in row.training_data.split(";")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hybrid_plugin.data.spec import TaskSpec, forget_registered, known_specs, register_spec
+from hybrid_plugin.data.spec import SettingKind, TaskSpec, forget_registered, known_specs, register_spec
 from hybrid_plugin.errors import UserError
 
 TASKS_DIR = "tasks"
@@ -14,7 +14,7 @@ TASKS_DIR = "tasks"
 
 def ranked_specs() -> dict[str, TaskSpec]:
     """Task specs that get a leaderboard, by name (task folders once registered)."""
-    return {name: spec for name, spec in known_specs().items() if "multi" in spec.settings}
+    return {name: spec for name, spec in known_specs().items() if SettingKind.MULTI in spec.settings}
 
 
 def spec_copy_path(board: Path, name: str) -> Path:

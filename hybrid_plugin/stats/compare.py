@@ -1,6 +1,6 @@
 """``compare``: does system B beat system A? Paired tests and bootstrap intervals on the per-query files.
 
-For every aggregate of :data:`~hybrid_plugin.evaluation.measures.AGGREGATES` the results have (and per
+For every measure of :data:`~hybrid_plugin.evaluation.measures.MEASURES` the results have (and per
 query language), each system's score with a bootstrap interval, the difference to the baseline with
 its interval, a paired test's p-value (corrected across query languages, and across the systems
 compared with one baseline), and how many units got better, worse or stayed the same.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.measures import AGGREGATES, Measure
+from hybrid_plugin.evaluation.measures import MEASURES, Measure
 from hybrid_plugin.stats.load import RunFile, check_comparable, check_scores, load_run
 from hybrid_plugin.stats.paired import (
     CORRECTIONS,
@@ -313,9 +313,13 @@ def compare_runs(
     alpha: float = 0.05,
     correction: str = "holm",
     unit: str = "group",
-    measures: tuple[Measure, ...] = AGGREGATES,
+    measures: tuple[Measure, ...] | None = None,
 ) -> Comparison:
-    """Compare systems given as (name or None, results JSON paths); several paths = seeds of one system."""
+    """Compare systems given as (name or None, results JSON paths); several paths = seeds of one system.
+
+    ``measures``: every registered one by default (:data:`~hybrid_plugin.evaluation.measures.MEASURES`,
+    read at the call), each tested in its registered direction."""
+    measures = tuple(MEASURES) if measures is None else measures
     if test not in TESTS:
         raise UserError(f"--test {test}: expected one of {', '.join(TESTS)}")
     if correction not in CORRECTIONS:

@@ -15,8 +15,7 @@ import numpy as np
 
 from hybrid_plugin.data.files import sha256_file
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.evaluation.measures import AGGREGATES, Measure
-from hybrid_plugin.evaluation.perquery import DERIVED, measure_values
+from hybrid_plugin.evaluation.measures import MEASURES, Measure
 from hybrid_plugin.evaluation.results import Results
 
 KEY_COLUMNS = ("setting", "kind", "query_lang", "query_id", "group")
@@ -75,8 +74,10 @@ def _columns(table) -> dict[str, np.ndarray]:
     return out
 
 
-def load_run(path: str | Path, measures: tuple[Measure, ...] = AGGREGATES) -> RunFile:
-    """Read a results JSON and its per-query file; each measure's per-row values, checked against the JSON."""
+def load_run(path: str | Path, measures: tuple[Measure, ...] | None = None) -> RunFile:
+    """Read a results JSON and its per-query file; each measure's per-row values, checked against the JSON.
+
+    ``measures``: every registered one by default (:data:`~hybrid_plugin.evaluation.measures.MEASURES`)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -101,14 +102,14 @@ def load_run(path: str | Path, measures: tuple[Measure, ...] = AGGREGATES) -> Ru
     )
     columns = _columns(table.take(order))
     run = RunFile(path, results, table.num_rows, {c: columns[c] for c in KEY_COLUMNS})
-    for measure in measures:
+    for measure in tuple(MEASURES) if measures is None else measures:
         if results.scores.get(measure.key) is None or measure.kind not in results.kinds:
             continue
-        needs = DERIVED.get(measure.column, (measure.column,))
+        needs = measure.needs or (measure.column,)
         if measure.column not in columns and not all(c in columns for c in needs):
             continue  # a per-query file written before this measure existed
         _check_finite(per_query, table, (measure.column,) if measure.column in columns else needs)
-        values = measure_values(columns, measure.column)
+        values = measure.values(columns)
         values = np.where(columns["kind"] == measure.kind, values, np.nan)
         run.values[measure.key] = values
     return run

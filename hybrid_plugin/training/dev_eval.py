@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hybrid_plugin.data.pool import Pool, relevance_csr
-from hybrid_plugin.data.spec import SETTING_KINDS
+from hybrid_plugin.data.spec import SETTING_KINDS, SettingKind
 from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
 from hybrid_plugin.retrievers.dense import DenseRetriever, Role
 from hybrid_plugin.training.config import DEV_METRICS, DEV_NAME
@@ -82,7 +82,7 @@ def dev_pool(items: ParallelItems, dev: PairTable) -> Pool:
         group_names=[items.ids[i] for i in groups],
         group_ptr=group_ptr,
         group_cands=group_cands,
-        settings=SETTING_KINDS if len(languages) > 1 else ("mono",),
+        settings=SETTING_KINDS if len(languages) > 1 else (SettingKind.MONO,),
     )
 
 
