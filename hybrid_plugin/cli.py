@@ -74,6 +74,24 @@ def _run_depth(value: str) -> int | None:
     return depth
 
 
+def _model_and_data(args: argparse.Namespace) -> dict[str, Any]:
+    """The EvalConfig fields that evaluate and perturb take from the same options."""
+    return {
+        "task": args.task,
+        "model": args.model,
+        "languages": args.languages,
+        "candidate_format": args.candidate_format,
+        "data_dir": args.data_dir,
+        "batch_size": args.batch_size,
+        "debias": None if args.debias == "none" else args.debias,
+        "debias_fit": _debias_fit(args),
+        "max_memory": args.max_memory,
+        "device": args.device,
+        "query_prompt": args.query_prompt,
+        "document_prompt": args.document_prompt,
+    }
+
+
 def _debias_fit(args: argparse.Namespace) -> Any:
     """``--debias-fit`` as the engine takes it: training sources are read here (the CLI may use the
     trainer's readers; the engine may not), anything else is resolved by the de-biasing layer."""
@@ -97,10 +115,9 @@ def _debias_fit(args: argparse.Namespace) -> Any:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hybrid_plugin.atomic import check_writable, write_bytes
+    from hybrid_plugin.atomic import check_writable
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
-    from hybrid_plugin.evaluation.perquery import to_arrow
-    from hybrid_plugin.evaluation.report import console_table, preload_plotting, write_results
+    from hybrid_plugin.evaluation.report import console_table, preload_plotting
 
     depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
@@ -111,51 +128,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.trec_out:
         check_writable(Path(args.trec_out), "--trec-out")
     cfg = EvalConfig(
-        task=args.task,
-        model=args.model,
-        languages=args.languages,
-        candidate_format=args.candidate_format,
-        data_dir=args.data_dir,
+        **_model_and_data(args),
         run_depth=depth,
-        batch_size=args.batch_size,
         use_cache=not args.no_cache,
         verify=not args.no_verify,
         alignment=args.alignment,
-        debias=None if args.debias == "none" else args.debias,
-        debias_fit=_debias_fit(args),
-        max_memory=args.max_memory,
         tile=args.tile,
-        device=args.device,
-        query_prompt=args.query_prompt,
-        document_prompt=args.document_prompt,
         executor=args.executor,
         ray_address=args.ray_address,
         extra={"trec_out": args.trec_out},
     )
     preload_plotting()  # matplotlib's import overlaps the engine instead of following it
     evaluation = run_evaluation(cfg)
-    results = evaluation.results
-    print(console_table(results))
-    per_query = None
-    if not args.no_per_query:
-        meta = {
-            "task": results.task,
-            "model": results.model["name"],
-            "fingerprint": results.model["fingerprint"],
-        }
-        per_query = to_arrow(evaluation.table, evaluation.pool, meta)
-    paths = write_results(results, Path(args.out), per_query)
-    for name, data in evaluation.scored.artifacts.items():  # e.g. the fitted de-biasing map
-        write_bytes(Path(args.out) / name, data)
-        paths[name] = Path(args.out) / name
-    if args.trec_out:
-        from hybrid_plugin.integrations.trec import write_trec
-
-        written = write_trec(
-            evaluation.pool, evaluation.runs(depth), Path(args.trec_out), tag=evaluation.scored.tag
-        )
-        paths["trec"] = Path(args.trec_out) / f"({len(written)} files)"
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print(console_table(evaluation.results))
+    saved = evaluation.save(args.out, per_query=not args.no_per_query, trec_out=args.trec_out or None)
+    print(saved.summary())
     return 0
 
 
@@ -230,6 +217,66 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_perturb(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hybrid_plugin.atomic import check_writable
+    from hybrid_plugin.evaluation.evaluator import EvalConfig
+    from hybrid_plugin.evaluation.report import preload_plotting
+    from hybrid_plugin.stats.robustness import robustness_markdown, run_robustness, write_robustness
+
+    check_writable(Path(args.out), "--out")
+    cfg = EvalConfig(**_model_and_data(args), switch_language=args.switch_language)
+    perturbations = [p for p in args.perturbations.split(",") if p.strip()]
+    if not perturbations:
+        raise UserError("--perturbations: give at least one (typo[:RATE], translit, codeswitch[:RATE])")
+    preload_plotting()
+    report = run_robustness(
+        cfg,
+        perturbations,
+        args.out,
+        seed=args.seed,
+        bootstraps=args.bootstraps,
+        permutations=args.permutations,
+    )
+    paths = write_robustness(report, args.out)
+    print(robustness_markdown(report))
+    print(f"wrote {paths['markdown']}, {paths['json']} and one results folder per perturbation in {args.out}")
+    return 0
+
+
+def _add_perturb_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "perturb",
+        help="evaluate a model on clean and perturbed queries (typos, transliteration, code-switching): "
+        "the drop per language with paired intervals",
+    )
+    _add_data_options(p)
+    _add_model_options(p)
+    p.add_argument(
+        "--perturbations",
+        default="typo:0.05,translit,codeswitch:0.3",
+        help="comma list of typo[:RATE] (letter edits), translit (Latin script via uroman; pip install "
+        "'hybrid-plugin[perturb]'), codeswitch[:RATE] (a span from the parallel question; parallel tasks "
+        "only); see docs/robustness.md",
+    )
+    p.add_argument(
+        "--switch-language",
+        default="en",
+        help="codeswitch: the language whose parallel question is swapped in",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the perturbations and of the resampling")
+    p.add_argument("--bootstraps", type=int, default=2_000, help="bootstrap replicates of the intervals")
+    p.add_argument("--permutations", type=int, default=10_000, help="sign flips of the paired test")
+    p.add_argument("--out", default="robustness", help="folder for the results and the robustness report")
+    p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    p.add_argument("--max-memory", default=None, metavar="SIZE", help="memory for the engine's tiles")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda where torch sees one)")
+    p.add_argument("--query-prompt", default=None, metavar="TEXT", help="text put before every query")
+    p.add_argument("--document-prompt", default=None, metavar="TEXT", help="text put before every candidate")
+    p.set_defaults(func=_cmd_perturb)
+
+
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     from hybrid_plugin.stats.paired import CORRECTIONS, TESTS
     from hybrid_plugin.stats.render import FORMATS
@@ -302,19 +349,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="hybrid-plugin",
-        description="Multilingual retrieval (XQuAD-R, MLQA-R, TyDi QA GoldP): exact mAP and language bias.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    p = sub.add_parser("tasks", help="list the tasks: languages, questions, candidates, settings, license")
-    p.set_defaults(func=_cmd_tasks)
-
-    p = sub.add_parser("evaluate", help="evaluate a model on every setting of a task")
-    _add_data_options(p)
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The model and its training-free de-biasing (evaluate and perturb)."""
     p.add_argument(
         "--model",
         default=None,
@@ -341,6 +377,22 @@ def build_parser() -> argparse.ArgumentParser:
         "labelled so); a training source such as mlqa:PATH (≤ 2000 texts per language); a .jsonl of "
         '{"lang", "text"} lines; or a map saved beside earlier results (.npz) (default: pool)',
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hybrid-plugin",
+        description="Multilingual retrieval (XQuAD-R, MLQA-R, TyDi QA GoldP): exact mAP and language bias.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("tasks", help="list the tasks: languages, questions, candidates, settings, license")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("evaluate", help="evaluate a model on every setting of a task")
+    _add_data_options(p)
+    _add_model_options(p)
     p.add_argument(
         "--out", default="results", help="folder for the results JSON and plots (default: results)"
     )
@@ -454,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_export_task)
 
     _add_compare_parser(sub)
+    _add_perturb_parser(sub)
     add_mteb_parser(sub)
     add_train_parser(sub)
     add_leaderboard_parser(sub)

@@ -24,7 +24,7 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 from hybrid_plugin.evaluation.ranking import in_safe_range
 from hybrid_plugin.evaluation.store import EmbeddingStore
-from hybrid_plugin.integrations.trec import write_trec
+from hybrid_plugin.evaluation.trec import write_trec
 from hybrid_plugin.retrievers.muse import MUSEEncoder, muse_language
 
 GROUPS = 10

@@ -152,6 +152,10 @@ def test_submit_normalises_free_text_and_refuses_hostile(
         ),
         (lambda r: r["per_language"]["de"].update(mono_map=0.99), "per_language.de.mono_map does not follow"),
         (lambda r: r["provenance"].update(data_verified=False), "unverified data (--no-verify)"),
+        (
+            lambda r: r["provenance"]["config"].update(query_perturbation="typo:0.05"),
+            "evaluated on perturbed queries (hybrid-plugin perturb)",
+        ),
         (lambda r: r.pop("scores"), "field scores: Field required"),
         (lambda r: r["model"].update(fingerprint="../x"), "field model.fingerprint"),
         (lambda r: r.update(task="squad"), "task 'squad': expected one of mlqa-r, xquad-r"),

@@ -13,11 +13,13 @@ import pytest
 from hybrid_plugin.evaluation.results import Results
 
 pytest.importorskip("accelerate", reason="training needs the train extra")
-STUDY = Path(__file__).resolve().parents[1] / "benchmarks" / "study.py"
+STUDY = Path(__file__).resolve().parents[1] / "benchmarks" / "study"
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("study", STUDY)
+    spec = importlib.util.spec_from_file_location(
+        "study", STUDY / "__init__.py", submodule_search_locations=[str(STUDY)]
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     sys.modules["study"] = module  # dataclasses look their module up
@@ -79,7 +81,10 @@ def test_seeds_plan_goes_seed_by_seed_and_pairs_set_the_steps() -> None:
         "hybrid-a0.5-b32-s0-m0.75",
     ]  # fmt: skip  (the training-free references: centering, and merges made from hybrid's weights)
     centered = study.Run("untrained", debias="center")
-    assert centered.label == "untrained base + centering" and study.Run("untrained").name == "untrained"
+    assert (
+        centered.label == "untrained base + centering (pool-fitted: transductive)"
+        and study.Run("untrained").name == "untrained"
+    )
     args = study.parse_args(["--plan", "batch", "--pairs", "6400", "--merge", "0.25,0.5"])
     assert args.merge == (0.25, 0.5)
     steps = {b: study.steps_for(study.Run("hybrid", 0.5, b), args) for b in (16, 32, 64, 256)}
@@ -237,7 +242,7 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     bare.parent.mkdir()
     bare.write_bytes(paths["X-Y"].read_bytes())
     for r in rows:
-        r["tasks"]["synth"] = study._summary(Results.load(r["results_path"]["synth"]))
+        r["tasks"]["synth"] = study.summarise(Results.load(r["results_path"]["synth"]))
     rows[2]["results_path"]["synth"] = str(bare)
     partial = study.claims(rows, "synth")
     assert partial[1:3] == lines[1:3]  # mono closeness and bias: hybrid vs X-X-mono, tested as before
@@ -254,7 +259,7 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     rows[2]["results_path"]["synth"] = str(paths["X-Y"])
     seeded = [dict(r, seed=0) for r in rows] + [
         {"label": label, "name": f"run-{label}-1", "merge": None, "seed": 1,
-         "tasks": {"synth": study._summary(Results.load(p))}, "results_path": {"synth": str(p)}}
+         "tasks": {"synth": study.summarise(Results.load(p))}, "results_path": {"synth": str(p)}}
         for label, p in extra.items()
     ]  # fmt: skip
     two = study.claims(seeded, "synth")
@@ -282,7 +287,7 @@ def test_claims_are_tested_on_per_query_files(tmp_path: Path) -> None:
     cross1 = write_run(pool, scores(pool, 6, 2.5), tmp_path / "6", "m6")
     full = seeded + [
         {"label": "X-Y", "name": "run-X-Y-1", "merge": None, "seed": 1,
-         "tasks": {"synth": study._summary(Results.load(cross1))}, "results_path": {"synth": str(cross1)}}
+         "tasks": {"synth": study.summarise(Results.load(cross1))}, "results_path": {"synth": str(cross1)}}
     ]  # fmt: skip
     three = study.claims(full, "synth")
     vs_cross = compare_runs(
@@ -375,7 +380,7 @@ def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
         rows.append({
             "label": label, "name": f"hybrid-a0.5-b{batch}-s{seed}", "strategy": "hybrid", "alpha": 0.5,
             "batch_size": batch, "seed": seed, "merge": None, "steps": 6400 // batch,
-            "tasks": {"synth": study._summary(Results.load(path))}, "results_path": {"synth": str(path)},
+            "tasks": {"synth": study.summarise(Results.load(path))}, "results_path": {"synth": str(path)},
         })  # fmt: skip
     lines, sentence = study.spread_table(rows, "synth")
     multi = [r["tasks"]["synth"]["multi_map"] for r in rows[:2]]

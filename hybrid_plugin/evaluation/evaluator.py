@@ -2,7 +2,7 @@
 
 ``evaluate(EvalConfig(task="xquad-r"))`` gives :class:`~hybrid_plugin.evaluation.results.Results`;
 :func:`run_evaluation` gives the engine's whole :class:`~hybrid_plugin.evaluation.engine.Evaluation`
-(per-query table, runs for TREC files) for callers that write more than the results.
+(per-query table, runs; ``.save(out)`` writes the files). ``hybrid_plugin.evaluate`` wraps it.
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ class EvalConfig:
     device: str | None = None  # engine and encoder device: "cpu", "cuda", "cuda:1"; None: cuda if any
     query_prompt: str | None = None  # replaces the model config's query prompt (None: the config's)
     document_prompt: str | None = None  # replaces the model config's document prompt
+    # a seeded query perturbation ("typo:0.05", "translit", "codeswitch:0.3"; see data/perturb.py)
+    query_perturbation: str | None = None
+    perturbation_seed: int = 0
+    switch_language: str = "en"  # codeswitch: whose parallel question is swapped in
     executor: str = "local"  # "ray": tiles as Ray tasks, missing embeddings encoded by Ray Data
     ray_address: str | None = None  # HEAD:6379 of a running cluster; None: a local Ray instance
     extra: dict = field(default_factory=dict)
@@ -101,6 +105,9 @@ def load_task(cfg: EvalConfig) -> tuple[Pool, TaskContext]:
     fit = cfg.debias_fit  # a fit set is recorded by its source (model.debias.fit has the rest)
     config = {k: v for k, v in asdict(replace(cfg, debias_fit=None)).items() if k != "extra"} | cfg.extra
     config["debias_fit"] = fit if fit is None or isinstance(fit, str) else fit.source
+    if cfg.query_perturbation is None:  # clean results keep their keys
+        for key in ("query_perturbation", "perturbation_seed", "switch_language"):
+            del config[key]
     for key in (
         "data_dir",
         "cache_dir",
@@ -123,6 +130,8 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
     an object with ``encode``, an encoder or a retriever)."""
     options = cfg.engine_options()
     pool, context = load_task(cfg)
+    if cfg.query_perturbation is not None:
+        pool = _perturbed(pool, context, cfg)
     if cfg.extra.get("trec_out"):  # before any encoding: ids the TREC files cannot carry
         from hybrid_plugin.evaluation.runs import check_trec_ids
 
@@ -153,6 +162,18 @@ def run_evaluation(cfg: EvalConfig, model: Any = None) -> Evaluation:
         alignment=cfg.alignment,
         options=options,
     )
+
+
+def _perturbed(pool: Pool, context: TaskContext, cfg: EvalConfig) -> Pool:
+    """The pool with its queries perturbed; the results record what and how many changed."""
+    from hybrid_plugin.data.perturb import parse_perturbation, perturb_pool
+
+    perturbation = parse_perturbation(cfg.query_perturbation or "", cfg.switch_language)
+    perturbed = perturb_pool(pool, perturbation, cfg.perturbation_seed)
+    config = context.provenance["config"]
+    config["query_perturbation"] = perturbation.name
+    config["perturbed_queries"] = {"changed": perturbed.changed, "unchanged": perturbed.unchanged}
+    return perturbed.pool
 
 
 def evaluate(cfg: EvalConfig, model: Any = None) -> Results:

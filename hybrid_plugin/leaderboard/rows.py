@@ -84,6 +84,8 @@ def results_problem(r: Results) -> str | None:
         return "provenance.started: expected an ISO date"
     if r.provenance.get("data_verified") is not True:
         return "evaluated on unverified data (--no-verify): leaderboard rows need the published files"
+    if (r.provenance.get("config") or {}).get("query_perturbation"):
+        return "evaluated on perturbed queries (hybrid-plugin perturb): leaderboard rows need clean ones"
     if not (r.provenance.get("versions") or {}).get("hybrid-plugin"):
         return "provenance.versions has no hybrid-plugin version"
     if set(r.per_language) != set(r.languages):

@@ -1,0 +1,161 @@
+"""``perturb``: one model on clean and on perturbed queries, and the drop per query language with paired
+intervals (the perturbations: :mod:`hybrid_plugin.data.perturb`).
+
+Each evaluation is an ordinary results file with its per-query file (``clean/``, ``typo-0.05/``, …), so
+``compare`` and the leaderboard tools read them as they read any other; this module only runs them
+and asks :func:`~hybrid_plugin.stats.compare.compare_runs` for the paired differences against the clean
+run over parallel question groups. Cost: one evaluation per perturbation; with the embedding cache only
+the perturbed queries are encoded (candidates are read back), so a perturbation costs the query encode
+plus the ranking.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hybrid_plugin.atomic import write_bytes, write_text
+from hybrid_plugin.data.perturb import Perturbation, parse_perturbation
+from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+from hybrid_plugin.evaluation.measures import CROSS_MAP, MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP, Measure
+from hybrid_plugin.evaluation.perquery import to_arrow
+from hybrid_plugin.evaluation.report import write_results
+from hybrid_plugin.stats.compare import Comparison, compare_runs
+from hybrid_plugin.stats.render import interval_text
+
+MEASURES: tuple[Measure, ...] = (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)
+CLEAN = "clean"
+
+
+@dataclass
+class Robustness:
+    """The clean and perturbed results files and their paired comparison (baseline: clean)."""
+
+    model: str
+    task: str
+    seed: int
+    perturbations: list[Perturbation]
+    results: dict[str, Path]  # "clean" or a perturbation's name -> its results JSON
+    changed: dict[str, dict[str, int]]  # perturbation name -> queries changed / unchanged
+    comparison: Comparison
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "task": self.task,
+            "seed": self.seed,
+            "perturbations": [asdict(p) | {"name": p.name} for p in self.perturbations],
+            "results": {name: path.as_posix() for name, path in self.results.items()},
+            "changed_queries": self.changed,
+            "comparison": self.comparison.to_json(),
+        }
+
+
+def _evaluate_and_write(cfg: EvalConfig, out: Path, model: Any = None) -> tuple[Path, dict[str, Any]]:
+    evaluation = run_evaluation(cfg, model)
+    results = evaluation.results
+    meta = {"task": results.task, "model": results.model["name"], "fingerprint": results.model["fingerprint"]}
+    paths = write_results(results, out, to_arrow(evaluation.table, evaluation.pool, meta))
+    for name, data in evaluation.scored.artifacts.items():
+        write_bytes(out / name, data)
+    config = results.provenance.get("config", {}) if isinstance(results.provenance, dict) else {}
+    return paths["results"], config.get("perturbed_queries", {})
+
+
+def run_robustness(
+    cfg: EvalConfig,
+    perturbations: list[str],
+    out: str | Path,
+    *,
+    seed: int = 0,
+    model: Any = None,
+    bootstraps: int = 2_000,
+    permutations: int = 10_000,
+) -> Robustness:
+    """Evaluate ``cfg`` clean and under each perturbation into ``out/<name>/``, then compare."""
+    parsed = [parse_perturbation(text, cfg.switch_language) for text in perturbations]
+    out = Path(out)
+    paths = {CLEAN: _evaluate_and_write(replace(cfg, query_perturbation=None), out / CLEAN, model)[0]}
+    changed: dict[str, dict[str, int]] = {}
+    for p in parsed:
+        perturbed = replace(cfg, query_perturbation=p.name, perturbation_seed=seed)
+        paths[p.name], changed[p.name] = _evaluate_and_write(perturbed, out / p.slug, model)
+    comparison = compare_runs(
+        [(name, [path]) for name, path in paths.items()],
+        baseline=CLEAN,
+        bootstraps=bootstraps,
+        permutations=permutations,
+        seed=seed,
+        measures=MEASURES,
+    )
+    clean = json.loads(paths[CLEAN].read_text(encoding="utf-8"))
+    return Robustness(
+        model=clean["model"]["name"],
+        task=comparison.task,
+        seed=seed,
+        perturbations=parsed,
+        results=paths,
+        changed=changed,
+        comparison=comparison,
+    )
+
+
+def robustness_markdown(report: Robustness) -> str:
+    """One table per measure: query languages × perturbations, each cell the paired difference
+    (perturbed − clean) with its interval; the clean score in the first column."""
+    cmp = report.comparison
+    lines = [
+        f"# Robustness of {report.model} on {cmp.task_title} under perturbed queries",
+        "",
+        f"Perturbation seed {report.seed}. Each cell: perturbed − clean, with its {1 - cmp.alpha:.0%} paired "
+        f"bootstrap interval over {cmp.units} {cmp.unit} units; * = paired test significant "
+        f"({cmp.correction}-corrected). Queries changed: "
+        + ", ".join(
+            f"{name} {c.get('changed', 0)}/{c.get('changed', 0) + c.get('unchanged', 0)}"
+            for name, c in report.changed.items()
+        )
+        + ".",
+        "",
+    ]
+    for key in [m.key for m in MEASURES]:
+        pairs = [(pair.system, pair.measure(key)) for pair in cmp.pairs]
+        pairs = [(name, m) for name, m in pairs if m is not None]
+        if not pairs:
+            continue
+        first = pairs[0][1]
+        arrow = {True: " ↑", False: " ↓", None: ""}[first.higher_is_better]
+        places = 1 if key == MAX_RANK_DISTANCE.key else 3
+        lines += [f"## {first.label}{arrow}", ""]
+        lines.append("| query language | clean | " + " | ".join(name for name, _ in pairs) + " |")
+        lines.append("|---|---:|" + "---:|" * len(pairs))
+        for lang in [*first.per_language, "macro"]:
+            base = first.macro if lang == "macro" else first.per_language[lang]
+            row = [f"**{lang}**" if lang == "macro" else lang, f"{base.baseline.value:.{places}f}"]
+            for _, m in pairs:
+                cell = m.macro if lang == "macro" else m.per_language.get(lang)
+                if cell is None:
+                    row.append("")
+                    continue
+                star = "*" if cell.test.significant else ""
+                row.append(interval_text(cell.difference, places, sign=True) + star)
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    lines += [f"- {note}" for note in cmp.notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_robustness(report: Robustness, out: str | Path) -> dict[str, Path]:
+    """``robustness.md`` and ``robustness.json`` in ``out`` (beside the per-perturbation folders)."""
+    out = Path(out)
+    paths = {"markdown": out / "robustness.md", "json": out / "robustness.json"}
+    data = report.to_json()
+    data["results"] = {name: Path(p).relative_to(out).as_posix() for name, p in report.results.items()}
+    data["comparison"]["systems"] = [
+        {**s, "files": [Path(f).relative_to(out).as_posix() for f in s["files"]]}
+        for s in data["comparison"]["systems"]
+    ]
+    write_text(paths["markdown"], robustness_markdown(report))
+    write_text(paths["json"], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return paths
