@@ -115,10 +115,9 @@ def _debias_fit(args: argparse.Namespace) -> Any:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hybrid_plugin.atomic import check_writable, write_bytes
+    from hybrid_plugin.atomic import check_writable
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
-    from hybrid_plugin.evaluation.perquery import to_arrow
-    from hybrid_plugin.evaluation.report import console_table, preload_plotting, write_results
+    from hybrid_plugin.evaluation.report import console_table, preload_plotting
 
     depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
@@ -141,28 +140,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     preload_plotting()  # matplotlib's import overlaps the engine instead of following it
     evaluation = run_evaluation(cfg)
-    results = evaluation.results
-    print(console_table(results))
-    per_query = None
-    if not args.no_per_query:
-        meta = {
-            "task": results.task,
-            "model": results.model["name"],
-            "fingerprint": results.model["fingerprint"],
-        }
-        per_query = to_arrow(evaluation.table, evaluation.pool, meta)
-    paths = write_results(results, Path(args.out), per_query)
-    for name, data in evaluation.scored.artifacts.items():  # e.g. the fitted de-biasing map
-        write_bytes(Path(args.out) / name, data)
-        paths[name] = Path(args.out) / name
-    if args.trec_out:
-        from hybrid_plugin.integrations.trec import write_trec
-
-        written = write_trec(
-            evaluation.pool, evaluation.runs(depth), Path(args.trec_out), tag=evaluation.scored.tag
-        )
-        paths["trec"] = Path(args.trec_out) / f"({len(written)} files)"
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    print(console_table(evaluation.results))
+    saved = evaluation.save(args.out, per_query=not args.no_per_query, trec_out=args.trec_out or None)
+    print(saved.summary())
     return 0
 
 

@@ -12,8 +12,6 @@ from test_stats import scores, synthetic_pool
 
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
-from hybrid_plugin.evaluation.perquery import to_arrow
-from hybrid_plugin.evaluation.report import write_per_query
 
 LANGUAGES = ("de", "en", "zh")  # a seen, an unseen and a seen training language
 
@@ -27,19 +25,18 @@ def fake_eval(work: Path, name: str, task: str, signal: float | None = None, ali
     evaluation = evaluate_pool(
         pool, FixedRetriever(MatrixScorer(pool, scores(pool, seed, signal)), name), TaskContext(task, task)
     )
-    path = work / name / "eval" / f"{task}.json"
-    results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
-    data = results.to_json()
+    extra = None
     if alignment:
         gap = (seed % 97) / 1000
-        data["alignment"] = {
-            "parallel_cosine": 0.5 + gap,
-            "non_parallel_cosine": 0.4 if task != "tydi-goldp" else None,
-            "gap": 0.1 + gap if task != "tydi-goldp" else None,
-            "language_id": {"accuracy": 0.9 - gap, "chance": 0.34},
+        extra = {
+            "alignment": {
+                "parallel_cosine": 0.5 + gap,
+                "non_parallel_cosine": 0.4 if task != "tydi-goldp" else None,
+                "gap": 0.1 + gap if task != "tydi-goldp" else None,
+                "language_id": {"accuracy": 0.9 - gap, "chance": 0.34},
+            }
         }
-    write_text(path, json.dumps(data, indent=1))
-    return path
+    return evaluation.save(work / name / "eval", name=task, plots=False, extra=extra).results  # as the study
 
 
 def fake_training(work: Path, name: str, steps: int = 200) -> Path:

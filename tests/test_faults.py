@@ -773,7 +773,7 @@ def test_trec_writer_fails_cleanly(tmp_path, monkeypatch, datasets):
     from hybrid_plugin.data.spec import get_spec
     from hybrid_plugin.errors import WriteError
     from hybrid_plugin.evaluation.runs import SettingRun
-    from hybrid_plugin.integrations.trec import write_trec
+    from hybrid_plugin.evaluation.trec import write_trec
 
     spec = get_spec("mlqa-r")
     pool = build_pool(spec, resolve_files(spec, ("de",), datasets).paths, "sentence")

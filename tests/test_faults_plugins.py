@@ -22,7 +22,7 @@ from hybrid_plugin.cli import main
 from hybrid_plugin.data.taskdir import load_folder
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-from hybrid_plugin.integrations.trec import write_trec
+from hybrid_plugin.evaluation.trec import write_trec
 from hybrid_plugin.scoring.muse import MUSEEncoder, muse_language
 from hybrid_plugin.scoring.ranking import in_safe_range
 from hybrid_plugin.scoring.store import EmbeddingStore

@@ -7,6 +7,7 @@ the case wants it.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -42,6 +43,7 @@ print("builtin", mteb.get_task("NFCorpus").metadata.name, mteb.get_benchmark("MT
 names = [b.name for b in mteb.get_benchmarks()]
 print("benchmark", "LAReQA" in names)
 print("torch", "torch" in sys.modules)
+print("after", sum(type(f).__name__ == "MTEBImportHook" for f in sys.meta_path))
 """
 
 
@@ -74,11 +76,32 @@ def test_pth_line_reads_the_switch_before_any_import():
     assert switch_at < import_at and " or " in line[switch_at:import_at]
 
 
+def test_hook_is_stdlib_only_and_never_imported_back():
+    """The hook imports the standard library, and the plugin only inside its one call; no plugin
+    module imports the hook, and nothing relies on the interpreter's private import state."""
+    imports = {
+        (node.col_offset == 0, alias.name if isinstance(node, ast.Import) else node.module)
+        for node in ast.walk(ast.parse(HOOK.read_text()))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert {name for top, name in imports if top} <= {"__future__", "os", "sys"}
+    assert {name for top, name in imports if not top} == {"hybrid_plugin.integrations.mteb"}
+    for path in (REPO / "hybrid_plugin").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) else []
+            assert "_hybrid_plugin_mteb" not in names, path
+            private = getattr(node, "attr", None) or getattr(node, "value", None)
+            assert private != "_initializing", path
+
+
 @pytest.mark.slow  # each case starts an interpreter that imports mteb (seconds)
 def test_hook_registers_tasks_and_benchmark_without_torch(tmp_path):
     lines, stderr = probe(tmp_path)
     assert lines["hook"] == "True 1" and lines["tasks"] == "True True" and lines["benchmark"] == "True"
     assert lines["torch"] == "False", "registering must not import torch"
+    assert lines["after"] == "0", "the hook leaves sys.meta_path once it has called the plugin"
     assert stderr == ""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -86,6 +87,10 @@ def test_cli_trains_saves_records_and_evaluates(
     assert evaluated["task"] == "xquad-r" and evaluated["languages"] == ["de", "zh"]
     scores = evaluated["scores"]
     assert 0.0 < scores["mono_map"] <= 1.0 and scores["max_rank_distance"] > 0
+    # saved as `evaluate` saves: with the per-query file that compare and the board's intervals read
+    per_query = results[0].with_name(evaluated["per_query"]["file"])
+    assert hashlib.sha256(per_query.read_bytes()).hexdigest() == evaluated["per_query"]["sha256"]
+    assert evaluated["per_query"]["rows"] == sum(s["queries"] for s in evaluated["settings"].values())
     card = (out / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\n") and "# hybrid\n" in card and "| xquad-r |" in card
     assert not list(tmp_path.glob(".hybrid*")), "no temp folder left behind"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hybrid_plugin.atomic import write_bytes, write_text
+from hybrid_plugin.atomic import write_text
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.progress import heartbeat
@@ -112,8 +112,6 @@ def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
 def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Results:
     """The run's results on ``task`` (evaluated once, then read from the work folder)."""
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
-    from hybrid_plugin.evaluation.perquery import to_arrow
-    from hybrid_plugin.evaluation.report import write_per_query
 
     languages = args.eval_languages.get(task)
     path = eval_path(run, task, languages, args.work)
@@ -147,13 +145,12 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
             raise
         write_text(refused, json.dumps({"refused": str(err)}, ensure_ascii=False) + "\n")
         raise Missing(f"{run.name}: not applicable to {path.stem}: {err}") from None
-    # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable
-    results = write_per_query(evaluation.results, to_arrow(evaluation.table, evaluation.pool), path)
-    results = Results.from_json(results.to_json() | {"study_run": run.record() | {"name": run.name}})
-    write_text(path, results.dumps())
-    for name, data in evaluation.scored.artifacts.items():  # the fitted de-biasing map, named in results
-        write_bytes(path.parent / name, data)
-    return results
+    # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable; the fitted
+    # de-biasing map (named in the results) goes beside them too
+    saved = evaluation.save(
+        path.parent, name=path.stem, plots=False, extra={"study_run": run.record() | {"name": run.name}}
+    )
+    return Results.load(saved.results)
 
 
 def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[int, int]:

@@ -84,6 +84,26 @@ class TaskContext:
         )
 
 
+@dataclass(frozen=True)
+class SavedFiles:
+    """What :meth:`Evaluation.save` wrote: the results JSON and, by kind, every file beside it."""
+
+    results: Path
+    per_query: Path | None = None
+    plots: dict[str, Path] = field(default_factory=dict)  # "heatmap" or "mono", "rank_distance"
+    artifacts: dict[str, Path] = field(default_factory=dict)  # e.g. a fitted de-biasing map, by name
+    trec: list[Path] = field(default_factory=list)  # {setting}.qrels and {setting}.run
+    trec_out: Path | None = None
+
+    def summary(self) -> str:
+        """The CLI's one line: every file, the TREC folder as ``DIR/(N files)``."""
+        paths = [*([self.per_query] if self.per_query else []), self.results, *self.plots.values()]
+        paths += self.artifacts.values()
+        if self.trec_out is not None:
+            paths.append(self.trec_out / f"({len(self.trec)} files)")
+        return "wrote " + ", ".join(str(p) for p in paths)
+
+
 @dataclass
 class Evaluation:
     """The engine's output: typed results, the per-query table, and what runs/TREC files are made from."""
@@ -93,10 +113,66 @@ class Evaluation:
     pool: Pool
     scored: Retrieval
     options: EngineOptions = field(default_factory=EngineOptions)
+    run_depth: int | None = 100  # the depth of its runs (TREC files); None = full
 
     def runs(self, depth: int | None) -> list[SettingRun]:
         """Every setting's run cut at ``depth`` (``None``: full), in trec_eval's order."""
         return top_k_runs(self.pool, self.scored.matrix, depth, options=self.options)
+
+    def save(
+        self,
+        out: str | Path,
+        *,
+        per_query: bool = True,
+        plots: bool = True,
+        trec_out: str | Path | None = None,
+        name: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> SavedFiles:
+        """Write what ``hybrid-plugin evaluate`` writes, the one way every caller writes it.
+
+        Into ``out``: the per-query Parquet file (unless ``per_query=False``; ``compare`` and the
+        board's intervals need it), the results JSON naming it with its sha256, the plots, and the
+        retriever's artifacts (a fitted de-biasing map the results record). ``trec_out``: a folder
+        for TREC qrels and runs cut at :attr:`run_depth`. ``name``: the files' stem (default
+        ``task__model__format``); ``extra``: more top-level fields for the results JSON.
+        """
+        from hybrid_plugin.atomic import write_bytes
+        from hybrid_plugin.evaluation.perquery import to_arrow
+        from hybrid_plugin.evaluation.report import write_results
+
+        out = Path(out)
+        if trec_out is not None and self.run_depth == 0:
+            raise UserError("TREC files need runs: evaluate with a run depth (N or full), not 0")
+        results = self.results
+        if extra:
+            results = Results.from_json(results.to_json() | extra)
+        table = None
+        if per_query:
+            meta = {
+                "task": results.task,
+                "model": results.model["name"],
+                "fingerprint": results.model["fingerprint"],
+            }
+            table = to_arrow(self.table, self.pool, meta)
+        paths = write_results(results, out, table, stem=name, plots=plots)
+        artifacts = {}
+        for file, data in self.scored.artifacts.items():
+            write_bytes(out / file, data)
+            artifacts[file] = out / file
+        trec: list[Path] = []
+        if trec_out is not None:
+            from hybrid_plugin.evaluation.trec import write_trec
+
+            trec = write_trec(self.pool, self.runs(self.run_depth), Path(trec_out), tag=self.scored.tag)
+        return SavedFiles(
+            results=paths.pop("results"),
+            per_query=paths.pop("per_query", None),
+            plots=paths,
+            artifacts=artifacts,
+            trec=trec,
+            trec_out=Path(trec_out) if trec_out is not None else None,
+        )
 
 
 def split_measures(measures: tuple[str, ...]) -> tuple[tuple[RankMeasure, ...], tuple[str, ...]]:
@@ -352,4 +428,4 @@ def evaluate_pool(
         },
         **blocks,
     )
-    return Evaluation(results, table, pool, scored, options)
+    return Evaluation(results, table, pool, scored, options, run_depth)

@@ -2,7 +2,7 @@
 
 ``evaluate(EvalConfig(task="xquad-r"))`` gives :class:`~hybrid_plugin.evaluation.results.Results`;
 :func:`run_evaluation` gives the engine's whole :class:`~hybrid_plugin.evaluation.engine.Evaluation`
-(per-query table, runs for TREC files) for callers that write more than the results.
+(per-query table, runs; ``.save(out)`` writes the files). ``hybrid_plugin.evaluate`` wraps it.
 """
 
 from __future__ import annotations

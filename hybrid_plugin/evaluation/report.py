@@ -283,15 +283,18 @@ def write_per_query(results: Results, per_query: Any, results_path: Path) -> Res
     return results.model_copy(update={"per_query": record})
 
 
-def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dict[str, Path]:
+def write_results(
+    results: Results, out_dir: Path, per_query: Any = None, *, stem: str | None = None, plots: bool = True
+) -> dict[str, Path]:
     """Write the per-query file (if given), the results JSON and its plots into ``out_dir``.
 
     ``per_query`` is the engine's per-query table as pyarrow (``perquery.to_arrow``); it is written
     first so the JSON can name it with its sha256. Plots: the X→Y heatmap (tasks with cross-lingual
     settings) or per-language mono bars (tasks without), and the rank-distance chart (with a pool).
+    ``stem`` names the files (default :func:`result_stem`).
     """
     out_dir = Path(out_dir)
-    stem = result_stem(results)
+    stem = stem or result_stem(results)
     kinds = results.kinds
     paths: dict[str, Path] = {}
     if per_query is not None:
@@ -304,6 +307,8 @@ def write_results(results: Results, out_dir: Path, per_query: Any = None) -> dic
         if "per_query" in paths:
             paths["per_query"].unlink(missing_ok=True)
         raise
+    if not plots:
+        return paths
     if SettingKind.CROSS in kinds:
         paths["heatmap"] = out_dir / f"{stem}__cross_map.png"
         plot_cross_heatmap(results, paths["heatmap"])

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
+from hybrid_plugin.data.files import sha256_file
 from hybrid_plugin.data.settings import Setting
 from hybrid_plugin.data.spec import SETTING_KINDS, SettingKind
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.measures import MEASURES, Measure
 
 RESULTS_FORMAT = 2
@@ -122,6 +124,12 @@ class Results(_Model):
     provenance: dict[str, Any]
     timings: dict[str, float]
     per_query: PerQueryFile | None = None
+    _source: Path | None = PrivateAttr(default=None)  # the JSON it was loaded from (not part of it)
+
+    def __eq__(self, other: object) -> bool:  # where results were loaded from is not part of them
+        if not isinstance(other, Results):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
 
     # --- typed access ------------------------------------------------------------------------------
 
@@ -188,24 +196,69 @@ class Results(_Model):
 
     @classmethod
     def load(cls, path: str | Path) -> Results:
-        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        results = cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        results._source = Path(path)
+        return results
+
+    @property
+    def source(self) -> Path | None:
+        """The results JSON these were loaded from (``None``: made in this process, not loaded)."""
+        return self._source
+
+    def per_query_file(self) -> Path:
+        """The per-query Parquet file beside the loaded JSON, its sha256 checked (:func:`locate_per_query`)
+        (raises :class:`PerQueryNotFound` or, for results not loaded from a file, a UserError)."""
+        if self._source is None:
+            raise UserError("these results were not loaded from a file: save them, then load the JSON")
+        return locate_per_query(self._source, self)
+
+    def per_query_table(self) -> Any:
+        """The per-query rows (one per query and setting) as a pyarrow Table."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.per_query_file())
+
+
+class PerQueryNotFound(UserError):
+    """A results JSON's per-query file cannot be used; ``reason`` says why: ``"none"`` (none recorded:
+    format 1 or ``--no-per-query``), ``"missing"`` (not beside it) or ``"changed"`` (another sha256)."""
+
+    def __init__(self, message: str, reason: Literal["none", "missing", "changed"]) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def locate_per_query(results_path: str | Path, results: Results) -> Path:
+    """The per-query file of a results JSON: the name it records beside it, or ``<stem>.queries.parquet``
+    (a leaderboard copy renames both), whichever has the recorded sha256 (hashed in blocks: any size).
+    Raises :class:`PerQueryNotFound` with a one-line reason otherwise."""
+    path = Path(results_path)
+    if results.per_query is None:
+        raise PerQueryNotFound(
+            f"{path}: no per-query file recorded (format-{results.format} results or --no-per-query)", "none"
+        )
+    candidates = [
+        path.with_name(Path(results.per_query.file).name),
+        path.with_name(path.stem + ".queries.parquet"),
+    ]
+    existing = [c for c in candidates if c.is_file()]
+    if not existing:
+        raise PerQueryNotFound(
+            f"{path}: its per-query file {results.per_query.file} is missing beside it", "missing"
+        )
+    for candidate in existing:
+        if sha256_file(candidate) == results.per_query.sha256:
+            return candidate
+    raise PerQueryNotFound(
+        f"{path}: per-query file {existing[0].name} does not have the sha256 the results record "
+        "(changed after evaluation?)",
+        "changed",
+    )
 
 
 def per_query_path(results_path: str | Path, results: Results) -> Path | None:
-    """The per-query file of a results JSON: the name it records beside it, or ``<stem>.queries.parquet``
-    (a leaderboard copy renames both). ``None`` when the results have none or no file has its sha256."""
-    if results.per_query is None:
+    """:func:`locate_per_query`, or ``None`` where the results have no usable per-query file."""
+    try:
+        return locate_per_query(results_path, results)
+    except PerQueryNotFound:
         return None
-    import hashlib
-
-    results_path = Path(results_path)
-    for candidate in (
-        results_path.with_name(Path(results.per_query.file).name),
-        results_path.with_name(results_path.stem + ".queries.parquet"),
-    ):
-        if (
-            candidate.is_file()
-            and hashlib.sha256(candidate.read_bytes()).hexdigest() == results.per_query.sha256
-        ):
-            return candidate
-    return None

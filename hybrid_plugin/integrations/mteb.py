@@ -9,15 +9,14 @@ The route MTEB documents for tasks outside its own package is Python, and it nee
     mteb.evaluate(model, tasks=benchmark())                         # XQuADR + MLQAR, every subset
     mteb.evaluate(model, tasks=[XQuADR().filter_languages(hf_subsets=["deu-eng", "deu-pool"])])
 
-For the command line, ``hybrid_plugin_mteb.pth`` (installed with the package) adds the two tasks to
-mteb's task registry and the benchmark to its benchmark list when mteb executes them, so
-``mteb run -t XQuADR`` and ``mteb run -b LAReQA`` also work (hook: the top-level module
-``_hybrid_plugin_mteb``; :func:`on_mteb_module_imported`). mteb has no plugin API: the hook writes
-into private registries of the supported versions (:data:`SUPPORTED_MTEB`), and any failure is one
-line on stderr while mteb works on without our tasks. ``HYBRID_PLUGIN_MTEB_AUTOREGISTER=0`` turns it
-off; :func:`register` is the explicit form. Local model folders run through
-``hybrid-plugin mteb run -m ./folder`` (or a SentenceTransformer passed in Python): mteb's own model
-lookup is left alone.
+For the command line, ``hybrid_plugin_mteb.pth`` (installed with the package) calls :func:`register`
+once mteb has been imported (hook: the top-level, standard-library-only module ``_hybrid_plugin_mteb``),
+so ``mteb run -t XQuADR`` and ``mteb run -b LAReQA`` also work. mteb has no plugin API: registering
+writes into private registries of the supported versions (:data:`SUPPORTED_MTEB`); the hook turns any
+failure into one line on stderr while mteb works on without our tasks.
+``HYBRID_PLUGIN_MTEB_AUTOREGISTER=0`` turns the hook off; calling :func:`register` is the explicit form.
+Local model folders run through ``hybrid-plugin mteb run -m ./folder`` (or a SentenceTransformer passed
+in Python): mteb's own model lookup is left alone.
 
 Importing this module imports neither mteb nor torch; the task classes (in
 :mod:`~hybrid_plugin.integrations.mteb_tasks`) import mteb but not torch, so registering is cheap.
@@ -34,16 +33,12 @@ from types import ModuleType
 from typing import Any
 
 from hybrid_plugin.errors import UserError
-from hybrid_plugin.integrations import _mteb_autoload
 
 TASK_NAMES = {"xquad-r": "XQuADR", "mlqa-r": "MLQAR"}  # spec name -> MTEB task name
 # the registry layout relied on; tested with 2.26.0 and 2.26.24 (the newest release when written)
 SUPPORTED_MTEB = ">=2.26,<3"
 BENCHMARK_NAME = "LAReQA"
 BENCHMARK_ATTRIBUTE = "HYBRID_PLUGIN_LAREQA"  # its name in mteb.benchmarks.benchmarks
-PLUGIN_MODULES = tuple(
-    f"hybrid_plugin.integrations.{m}" for m in ("mteb_metadata", "mteb_encoder", "mteb_tasks")
-)
 _LAZY = ("XQuADR", "MLQAR", "TASK_CLASSES", "LAReQARetrieval")
 
 
@@ -66,17 +61,6 @@ class MissingDependency(UserError):
     """Something the tasks import (other than mteb) is missing."""
 
     one_line = True
-
-
-class _PluginImporting(Exception):
-    """The hook fired inside the import of one of :data:`PLUGIN_MODULES` (it imported mteb first)."""
-
-
-def _plugin_module_importing() -> bool:
-    return any(
-        getattr(getattr(sys.modules.get(name), "__spec__", None), "_initializing", False)
-        for name in PLUGIN_MODULES
-    )
 
 
 def _mteb_version() -> str:
@@ -103,8 +87,6 @@ def _task_classes() -> dict[str, type]:
     try:
         from hybrid_plugin.integrations.mteb_tasks import TASK_CLASSES, compatibility_problems
     except ImportError as err:
-        if _plugin_module_importing():  # a circular import, not a broken install: retried at its end
-            raise _PluginImporting from None
         if (err.name or "mteb").split(".")[0] == "mteb":
             raise _incompatible(f"cannot import {err.name or err}") from None
         raise MissingDependency(
@@ -207,50 +189,27 @@ def register_benchmark(benchmark_list: ModuleType) -> str:
 
 
 def register() -> tuple[str, ...]:
-    """Register XQuADR, MLQAR and the LAReQA benchmark with mteb, explicitly; returns the task names.
+    """Register XQuADR, MLQAR and the LAReQA benchmark with mteb; idempotent; returns the task names.
 
-    Only ``mteb run``-style lookups by name need this (``mteb.get_task("XQuADR")``); passing the objects
-    of :func:`tasks` / :func:`benchmark` to ``mteb.evaluate`` does not. Imports mteb (seconds). Raises
-    :class:`IncompatibleMTEB` (one line, naming the supported mteb versions) if mteb's registries are
-    not laid out as expected.
+    What the interpreter-start hook calls once mteb is imported, and the explicit form without it. Only
+    lookups by name need it (``mteb.get_task("XQuADR")``, ``mteb run``); passing the objects of
+    :func:`tasks` / :func:`benchmark` to ``mteb.evaluate`` does not. Imports mteb (seconds), not torch.
+    Raises :class:`IncompatibleMTEB` (one line, naming the supported mteb versions) if mteb's
+    registries are not laid out as expected.
     """
-    from importlib import import_module
-
-    try:  # by module name: mteb's package namespace shadows both modules with functions of their name
-        task_lookup = import_module("mteb.get_tasks")
-        benchmark_list = import_module("mteb.benchmarks.benchmarks")
-    except ImportError as err:
-        raise _incompatible(f"cannot import {err.name or err}") from None
-    names = register_tasks(task_lookup)
-    register_benchmark(benchmark_list)
+    # by module name: mteb's package namespace shadows both modules with functions of their name
+    names = register_tasks(_mteb_module("mteb.get_tasks"))
+    register_benchmark(_mteb_module("mteb.benchmarks.benchmarks"))
     return names
 
 
-_REGISTRARS = {"mteb.get_tasks": register_tasks, "mteb.benchmarks.benchmarks": register_benchmark}
+def _mteb_module(name: str) -> ModuleType:
+    from importlib import import_module
 
-
-def on_mteb_module_imported(name: str, module: ModuleType) -> None:
-    """Called by the interpreter-start hook right after mteb executed ``name``; raises on failure.
-
-    The hook turns any exception into one line on stderr. A registration fired while one of the
-    plugin's MTEB modules was itself importing mteb waits for that module to finish.
-    """
-    registrar = _REGISTRARS.get(name)
-    if registrar is None:
-        return
     try:
-        registrar(module)
-    except _PluginImporting:  # retried by _mteb_autoload.register_deferred() when the module is imported
-        _mteb_autoload.defer(lambda: _deferred_registration(name, module))
-
-
-def _deferred_registration(name: str, module: ModuleType) -> None:
-    try:
-        on_mteb_module_imported(name, module)
-    except Exception as err:  # noqa: BLE001 - the hook's promise: one line, mteb works on
-        from _hybrid_plugin_mteb import warn
-
-        warn(err)
+        return import_module(name)
+    except ImportError as err:
+        raise _incompatible(f"cannot import {err.name or err}") from None
 
 
 # ---------------------------------------------------------------------------------------------

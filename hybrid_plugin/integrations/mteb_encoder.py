@@ -200,13 +200,3 @@ class MTEBEncoder:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _finish_import() -> None:
-    """The tasks' registration the mteb import hook put off while this module was importing mteb."""
-    from hybrid_plugin.integrations._mteb_autoload import register_deferred
-
-    register_deferred()
-
-
-_finish_import()

@@ -214,13 +214,3 @@ def folder_metadata(spec: TaskSpec, sha256: dict[str, str], settings: list[Setti
         return LAReQATaskMetadata(**fields, license=mteb_license(spec.license))
     except ValueError:  # a license MTEB does not know: recorded in the task folder, not here
         return LAReQATaskMetadata(**fields, license="not specified")
-
-
-def _finish_import() -> None:
-    """The tasks' registration the mteb import hook put off while this module was importing mteb."""
-    from hybrid_plugin.integrations._mteb_autoload import register_deferred
-
-    register_deferred()
-
-
-_finish_import()

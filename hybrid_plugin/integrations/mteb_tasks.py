@@ -1,4 +1,4 @@
-"""XQuADR and MLQAR as MTEB retrieval tasks (imports mteb; loaded when mteb's task registry is).
+"""XQuADR and MLQAR as MTEB retrieval tasks (imports mteb; loaded when the tasks are registered or used).
 
 One task per LAReQA spec, one subset per setting (names and metadata:
 :mod:`~hybrid_plugin.integrations.mteb_metadata`). A task keeps no encode or scoring code of its own:
@@ -512,13 +512,3 @@ def write_descriptive_stats(name: str, data_dir: str | None = None) -> Path:
     STATS_DIR.mkdir(parents=True, exist_ok=True)
     task.calculate_descriptive_statistics(overwrite_results=True)
     return task.metadata.descriptive_stat_path
-
-
-def _finish_import() -> None:
-    """The tasks' registration the mteb import hook put off while this module was importing mteb."""
-    from hybrid_plugin.integrations._mteb_autoload import register_deferred
-
-    register_deferred()
-
-
-_finish_import()

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hybrid_plugin.data.files import sha256_file
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.measures import MEASURES, Measure
-from hybrid_plugin.evaluation.results import Results
+from hybrid_plugin.evaluation.results import PerQueryNotFound, Results, locate_per_query
 
 KEY_COLUMNS = ("setting", "kind", "query_lang", "query_id", "group")
 SCORE_TOLERANCE = 1e-9
@@ -39,29 +38,6 @@ class RunFile:
     @property
     def name(self) -> str:
         return str(self.results.model.get("name") or self.path.stem)
-
-
-def _per_query_file(path: Path, results: Results) -> Path:
-    """The per-query file beside ``path`` whose sha256 the results record; refuses missing or changed ones."""
-    if results.per_query is None:
-        raise NotComparable(
-            f"{path}: no per-query file recorded (format-{results.format} results or --no-per-query): "
-            "re-run hybrid-plugin evaluate to test it"
-        )
-    candidates = [
-        path.with_name(Path(results.per_query.file).name),
-        path.with_name(path.stem + ".queries.parquet"),
-    ]
-    existing = [c for c in candidates if c.is_file()]
-    if not existing:
-        raise NotComparable(f"{path}: its per-query file {results.per_query.file} is missing beside it")
-    for candidate in existing:
-        if sha256_file(candidate) == results.per_query.sha256:  # in blocks: any size, little memory
-            return candidate
-    raise NotComparable(
-        f"{path}: per-query file {existing[0].name} does not have the sha256 the results record "
-        "(changed after evaluation?)"
-    )
 
 
 def _columns(table) -> dict[str, np.ndarray]:
@@ -90,7 +66,11 @@ def load_run(path: str | Path, measures: tuple[Measure, ...] | None = None) -> R
         raise UserError(f"{path}: not a hybrid-plugin results JSON ({str(err).splitlines()[0]})") from None
     except RecursionError:
         raise UserError(f"{path}: not a hybrid-plugin results JSON (nested too deeply)") from None
-    per_query = _per_query_file(path, results)
+    try:
+        per_query = locate_per_query(path, results)
+    except PerQueryNotFound as err:
+        hint = ": re-run hybrid-plugin evaluate to test it" if err.reason == "none" else ""
+        raise NotComparable(f"{err}{hint}") from None
     table = pq.read_table(per_query)
     missing = [c for c in KEY_COLUMNS if c not in table.column_names]
     if missing:

@@ -16,12 +16,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hybrid_plugin.atomic import write_bytes, write_text
+from hybrid_plugin.atomic import write_text
 from hybrid_plugin.data.perturb import Perturbation, parse_perturbation
 from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
 from hybrid_plugin.evaluation.measures import CROSS_MAP, MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP, Measure
-from hybrid_plugin.evaluation.perquery import to_arrow
-from hybrid_plugin.evaluation.report import write_results
 from hybrid_plugin.stats.compare import Comparison, compare_runs
 from hybrid_plugin.stats.render import interval_text
 
@@ -55,13 +53,8 @@ class Robustness:
 
 def _evaluate_and_write(cfg: EvalConfig, out: Path, model: Any = None) -> tuple[Path, dict[str, Any]]:
     evaluation = run_evaluation(cfg, model)
-    results = evaluation.results
-    meta = {"task": results.task, "model": results.model["name"], "fingerprint": results.model["fingerprint"]}
-    paths = write_results(results, out, to_arrow(evaluation.table, evaluation.pool, meta))
-    for name, data in evaluation.scored.artifacts.items():
-        write_bytes(out / name, data)
-    config = results.provenance.get("config", {}) if isinstance(results.provenance, dict) else {}
-    return paths["results"], config.get("perturbed_queries", {})
+    saved = evaluation.save(out)
+    return saved.results, evaluation.results.provenance.get("config", {}).get("perturbed_queries", {})
 
 
 def run_robustness(

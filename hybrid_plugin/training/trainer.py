@@ -287,12 +287,12 @@ def _check_eval_tasks(cfg: TrainConfig) -> list:
 
 
 def _evaluate(cfg: TrainConfig, model_dir: Path, tasks: list[str]) -> dict:
-    from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
-    from hybrid_plugin.evaluation.report import scores_line, write_results
+    from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
+    from hybrid_plugin.evaluation.report import scores_line
 
     scores = {}
     for task in tasks:
-        results = evaluate(
+        evaluation = run_evaluation(
             EvalConfig(
                 task=task,
                 model=str(model_dir),
@@ -301,7 +301,8 @@ def _evaluate(cfg: TrainConfig, model_dir: Path, tasks: list[str]) -> dict:
                 device=cfg.device,
             )
         )
-        paths = write_results(results, cfg.eval_dir)
+        saved = evaluation.save(cfg.eval_dir)  # with the per-query file: compare and board intervals
+        results = evaluation.results
         scores[task] = results.scores.model_dump()
-        print(f"{task}: {scores_line(results.scores)}  ({paths['results']})")
+        print(f"{task}: {scores_line(results.scores)}  ({saved.results})")
     return scores
