@@ -61,16 +61,12 @@ def child(task: str, data_dir: str, out: Path) -> None:
 
     mark("import_torch")
     from hybrid_plugin.atomic import write_text
+    from hybrid_plugin.evaluation.console import console_table
     from hybrid_plugin.evaluation.engine import evaluate_pool
     from hybrid_plugin.evaluation.evaluator import EvalConfig, load_task
     from hybrid_plugin.evaluation.perquery import to_arrow
-    from hybrid_plugin.evaluation.report import (
-        console_table,
-        plot_cross_heatmap,
-        plot_rank_distance,
-        result_stem,
-        write_per_query,
-    )
+    from hybrid_plugin.evaluation.plots import plot_cross_heatmap, plot_rank_distance
+    from hybrid_plugin.evaluation.report import result_stem, write_per_query
     from hybrid_plugin.scoring.resolve import resolve_retriever
 
     mark("import_evaluate")

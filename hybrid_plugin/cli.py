@@ -116,8 +116,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hybrid_plugin.atomic import check_writable
+    from hybrid_plugin.evaluation.console import console_table
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
-    from hybrid_plugin.evaluation.report import console_table, preload_plotting
+    from hybrid_plugin.evaluation.plots import preload_plotting
 
     depth = _run_depth(args.run_depth)
     if args.batch_size < 1:
@@ -222,7 +223,7 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
 
     from hybrid_plugin.atomic import check_writable
     from hybrid_plugin.evaluation.evaluator import EvalConfig
-    from hybrid_plugin.evaluation.report import preload_plotting
+    from hybrid_plugin.evaluation.plots import preload_plotting
     from hybrid_plugin.stats.robustness import robustness_markdown, run_robustness, write_robustness
 
     check_writable(Path(args.out), "--out")

@@ -120,7 +120,7 @@ def test_report_plots_ignore_a_usetex_matplotlibrc(hostile_results, tmp_path, dr
     """A user's matplotlibrc with ``text.usetex: True`` would send '$', '%' and '#' to TeX: off here too."""
     import matplotlib
 
-    from hybrid_plugin.evaluation.report import plot_cross_heatmap, plot_mono, plot_rank_distance
+    from hybrid_plugin.evaluation.plots import plot_cross_heatmap, plot_mono, plot_rank_distance
     from hybrid_plugin.evaluation.results import Results
 
     results = Results.model_validate_json(hostile_results.read_text())

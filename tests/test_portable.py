@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_plugin.evaluation.report import model_label
+from hybrid_plugin.evaluation.plots import model_label
 from hybrid_plugin.models.record import training_summary
 from hybrid_plugin.provenance import display_path, portable_command, portable_path
 from hybrid_plugin.training.card import portable_record, write_record

@@ -18,9 +18,10 @@ from hybrid_plugin.data.passages import read_passage_file
 from hybrid_plugin.data.settings import Setting, pool_settings
 from hybrid_plugin.data.spec import all_specs, get_spec
 from hybrid_plugin.errors import UserError
+from hybrid_plugin.evaluation.console import console_table, scores_line
 from hybrid_plugin.evaluation.evaluator import EvalConfig, evaluate
 from hybrid_plugin.evaluation.perquery import query_table
-from hybrid_plugin.evaluation.report import console_table, scores_line, write_results
+from hybrid_plugin.evaluation.report import write_results
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.scoring.ranking import relevant_ranks
 

@@ -31,7 +31,7 @@ from .tables import (
 
 
 def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, missing: list[str]) -> Path:
-    from hybrid_plugin.evaluation.report import plot_cross_heatmap
+    from hybrid_plugin.evaluation.plots import plot_cross_heatmap
 
     report = Path(args.report)
     assets = report.with_suffix("")

@@ -287,8 +287,8 @@ def _check_eval_tasks(cfg: TrainConfig) -> list:
 
 
 def _evaluate(cfg: TrainConfig, model_dir: Path, tasks: list[str]) -> dict:
+    from hybrid_plugin.evaluation.console import scores_line
     from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
-    from hybrid_plugin.evaluation.report import scores_line
 
     scores = {}
     for task in tasks:
