@@ -104,7 +104,7 @@ def robustness_markdown(report: Robustness) -> str:
         "",
         f"Perturbation seed {report.seed}. Each cell: perturbed − clean, with its {1 - cmp.alpha:.0%} paired "
         f"bootstrap interval over {cmp.units} {cmp.unit} units; * = paired test significant "
-        f"({cmp.correction}-corrected). Queries changed: "
+        f"({cmp.correction.capitalize()}-corrected). Queries changed: "
         + ", ".join(
             f"{name} {c.get('changed', 0)}/{c.get('changed', 0) + c.get('unchanged', 0)}"
             for name, c in report.changed.items()
