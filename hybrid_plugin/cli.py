@@ -228,9 +228,11 @@ def _cmd_perturb(args: argparse.Namespace) -> int:
 
     check_writable(Path(args.out), "--out")
     cfg = EvalConfig(**_model_and_data(args), switch_language=args.switch_language)
-    perturbations = [p for p in args.perturbations.split(",") if p.strip()]
-    if not perturbations:
-        raise UserError("--perturbations: give at least one (typo[:RATE], translit, codeswitch[:RATE])")
+    perturbations = None
+    if args.perturbations is not None:
+        perturbations = [p for p in args.perturbations.split(",") if p.strip()]
+        if not perturbations:
+            raise UserError("--perturbations: give at least one (typo[:RATE], translit, codeswitch[:RATE])")
     preload_plotting()
     report = run_robustness(
         cfg,
@@ -256,10 +258,11 @@ def _add_perturb_parser(sub: argparse._SubParsersAction) -> None:
     _add_model_options(p)
     p.add_argument(
         "--perturbations",
-        default="typo:0.05,translit,codeswitch:0.3",
+        default=None,
         help="comma list of typo[:RATE] (letter edits), translit (Latin script via uroman; pip install "
         "'hybrid-plugin[perturb]'), codeswitch[:RATE] (a span from the parallel question; parallel tasks "
-        "only); see docs/robustness.md",
+        "only); see docs/robustness.md (default: typo:0.05,translit and, where the task has parallel "
+        "questions, codeswitch:0.3)",
     )
     p.add_argument(
         "--switch-language",

@@ -152,7 +152,8 @@ class BagOfWords:
         return np.stack([bag_of_words(t) for t in texts]).astype(np.float32)
 
 
-def write_parallel_task(folder: Path) -> Path:
+def write_parallel_task(folder: Path, crossing: bool = True) -> Path:
+    """Parallel questions in de/en/zh; ``crossing=False``: each relevant only in its language (mono-only)."""
     (folder / "qrels").mkdir(parents=True)
     toml = (
         'name = "toy-parallel"\ntitle = "Toy parallel"\ndescription = "Parallel toy questions."\n'
@@ -169,7 +170,7 @@ def write_parallel_task(folder: Path) -> Path:
             )
     for lang in LANGS:
         for g in range(len(TOPICS)):
-            qrels += [(f"{lang}-q{g}", f"{other}-c{g}", 1) for other in LANGS]
+            qrels += [(f"{lang}-q{g}", f"{other}-c{g}", 1) for other in LANGS if crossing or other == lang]
     for name, rows in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
         (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     lines = ["query-id\tcorpus-id\tscore", *("\t".join(map(str, r)) for r in qrels)]
@@ -215,3 +216,31 @@ def test_cli_refuses_a_bad_perturbation_in_one_line(tmp_path: Path, capsys) -> N
         code, capsys.readouterr().err, "perturbation 'shout': expected one of typo, translit, codeswitch"
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_monolingual_tasks_get_no_code_switching(tmp_path: Path) -> None:
+    from hybrid_plugin.stats.robustness import run_robustness
+
+    task = write_parallel_task(tmp_path / "task", crossing=False)
+    cfg = EvalConfig(task=str(task), cache_dir=str(tmp_path / "emb"), run_depth=0)
+    with pytest.raises(UserError, match="codeswitch needs parallel questions; toy-parallel has none"):
+        run_robustness(cfg, ["typo", "codeswitch"], tmp_path / "asked", model=BagOfWords(), bootstraps=10)
+    assert not (tmp_path / "asked" / "typo-0.05").exists()  # refused before any perturbed run
+    if not _has_uroman():  # the default includes translit
+        with pytest.raises(UserError, match=r"needs uroman: pip install 'hybrid-plugin\[perturb\]'"):
+            run_robustness(cfg, None, tmp_path / "default", model=BagOfWords())
+        assert not (tmp_path / "default").exists()  # refused before the clean run
+        return
+    report = run_robustness(
+        cfg, None, tmp_path / "default", model=BagOfWords(), bootstraps=50, permutations=50
+    )
+    assert [p.name for p in report.perturbations] == ["typo:0.05", "translit"]
+    assert [pair.measure("mono_map") is not None for pair in report.comparison.pairs] == [True] * len(
+        report.perturbations
+    )
+
+
+def _has_uroman() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("uroman") is not None

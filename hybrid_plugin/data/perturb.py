@@ -116,6 +116,14 @@ def typo(text: str, rate: float, rng: np.random.Generator) -> str:
     return "".join(out)
 
 
+def check_available(perturbations: list[Perturbation]) -> None:
+    """Refuse (one line) before any evaluation what this install cannot do."""
+    import importlib.util
+
+    if any(p.kind == "translit" for p in perturbations) and importlib.util.find_spec("uroman") is None:
+        raise UserError("the translit perturbation needs uroman: pip install 'hybrid-plugin[perturb]'")
+
+
 @cache
 def _romanizer():
     try:

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hybrid_plugin.atomic import write_text
-from hybrid_plugin.data.perturb import Perturbation, parse_perturbation
+from hybrid_plugin.data.perturb import Perturbation, check_available, parse_perturbation
+from hybrid_plugin.data.spec import SettingKind
+from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
 from hybrid_plugin.evaluation.measures import CROSS_MAP, MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP, Measure
 from hybrid_plugin.stats.compare import Comparison, compare_runs
@@ -25,6 +27,7 @@ from hybrid_plugin.stats.render import interval_text
 
 MEASURES: tuple[Measure, ...] = (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)
 CLEAN = "clean"
+DEFAULT_PERTURBATIONS = ("typo:0.05", "translit", "codeswitch:0.3")
 
 
 @dataclass
@@ -59,7 +62,7 @@ def _evaluate_and_write(cfg: EvalConfig, out: Path, model: Any = None) -> tuple[
 
 def run_robustness(
     cfg: EvalConfig,
-    perturbations: list[str],
+    perturbations: list[str] | None,
     out: str | Path,
     *,
     seed: int = 0,
@@ -67,10 +70,23 @@ def run_robustness(
     bootstraps: int = 2_000,
     permutations: int = 10_000,
 ) -> Robustness:
-    """Evaluate ``cfg`` clean and under each perturbation into ``out/<name>/``, then compare."""
-    parsed = [parse_perturbation(text, cfg.switch_language) for text in perturbations]
+    """Evaluate ``cfg`` clean and under each perturbation into ``out/<name>/``, then compare.
+
+    ``perturbations=None``: :data:`DEFAULT_PERTURBATIONS`, without code-switching on a task that has
+    no parallel questions; asked for there, code-switching is refused before any perturbed run."""
+    texts = DEFAULT_PERTURBATIONS if perturbations is None else perturbations
+    parsed = [parse_perturbation(text, cfg.switch_language) for text in texts]
+    check_available(parsed)
     out = Path(out)
-    paths = {CLEAN: _evaluate_and_write(replace(cfg, query_perturbation=None), out / CLEAN, model)[0]}
+    clean = run_evaluation(replace(cfg, query_perturbation=None), model)
+    if clean.pool.settings == (SettingKind.MONO,) and any(p.kind == "codeswitch" for p in parsed):
+        if perturbations is not None:
+            raise UserError(
+                f"codeswitch needs parallel questions; {clean.pool.task} has none (leave it out of "
+                "--perturbations)"
+            )
+        parsed = [p for p in parsed if p.kind != "codeswitch"]
+    paths = {CLEAN: clean.save(out / CLEAN).results}
     changed: dict[str, dict[str, int]] = {}
     for p in parsed:
         perturbed = replace(cfg, query_perturbation=p.name, perturbation_seed=seed)
@@ -83,9 +99,8 @@ def run_robustness(
         seed=seed,
         measures=MEASURES,
     )
-    clean = json.loads(paths[CLEAN].read_text(encoding="utf-8"))
     return Robustness(
-        model=clean["model"]["name"],
+        model=clean.results.model["name"],
         task=comparison.task,
         seed=seed,
         perturbations=parsed,
