@@ -19,7 +19,11 @@ from pathlib import Path
 from hybrid_plugin.stats.compare import Interval
 from hybrid_plugin.stats.render import interval_text
 
-MEASURES = (("mono_map", "mono mAP", 3), ("multi_map", "multi mAP", 3), ("max_rank_distance", "rank dist", 1))
+MEASURES = (
+    ("mono_map", "mono mAP ↑", 3),
+    ("multi_map", "multi mAP ↑", 3),
+    ("max_rank_distance", "max rank distance ↓", 1),
+)
 
 
 def _cell(cell: dict, places: int) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hybrid_plugin.data.spec import get_spec
+from hybrid_plugin.data.spec import SettingKind, get_spec
+from hybrid_plugin.evaluation.measures import MEASURES, Measure
 from hybrid_plugin.leaderboard.board import Row
 from hybrid_plugin.leaderboard.schema import RowBase, language_column, language_description, row_model
 
@@ -71,6 +72,48 @@ def training_short(row: RowBase) -> str:
     return text + (f", batch {row.batch_size}" if row.batch_size else "")
 
 
+PAGE_DECIMALS = 3  # the page shows at most this many decimals (the CSV keeps the measure's own)
+
+
+def _measure_column(m: Measure) -> Column:
+    """A board measure's column: label and arrow, its cell to at most :data:`PAGE_DECIMALS` places, its
+    board description as the title; multi mAP stays beside the language columns, mono and cross next."""
+    places = min(m.board.decimals, PAGE_DECIMALS) if m.board else PAGE_DECIMALS
+    heading = f"{m.label} {m.arrow}" if m.higher_is_better is False else m.label
+    return Column(
+        heading,
+        lambda r, k=m.key, n=places: _num(getattr(r, k), n),
+        lambda r, k=m.key: getattr(r, k),
+        True,
+        title=m.board.description if m.board else m.description,
+        priority={SettingKind.MULTI: 0, SettingKind.MONO: 1, SettingKind.CROSS: 1}[m.kind]
+        if m.column == "ap"
+        else 2,
+    )
+
+
+def _measure_columns() -> list[Column]:
+    """The registry's board measures in order; the multi mAP interval and the comparison with the best
+    row follow multi mAP."""
+    out: list[Column] = []
+    for m in MEASURES.board():
+        out.append(_measure_column(m))
+        if m.key == "multi_map":
+            out.append(
+                Column(
+                    "multi 95% CI",
+                    interval_text,
+                    lambda r: r.multi_map_ci_low,
+                    True,
+                    title="bootstrap interval over question groups; n/a: no per-query file",
+                )
+            )
+            out.append(
+                Column("vs best", versus_text, title=RowBase.model_fields["vs_best"].description or "")
+            )
+    return out
+
+
 def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[Column]:
     """The table columns of a task; ``rank_of`` maps ``id(row)`` to its place; ``partial`` adds languages."""
     spec = get_spec(task)
@@ -102,39 +145,7 @@ def columns(task: str, rank_of: dict[int, int], partial: bool = False) -> list[C
             title=fields["candidate_format"].description,
             place="detail",
         ),
-        *(
-            Column(
-                setting,
-                lambda r, k=f"{setting}_map": _num(getattr(r, k), 3),
-                lambda r, k=f"{setting}_map": getattr(r, k),
-                True,
-                title=f"{setting}_map",
-                priority=0 if setting == "multi" else 1,  # multi stays beside the language columns
-            )
-            for setting in ("mono", "cross", "multi")
-        ),
-        Column(
-            "multi 95% CI",
-            interval_text,
-            lambda r: r.multi_map_ci_low,
-            True,
-            title="bootstrap interval over question groups; n/a: no per-query file",
-        ),
-        Column("vs best", versus_text, title=fields["vs_best"].description),
-        Column(
-            "rank dist ↓",
-            lambda r: _num(r.max_rank_distance, 1),
-            lambda r: r.max_rank_distance,
-            True,
-            title="max rank distance (language bias, lower is better)",
-        ),
-        Column(
-            "same-lang top",
-            lambda r: _num(r.same_language_top_share, 3),
-            lambda r: r.same_language_top_share,
-            True,
-            title=fields["same_language_top_share"].description,
-        ),
+        *_measure_columns(),
     ]
     if partial:
         cols.insert(5, Column("languages", lambda r: r.languages.replace(",", " ")))
