@@ -80,8 +80,7 @@ def test_a_measure_registered_in_one_place_reaches_results_per_query_file_and_co
 
 def test_a_registered_measure_reaches_the_mteb_scores(tmp_path, monkeypatch):
     pytest.importorskip("mteb")
-    from mteb.timing import TimingStack
-    from test_mteb import HashModel, parallel_pool
+    from test_mteb import HashModel, evaluate_subsets, parallel_pool
 
     from hybrid_plugin.evaluation.engine import TaskContext
     from hybrid_plugin.integrations.mteb_tasks import XQuADR
@@ -94,17 +93,7 @@ def test_a_registered_measure_reaches_the_mteb_scores(tmp_path, monkeypatch):
         task.dataset = task._subsets(pool)
         task.data_loaded = True
         model = HashModel()
-        entries = {
-            subset: task._evaluate_subset(
-                model,
-                task.dataset[subset]["test"],
-                encode_kwargs={"batch_size": 8},
-                hf_split="test",
-                hf_subset=subset,
-                timer=TimingStack(),
-            )
-            for subset in ("deu-pool", "deu-eng")
-        }
+        entries = evaluate_subsets(task, model, ("deu-pool", "deu-eng"))
         typed = next(iter(task._scored.values())).evaluation.results
     assert entries["deu-pool"]["first_relevant_top3"] == typed.per_language["de"].get("first_relevant_top3")
     assert "first_relevant_top3" not in entries["deu-eng"]  # a pool measure: only the pool subsets

@@ -134,6 +134,23 @@ def parallel_pool(seed: int = 0):
     return pool_from_files("xquad-r", ("de", "en", "zh"), files, "sentence")
 
 
+def evaluate_subsets(task, model, subsets) -> dict:
+    """MTEB's per-subset evaluation of a loaded task, as ``mteb.evaluate`` calls it (batches of 8)."""
+    from mteb.timing import TimingStack
+
+    return {
+        subset: task._evaluate_subset(
+            model,
+            task.dataset[subset]["test"],
+            encode_kwargs={"batch_size": 8},
+            hf_split="test",
+            hf_subset=subset,
+            timer=TimingStack(),
+        )
+        for subset in subsets
+    }
+
+
 def test_unidentified_model_is_encoded_once_without_the_store(tmp_path):
     """No metadata: no fingerprint, so nothing is written to the store; each unique text is encoded once."""
     from hybrid_plugin.data.pool import unique_texts
@@ -182,7 +199,6 @@ def test_identified_model_uses_the_store(tmp_path):
 
 def test_task_scores_are_the_engines(tmp_path, monkeypatch):
     """A task's subsets through MTEB's own retrieval scoring: every engine value, read from typed results."""
-    from mteb.timing import TimingStack
 
     from hybrid_plugin.data.pool import unique_texts
     from hybrid_plugin.evaluation.engine import TaskContext
@@ -198,16 +214,7 @@ def test_task_scores_are_the_engines(tmp_path, monkeypatch):
     task.dataset = task._subsets(pool)
     task.data_loaded = True
     model = HashModel()
-    entries = {}
-    for subset in wanted:
-        entries[subset] = task._evaluate_subset(
-            model,
-            task.dataset[subset]["test"],
-            encode_kwargs={"batch_size": 8},
-            hf_split="test",
-            hf_subset=subset,
-            timer=TimingStack(),
-        )
+    entries = evaluate_subsets(task, model, wanted)
     # queries and candidates encoded once for all subsets (in batches of 8)
     assert sum(n for _, n in model.calls) == len(unique_texts(pool.query_text)[0]) + len(
         unique_texts(pool.cand_text)[0]
