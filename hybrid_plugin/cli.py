@@ -273,11 +273,6 @@ def _add_perturb_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstraps", type=int, default=2_000, help="bootstrap replicates of the intervals")
     p.add_argument("--permutations", type=int, default=10_000, help="sign flips of the paired test")
     p.add_argument("--out", default="robustness", help="folder for the results and the robustness report")
-    p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
-    p.add_argument("--max-memory", default=None, metavar="SIZE", help="memory for the engine's tiles")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda where torch sees one)")
-    p.add_argument("--query-prompt", default=None, metavar="TEXT", help="text put before every query")
-    p.add_argument("--document-prompt", default=None, metavar="TEXT", help="text put before every candidate")
     p.set_defaults(func=_cmd_perturb)
 
 
@@ -354,7 +349,8 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    """The model and its training-free de-biasing (evaluate and perturb)."""
+    """The model, its training-free de-biasing and how it encodes and scores: what `_model_and_data`
+    reads (evaluate and perturb)."""
     p.add_argument(
         "--model",
         default=None,
@@ -380,6 +376,34 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         help="texts the de-biasing is fitted on: 'pool' = the evaluated pool's candidates (transductive, "
         "labelled so); a training source such as mlqa:PATH (≤ 2000 texts per language); a .jsonl of "
         '{"lang", "text"} lines; or a map saved beside earlier results (.npz) (default: pool)',
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
+    p.add_argument(
+        "--max-memory",
+        default=None,
+        metavar="SIZE",
+        help="memory for the engine's tiles, e.g. 512M or 4G (default: a quarter of the available "
+        "memory, at most 1 GiB); the numbers do not depend on it",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="where the model encodes and the engine scores: cpu, cuda or cuda:N (default: cuda where "
+        "torch sees one, else cpu)",
+    )
+    p.add_argument(
+        "--query-prompt",
+        default=None,
+        metavar="TEXT",
+        help="text put before every query, e.g. 'query: ' (default: the prompt in the model's config, if "
+        "any); keys the embedding cache, so other prompts never reuse its embeddings",
+    )
+    p.add_argument(
+        "--document-prompt",
+        default=None,
+        metavar="TEXT",
+        help="text put before every candidate, e.g. 'passage: ' (default: the model config's document "
+        "prompt, if any)",
     )
 
 
@@ -411,7 +435,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="write TREC qrels and run files per setting into this folder (ids must have no white space)",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="encoding batch size")
     p.add_argument(
         "--alignment",
         action="store_true",
@@ -419,37 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     p.add_argument(
-        "--max-memory",
-        default=None,
-        metavar="SIZE",
-        help="memory for the engine's tiles, e.g. 512M or 4G (default: a quarter of the available "
-        "memory, at most 1 GiB); the numbers do not depend on it",
-    )
-    p.add_argument(
         "--tile",
         default=None,
         metavar="QxC",
         help="fixed tile sides, queries x candidates (e.g. 1x7), instead of the --max-memory budget",
-    )
-    p.add_argument(
-        "--device",
-        default=None,
-        help="where the model encodes and the engine scores: cpu, cuda or cuda:N (default: cuda where "
-        "torch sees one, else cpu)",
-    )
-    p.add_argument(
-        "--query-prompt",
-        default=None,
-        metavar="TEXT",
-        help="text put before every query, e.g. 'query: ' (default: the prompt in the model's config, if "
-        "any); keys the embedding cache, so other prompts never reuse its embeddings",
-    )
-    p.add_argument(
-        "--document-prompt",
-        default=None,
-        metavar="TEXT",
-        help="text put before every candidate, e.g. 'passage: ' (default: the model config's document "
-        "prompt, if any)",
     )
     p.add_argument(
         "--executor",
