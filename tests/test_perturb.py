@@ -207,6 +207,9 @@ def test_perturb_reports_paired_drops_equal_to_the_results(tmp_path: Path) -> No
     paths = write_robustness(report, out)
     written = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert written["results"]["clean"] == "clean/" + report.results["clean"].name  # relative, no machine path
+    assert [s["files"] for s in written["comparison"]["systems"]] == [
+        [written["results"][name]] for name in ("clean", "typo:0.5", "codeswitch:1")
+    ]
 
 
 def test_cli_refuses_a_bad_perturbation_in_one_line(tmp_path: Path, capsys) -> None:

@@ -42,15 +42,24 @@ class Robustness:
     changed: dict[str, dict[str, int]]  # perturbation name -> queries changed / unchanged
     comparison: Comparison
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, relative_to: Path | None = None) -> dict[str, Any]:
+        """The report as JSON; file paths relative to ``relative_to`` (the folder holding them) if given."""
+
+        def where(path: str | Path) -> str:
+            return (Path(path).relative_to(relative_to) if relative_to else Path(path)).as_posix()
+
+        comparison = self.comparison.to_json()
+        comparison["systems"] = [
+            {**s, "files": [where(f) for f in s["files"]]} for s in comparison["systems"]
+        ]
         return {
             "model": self.model,
             "task": self.task,
             "seed": self.seed,
             "perturbations": [asdict(p) | {"name": p.name} for p in self.perturbations],
-            "results": {name: path.as_posix() for name, path in self.results.items()},
+            "results": {name: where(path) for name, path in self.results.items()},
             "changed_queries": self.changed,
-            "comparison": self.comparison.to_json(),
+            "comparison": comparison,
         }
 
 
@@ -158,12 +167,6 @@ def write_robustness(report: Robustness, out: str | Path) -> dict[str, Path]:
     """``robustness.md`` and ``robustness.json`` in ``out`` (beside the per-perturbation folders)."""
     out = Path(out)
     paths = {"markdown": out / "robustness.md", "json": out / "robustness.json"}
-    data = report.to_json()
-    data["results"] = {name: Path(p).relative_to(out).as_posix() for name, p in report.results.items()}
-    data["comparison"]["systems"] = [
-        {**s, "files": [Path(f).relative_to(out).as_posix() for f in s["files"]]}
-        for s in data["comparison"]["systems"]
-    ]
     write_text(paths["markdown"], robustness_markdown(report))
-    write_text(paths["json"], json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text(paths["json"], json.dumps(report.to_json(out), indent=2, ensure_ascii=False) + "\n")
     return paths
