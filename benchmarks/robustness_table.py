@@ -16,42 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-from hybrid_plugin.stats.compare import Interval
-from hybrid_plugin.stats.render import interval_text
+from hybrid_plugin.evaluation.measures import MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP
+from hybrid_plugin.stats.robustness import recipes_markdown
 
-MEASURES = (
-    ("mono_map", "mono mAP ↑", 3),
-    ("multi_map", "multi mAP ↑", 3),
-    ("max_rank_distance", "max rank distance ↓", 1),
-)
-
-
-def _cell(cell: dict, places: int) -> str:
-    star = "*" if cell["test"]["significant"] else ""
-    return interval_text(Interval(**cell["difference"]), places, sign=True) + star
-
-
-def table(runs: dict[str, dict]) -> str:
-    perturbations = list(dict.fromkeys(p["name"] for run in runs.values() for p in run["perturbations"]))
-    lines = []
-    for key, label, places in MEASURES:
-        lines += [f"### {label}", "", "| recipe | clean | " + " | ".join(perturbations) + " |"]
-        lines.append("|---|---:|" + "---:|" * len(perturbations))
-        for name, run in runs.items():
-            pairs = {pair["system"]: pair for pair in run["comparison"]["pairs"]}
-            clean, cells = None, []
-            for p in perturbations:
-                pair = pairs.get(p)
-                measure = next((m for m in pair["measures"] if m["key"] == key), None) if pair else None
-                if measure is None:
-                    cells.append("")
-                    continue
-                clean = measure["macro"]["baseline"]["value"]
-                cells.append(_cell(measure["macro"], places))
-            clean_text = interval_text(Interval(clean, None, None), places)
-            lines.append(f"| {name} | {clean_text} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+MEASURES = (MONO_MAP, MULTI_MAP, MAX_RANK_DISTANCE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         if not folder:
             ap.error(f"{spec}: expected NAME=DIR")
         runs[name] = json.loads((Path(folder) / "robustness.json").read_text(encoding="utf-8"))
-    text = table(runs)
+    text = recipes_markdown(runs, measures=MEASURES)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text)

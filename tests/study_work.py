@@ -73,3 +73,28 @@ def fake_work(work: Path, runs: dict, skip: tuple[str, ...] = ()) -> Path:
         for task in tasks:
             fake_eval(work, run.name, task)
     return work
+
+
+def fake_robustness(work: Path, name: str, task: str, drop: float = 0.5) -> Path:
+    """``work/NAME/robustness/TASK/robustness.json`` as ``perturb`` writes it: a clean run and a
+    ``typo:0.05`` run whose relevant candidates are lifted by ``drop`` less, compared paired."""
+    from hybrid_plugin.data.perturb import parse_perturbation
+    from hybrid_plugin.stats import compare_runs
+    from hybrid_plugin.stats.robustness import Robustness, write_robustness
+
+    out = work / name / "robustness" / task
+    clean = fake_eval(out, "clean", task, signal=2.0, alignment=False)
+    typo = fake_eval(out, "typo-0.05", task, signal=2.0 - drop, alignment=False)
+    comparison = compare_runs(
+        [("clean", [clean]), ("typo:0.05", [typo])], baseline="clean", bootstraps=200, permutations=200
+    )
+    report = Robustness(
+        model=name,
+        task=task,
+        seed=0,
+        perturbations=[parse_perturbation("typo:0.05")],
+        results={"clean": clean, "typo:0.05": typo},
+        changed={"typo:0.05": {"changed": 30, "unchanged": 0}},
+        comparison=comparison,
+    )
+    return write_robustness(report, out)["json"]

@@ -18,7 +18,8 @@ Plans (run names say what they are; a run shared by two plans is trained once):
   seed-spread runs of the second edition, without ``main``'s X-X and MLQA-R)
 - ``debias`` untrained, hybrid α = 0.5, its λ = 0.75 merge, hybrid α = 0.25, X-X-mono and X-Y
   (``--seeds`` each), each plain and with ``--debias center / lsar / leace`` fitted on the training
-  corpus's texts (out of sample), on XQuAD-R, MLQA-R and TyDi GoldP
+  corpus's texts (out of sample), on XQuAD-R, MLQA-R and TyDi GoldP; each plain run also on perturbed
+  queries of XQuAD-R and TyDi GoldP (``--robustness``, as ``hybrid-plugin perturb`` with its defaults)
 - ``all``   main, alpha, batch and merge
 - ``smoke`` untrained + mono + hybrid, one seed (for trying the pipeline out)
 
@@ -37,8 +38,8 @@ rows) and re-renders the board.
 
 The package's rooms, one job each: ``plans`` (runs and plans), ``running`` (train, evaluate, collect),
 ``records`` (typed run records), ``tables``, ``claims`` and ``sections`` (what the report states),
-``debias`` (de-biasing × recipes, the goal), ``plots``, ``report`` (the Markdown), ``leaderboard``
-and ``cli``.
+``debias`` (de-biasing × recipes, the goal), ``robustness`` (drops under perturbed queries),
+``plots``, ``report`` (the Markdown), ``leaderboard`` and ``cli``.
 """
 
 from __future__ import annotations

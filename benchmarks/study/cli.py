@@ -9,7 +9,7 @@ from hybrid_plugin.errors import UserError
 from hybrid_plugin.provenance import portable_command
 
 from .leaderboard import submit_to_leaderboard
-from .plans import PLANS, only_runs, plan_runs
+from .plans import PLANS, only_runs, plan_robustness, plan_runs
 from .report import write_report
 from .running import collect
 
@@ -55,6 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "budget on the runs that matter first)",
     )
     p.add_argument(
+        "--robustness",
+        default=None,
+        metavar="TASKS",
+        help="comma list of tasks on which each plain run is also evaluated on perturbed queries "
+        "(hybrid-plugin perturb's defaults, seed 0); 'none' for none (default: xquad-r,tydi-goldp for "
+        "the debias plan, none for the others)",
+    )
+    p.add_argument(
         "--eval-languages",
         default=None,
         help="TASK=LANGS;... e.g. 'xquad-r=de,en,zh;mlqa-r=de,en,zh' (sweeps on a subset)",
@@ -77,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.pairs is not None and args.pairs <= 0:
         p.error("--pairs: expected a positive number of training pairs")
     args.tasks = [t for t in (args.tasks or "").split(",") if t.strip()] or None
+    args.robustness = plan_robustness(args.plan, args.robustness)
     args.only = [r.strip() for r in (args.only or "").split(",") if r.strip()] or None
     langs = {}
     for part in (args.eval_languages or "").split(";"):
@@ -95,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = plan_runs(args.plan, args.seeds, args.batch_size, args.alphas, args.batch_sizes, args.merge)
         if args.only:
             runs = only_runs(runs, args.only)
-        for task in args.tasks or sorted({t for tasks in runs.values() for t in tasks}):
+        planned = args.tasks or sorted({t for tasks in runs.values() for t in tasks})
+        for task in dict.fromkeys([*planned, *args.robustness]):
             get_spec(task)
         rows, missing = collect(runs, args)
         command = "python benchmarks/study.py " + portable_command(argv if argv is not None else sys.argv[1:])

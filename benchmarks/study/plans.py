@@ -113,6 +113,9 @@ MAIN_TASKS = ("xquad-r", "mlqa-r")
 SWEEP_TASKS = ("xquad-r",)
 MERGE_TASKS = ("xquad-r", "tydi-goldp")
 DEBIAS_TASKS = ("xquad-r", "mlqa-r", "tydi-goldp")
+#: where the debias plan also evaluates each plain recipe on perturbed queries (``perturb``'s default
+#: perturbations; TyDi GoldP has no parallel questions, so no code-switching there)
+ROBUSTNESS_TASKS = ("xquad-r", "tydi-goldp")
 PLANS = ("main", "alpha", "batch", "merge", "seeds", "debias", "all", "smoke")
 
 
@@ -224,6 +227,14 @@ def plan_runs(
         for run in members:
             runs[run] = tuple(dict.fromkeys([*runs.get(run, ()), *tasks]))
     return dict(sorted(runs.items(), key=lambda item: item[0].strategy != "untrained"))
+
+
+def plan_robustness(plan: str, asked: str | None) -> tuple[str, ...]:
+    """The tasks on which each plain run is also evaluated under perturbed queries: ``--robustness``
+    (``none``: no task), else the debias plan's :data:`ROBUSTNESS_TASKS` and no task for other plans."""
+    if asked is None:
+        return ROBUSTNESS_TASKS if plan == "debias" else ()
+    return tuple(t.strip() for t in asked.split(",") if t.strip() and t.strip() != "none")
 
 
 def only_runs(runs: dict[Run, tuple[str, ...]], names: list[str]) -> dict[Run, tuple[str, ...]]:

@@ -3,8 +3,10 @@ evaluated task (its summary as read from the results file, and that file's path)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,6 +103,7 @@ class RunRecord:
     seconds_per_step: float | None = None
     model_path: str | None = None
     training: dict[str, Any] | None = None  # the settings of training.json the report states
+    robustness: dict[str, str] = field(default_factory=dict)  # task -> its robustness.json (perturb)
 
     @classmethod
     def of_run(cls, run: Run, label: str, recipe: str) -> RunRecord:
@@ -163,7 +166,26 @@ class RunRecord:
         }
         if self.model_path is not None:
             row |= {"steps": self.steps, "seconds_per_step": self.seconds_per_step, "training": self.training}
+        if self.robustness:
+            row["robustness"] = {task: robustness_summary(path) for task, path in self.robustness.items()}
         return row
+
+
+def robustness_summary(path: str | Path) -> dict[str, dict[str, Any]]:
+    """A ``robustness.json``'s macro cells: perturbation → measure → clean score, the difference
+    perturbed − clean with its interval, and whether the paired test found it significant."""
+    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {
+        pair["system"]: {
+            m["key"]: {
+                "clean": m["macro"]["baseline"]["value"],
+                "difference": m["macro"]["difference"],
+                "significant": m["macro"]["test"]["significant"],
+            }
+            for m in pair["measures"]
+        }
+        for pair in report["comparison"]["pairs"]
+    }
 
 
 def as_records(rows: Iterable[RunRecord | Mapping[str, Any]]) -> list[RunRecord]:

@@ -16,6 +16,7 @@ from .claims import claims
 from .plans import DEBIAS_TASKS
 from .plots import plot_alpha, plot_pareto, plot_scatter
 from .records import RunRecord
+from .robustness import robustness_section
 from .sections import batch_section, conclusions, spread_table, training_settings
 from .tables import (
     _fmt,
@@ -113,6 +114,7 @@ def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, 
     if tydi:
         lines += ["## TyDi GoldP (held-out, monolingual): mAP / nDCG@10 per language", ""] + tydi + [""]
     lines += debias_section(rows, args)
+    lines += robustness_section(rows, args.robustness, portable_path(assets))
     lines += [
         "## Runs",
         "",
@@ -184,7 +186,8 @@ def debias_section(rows: list[RunRecord], args: argparse.Namespace) -> list[str]
 
 
 def copy_records(rows: list[RunRecord], target: Path) -> None:
-    """Each run's results JSONs and training record next to the report (models stay out)."""
+    """Each run's results JSONs, training record and robustness reports next to the report (models
+    and the perturbed runs' results stay out)."""
     for row in rows:
         sources = {f"{Path(path).stem}.json": Path(path) for path in row.results_path.values()}
         for path in map(Path, row.results_path.values()):
@@ -193,5 +196,8 @@ def copy_records(rows: list[RunRecord], target: Path) -> None:
                 sources[per_query.name] = per_query
         if row.model_path:
             sources["training.json"] = Path(row.model_path) / "training.json"
+        for task, path in row.robustness.items():  # the comparison and its per-language tables
+            sources[f"robustness-{task}.json"] = Path(path)
+            sources[f"robustness-{task}.md"] = Path(path).with_suffix(".md")
         for name, source in sources.items():
             write_bytes(target / row.name / name, source.read_bytes())

@@ -124,14 +124,9 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on {path.stem}")
     tqdm.write(f"[study] evaluating {run.name} on {path.stem}")
-    model_arg = (  # recorded in the results: relative to the working directory, never the machine's path
-        portable_path(model)
-        if model is not None
-        else (None if args.base_model == "default" else args.base_model)
-    )
     config = EvalConfig(
         task=task,
-        model=model_arg,
+        model=_model_arg(model, args),
         languages=languages,
         data_dir=args.data_dir,
         alignment=True,  # a few seconds (probes on the embeddings already computed); TyDi's for domain shift
@@ -153,9 +148,44 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
     return Results.load(saved.results)
 
 
+def _model_arg(model: Path | None, args: argparse.Namespace) -> str | None:
+    """The model as results record it: relative to the working directory, never the machine's path."""
+    if model is not None:
+        return portable_path(model)
+    return None if args.base_model == "default" else args.base_model
+
+
+def robustness_path(run: Run, task: str, work: str) -> Path:
+    """``robustness/TASK/robustness.json``, beside one results folder per perturbation (and the clean)."""
+    return Path(work) / run.name / "robustness" / task / "robustness.json"
+
+
+def ensure_robustness(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Path:
+    """The run on ``task`` clean and under ``perturb``'s default perturbations (seed 0), compared
+    paired over question groups; made once (``robustness.json`` is written last), then reused."""
+    from hybrid_plugin.evaluation.evaluator import EvalConfig
+    from hybrid_plugin.stats.robustness import run_robustness, write_robustness
+
+    path = robustness_path(run, task, args.work)
+    if path.is_file():
+        return path
+    if args.report_only:
+        raise Missing(f"{run.name}: not evaluated on perturbed queries of {task}")
+    tqdm.write(f"[study] perturbed queries: {run.name} on {task}")
+    config = EvalConfig(
+        task=task,
+        model=_model_arg(model, args),
+        languages=args.eval_languages.get(task),
+        data_dir=args.data_dir,
+    )
+    write_robustness(run_robustness(config, None, path.parent, seed=0), path.parent)
+    return path
+
+
 def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[int, int]:
     """(pieces in the plan, pieces already in the work folder): one training per trained run, one
-    evaluation per run and task. A merge counts as a training."""
+    evaluation per run and task, one perturbed-queries comparison per plain run and ``--robustness``
+    task. A merge counts as a training."""
     total = done = 0
     for run, plan_tasks in runs.items():
         if run.strategy != "untrained" and (not run.debias or run.plain not in runs):
@@ -165,6 +195,9 @@ def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> 
             total += 1
             path = eval_path(run, task, args.eval_languages.get(task), args.work)
             done += path.is_file() or refusal_path(path).is_file()
+        if not run.debias:
+            total += len(args.robustness)
+            done += sum(robustness_path(run, task, args.work).is_file() for task in args.robustness)
     return total, done
 
 
@@ -222,5 +255,15 @@ def _collect(
             if not evaluated_before:
                 bar.update()
             row.tasks[task] = TaskResult(summarise(results), str(path))
+        for task in args.robustness if not run.debias else ():
+            done_before = robustness_path(run, task, args.work).is_file()
+            bar.set_postfix_str(f"{run.name} on perturbed {task}")
+            try:
+                row.robustness[task] = str(ensure_robustness(run, model, task, args))
+            except Missing as gap:
+                missing.append(str(gap))
+                continue
+            if not done_before:
+                bar.update()
         rows.append(row)
     return rows, missing

@@ -12,6 +12,7 @@ plus the ranking.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from hybrid_plugin.data.spec import SettingKind
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
 from hybrid_plugin.evaluation.measures import CROSS_MAP, MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP, Measure
-from hybrid_plugin.stats.compare import Comparison, compare_runs
+from hybrid_plugin.stats.compare import Comparison, Interval, compare_runs
 from hybrid_plugin.stats.render import interval_text
 
 MEASURES: tuple[Measure, ...] = (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)
@@ -170,3 +171,39 @@ def write_robustness(report: Robustness, out: str | Path) -> dict[str, Path]:
     write_text(paths["markdown"], robustness_markdown(report))
     write_text(paths["json"], json.dumps(report.to_json(out), indent=2, ensure_ascii=False) + "\n")
     return paths
+
+
+def recipes_markdown(
+    reports: Mapping[str, Mapping[str, Any]], heading: str = "###", measures: tuple[Measure, ...] = MEASURES
+) -> str:
+    """Several models' ``robustness.json`` side by side (name → its JSON): one table per measure, a row
+    per model, its clean macro score, then per perturbation the macro difference perturbed − clean with
+    its interval (``*``: the paired test significant). Nothing is recomputed; a measure no model has
+    (multi mAP on a monolingual task) gets no table."""
+    perturbations = list(dict.fromkeys(p["name"] for r in reports.values() for p in r["perturbations"]))
+    lines: list[str] = []
+    for measure in measures:
+        places = 1 if measure is MAX_RANK_DISTANCE else 3
+        rows = []
+        for name, report in reports.items():
+            pairs = {pair["system"]: pair for pair in report["comparison"]["pairs"]}
+            clean, cells = None, []
+            for p in perturbations:
+                found = [m for m in pairs.get(p, {}).get("measures", ()) if m["key"] == measure.key]
+                if not found:
+                    cells.append("")
+                    continue
+                macro = found[0]["macro"]
+                clean = macro["baseline"]["value"]
+                star = "*" if macro["test"]["significant"] else ""
+                cells.append(interval_text(Interval(**macro["difference"]), places, sign=True) + star)
+            if clean is not None:
+                rows.append(f"| {name} | {clean:.{places}f} | " + " | ".join(cells) + " |")
+        if rows:
+            lines += [
+                f"{heading} {measure.label} {measure.arrow}".rstrip(),
+                "",
+                "| recipe | clean | " + " | ".join(perturbations) + " |",
+            ]
+            lines += ["|---|---:|" + "---:|" * len(perturbations), *rows, ""]
+    return "\n".join(lines)
