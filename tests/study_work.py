@@ -16,10 +16,17 @@ from hybrid_plugin.evaluation.engine import TaskContext, evaluate_pool
 LANGUAGES = ("de", "en", "zh")  # a seen, an unseen and a seen training language
 
 
-def fake_eval(work: Path, name: str, task: str, signal: float | None = None, alignment: bool = True) -> Path:
-    """``work/NAME/eval/TASK.json`` with its per-query file: scores seeded by (name, task), the
-    relevant candidates lifted by ``signal`` (default: 1 to 4, seeded too)."""
-    seed = zlib.crc32(f"{name}/{task}".encode())
+def fake_eval(
+    work: Path,
+    name: str,
+    task: str,
+    signal: float | None = None,
+    alignment: bool = True,
+    seed: int | None = None,
+) -> Path:
+    """``work/NAME/eval/TASK.json`` with its per-query file: scores seeded by (name, task) unless
+    ``seed`` is given, the relevant candidates lifted by ``signal`` (default: 1 to 4, seeded too)."""
+    seed = zlib.crc32(f"{name}/{task}".encode()) if seed is None else seed
     signal = 1.0 + (seed % 300) / 100 if signal is None else signal
     pool = synthetic_pool(languages=LANGUAGES, groups=10, task=task)
     evaluation = evaluate_pool(
@@ -77,14 +84,16 @@ def fake_work(work: Path, runs: dict, skip: tuple[str, ...] = ()) -> Path:
 
 def fake_robustness(work: Path, name: str, task: str, drop: float = 0.5) -> Path:
     """``work/NAME/robustness/TASK/robustness.json`` as ``perturb`` writes it: a clean run and a
-    ``typo:0.05`` run whose relevant candidates are lifted by ``drop`` less, compared paired."""
+    ``typo:0.05`` run of the same scores (seeded by NAME) whose relevant candidates are lifted by
+    ``drop`` less, compared paired (``drop=0``: the perturbed run equals the clean one)."""
     from hybrid_plugin.data.perturb import parse_perturbation
     from hybrid_plugin.stats import compare_runs
     from hybrid_plugin.stats.robustness import Robustness, write_robustness
 
     out = work / name / "robustness" / task
-    clean = fake_eval(out, "clean", task, signal=2.0, alignment=False)
-    typo = fake_eval(out, "typo-0.05", task, signal=2.0 - drop, alignment=False)
+    seed = zlib.crc32(name.encode())
+    clean = fake_eval(out, "clean", task, signal=2.0, alignment=False, seed=seed)
+    typo = fake_eval(out, "typo-0.05", task, signal=2.0 - drop, alignment=False, seed=seed)
     comparison = compare_runs(
         [("clean", [clean]), ("typo:0.05", [typo])], baseline="clean", bootstraps=200, permutations=200
     )

@@ -10,8 +10,10 @@ from pathlib import Path
 from study_work import fake_robustness, fake_work
 from test_study import _study
 
+from hybrid_plugin.evaluation.measures import MONO_MAP, MULTI_MAP
 from hybrid_plugin.stats.compare import Interval
 from hybrid_plugin.stats.render import interval_text
+from hybrid_plugin.stats.robustness import drop_differences
 
 
 def test_robustness_tasks_by_plan_and_option() -> None:
@@ -69,8 +71,9 @@ def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:
     work = tmp_path / "work"
     runs = study.plan_runs("debias", [0], 32)
     plain = ("untrained", "hybrid-a0.5-b32-s0")
-    fake_work(work, runs, skip=tuple(r.name for r in runs if r.strategy in ("mono", "cross")))
+    fake_work(work, runs, skip=tuple(r.name for r in runs if r.strategy == "cross"))
     paths = {name: fake_robustness(work, name, "xquad-r", drop) for name, drop in zip(plain, (0.3, 0.8))}
+    mono = fake_robustness(work, "mono-b32-s0", "xquad-r", 0.5)
     fake_robustness(work, "untrained", "tydi-goldp", 0.2)
     report = tmp_path / "docs" / "study.md"
     argv = ["--plan", "debias", "--seeds", "0", "--report-only", "--work", str(work), "--report", str(report)]
@@ -93,11 +96,21 @@ def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:
         assert row_summary["typo:0.05"]["multi_map"]["difference"] == diff
         copied = report.with_suffix("") / "runs" / name / "robustness-xquad-r.md"
         assert copied.read_text(encoding="utf-8") == paths[name].with_suffix(".md").read_text("utf-8")
+    # each recipe's drop against X-X-mono's, paired: the cells are drop_differences' (seed 0 resampling)
+    against = xquad.split("#### Drop against X-X-mono's drop")[1]
+    assert "| recipe | typo:0.05 mono | typo:0.05 multi |" in against
+    for name, label in zip(plain, ("untrained base", "hybrid α=0.5")):
+        found = drop_differences(paths[name], mono, measures=(MONO_MAP, MULTI_MAP))
+        row = next(line for line in against.splitlines() if line.startswith(f"| {label} |"))
+        cells = [interval_text(d.difference, 3, sign=True) + ("*" if d.significant else "") for d in found]
+        assert row == f"| {label} | " + " | ".join(cells) + " |"
+    assert "| X-X-mono |" not in against  # the reference has no row of its own
     tydi = section.split("### TyDi GoldP")[1]
     assert "| untrained base |" in tydi and "hybrid α=0.5" not in tydi
     # the plain runs without a perturb run are listed as missing; de-biased runs are never perturbed
     assert "- hybrid-a0.5-b32-s0: not evaluated on perturbed queries of tydi-goldp" in text
     assert "- hybrid-a0.25-b32-s0: not evaluated on perturbed queries of xquad-r" in text
+    assert "Drop against" not in tydi  # no X-X-mono run on perturbed TyDi queries: no such table
     assert "lsar-train: not evaluated on perturbed" not in text
 
     # --robustness none: no section and nothing missing on that account

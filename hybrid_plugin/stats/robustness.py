@@ -17,13 +17,23 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.data.perturb import Perturbation, check_available, parse_perturbation
 from hybrid_plugin.data.spec import SettingKind
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.evaluation.evaluator import EvalConfig, run_evaluation
 from hybrid_plugin.evaluation.measures import CROSS_MAP, MAX_RANK_DISTANCE, MONO_MAP, MULTI_MAP, Measure
-from hybrid_plugin.stats.compare import Comparison, Interval, compare_runs
+from hybrid_plugin.stats.compare import Comparison, Interval, Layout, check_resampling, compare_runs
+from hybrid_plugin.stats.load import check_comparable, load_run
+from hybrid_plugin.stats.paired import (
+    adjust,
+    bootstrap_scores,
+    drawn_blocks,
+    percentile_interval,
+    sign_flip_pvalues,
+)
 from hybrid_plugin.stats.render import interval_text
 
 MEASURES: tuple[Measure, ...] = (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)
@@ -207,3 +217,91 @@ def recipes_markdown(
             ]
             lines += ["|---|---:|" + "---:|" * len(perturbations), *rows, ""]
     return "\n".join(lines)
+
+
+#: the measures whose drops two recipes are compared on (max rank distance is left out: a row without
+#: two relevant candidates has none, so the four runs' rows would rarely all pair)
+DROP_MEASURES: tuple[Measure, ...] = (MONO_MAP, CROSS_MAP, MULTI_MAP)
+
+
+@dataclass(frozen=True)
+class DropDifference:
+    """How much more one model loses under a perturbation than a reference model, macro over query
+    languages: (perturbed − clean) − (reference perturbed − reference clean). Negative: it loses more."""
+
+    perturbation: str
+    measure: str
+    difference: Interval  # the value and its paired percentile bootstrap interval over units
+    p: float  # paired sign-flip test over units, two-sided
+    p_adjusted: float  # Holm across the perturbations, per measure
+    significant: bool
+
+
+def _results_of(robustness_json: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    report = json.loads(robustness_json.read_text(encoding="utf-8"))
+    return report, {name: robustness_json.parent / path for name, path in report["results"].items()}
+
+
+def drop_differences(
+    system: str | Path,
+    reference: str | Path,
+    *,
+    measures: tuple[Measure, ...] = DROP_MEASURES,
+    bootstraps: int = 2_000,
+    permutations: int = 10_000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> list[DropDifference]:
+    """Difference in differences of two ``perturb`` runs (their ``robustness.json``) on the same task
+    and perturbation seed, paired over question groups: per perturbation both have and per measure.
+
+    The per-unit contributions of the four runs are linear (see :mod:`~hybrid_plugin.stats.paired`), so
+    the test flips the sign of each unit's (system drop − reference drop) and the bootstrap resamples
+    units once for all four runs; rows undefined in any of the four are left out of all. Against a
+    reference whose perturbed run equals its clean run this is ``compare``'s perturbed − clean cell
+    (same draws for the same seed). Cost: four per-query files read per perturbation, one matrix
+    product per block of resamples."""
+    check_resampling(permutations=permutations, bootstraps=bootstraps, seed=seed)
+    sys_report, sys_paths = _results_of(Path(system))
+    ref_report, ref_paths = _results_of(Path(reference))
+    if sys_report["seed"] != ref_report["seed"]:
+        raise UserError(
+            f"{system} and {reference}: perturbation seeds {sys_report['seed']} and {ref_report['seed']} "
+            "differ, so their perturbed queries do not pair"
+        )
+    shared = [p["name"] for p in sys_report["perturbations"] if p["name"] in ref_paths]
+    out: list[DropDifference] = []
+    for name in shared:
+        runs = [
+            load_run(path, measures)
+            for path in (sys_paths[CLEAN], sys_paths[name], ref_paths[CLEAN], ref_paths[name])
+        ]
+        check_comparable(runs)
+        layout = Layout.of(runs[0])
+        chosen = [m for m in measures if all(m.key in r.values for r in runs)]
+        cells = [layout.cells([r.values[m.key] for r in runs]) for m in chosen]
+        rng = np.random.default_rng(seed)
+        macro = [c.contributions(0, 1)[:, -1] - c.contributions(2, 3)[:, -1] for c in cells]
+        pvalues, _, _ = sign_flip_pvalues(
+            np.column_stack(macro) if macro else np.zeros((layout.n_units, 0)), permutations, rng
+        )
+        replicates = bootstrap_scores(cells, drawn_blocks(layout.n_units, bootstraps, rng))
+        for m, c, reps, p in zip(chosen, cells, replicates, pvalues):
+            value = (c.scores(1)[-1] - c.scores(0)[-1]) - (c.scores(3)[-1] - c.scores(2)[-1])
+            samples = (reps[1] - reps[0]) - (reps[3] - reps[2])
+            low, high = percentile_interval(samples[:, -1:], 1.0 - alpha)
+            out.append(
+                DropDifference(
+                    name,
+                    m.key,
+                    Interval(float(value), float(low[0]), float(high[0])),
+                    float(p),
+                    float(p),
+                    False,
+                )
+            )
+    for key in {d.measure for d in out}:
+        rows = [i for i, d in enumerate(out) if d.measure == key]
+        for i, p_adj in zip(rows, adjust([out[i].p for i in rows], "holm")):
+            out[i] = replace(out[i], p_adjusted=float(p_adj), significant=bool(p_adj < alpha))
+    return out
