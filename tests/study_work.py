@@ -52,6 +52,8 @@ def fake_training(work: Path, name: str, steps: int = 200) -> Path:
     record = {
         "steps": steps,
         "seconds_per_step": 9.5,
+        "train_seconds": steps * 9.5,
+        "device": "cpu",
         "loss": 0.75,
         "config": {
             "learning_rate": 3e-5,

@@ -113,6 +113,10 @@ def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:
     assert "Drop against" not in tydi  # no X-X-mono run on perturbed TyDi queries: no such table
     assert "lsar-train: not evaluated on perturbed" not in text
 
+    # the compute the runs record: each model's training once (merges and de-biased rows reuse it)
+    assert "Compute used, as the runs record it: 3 training(s), 1.6 h on cpu; " in text  # 3 × 200 × 9.5 s
+    assert "; 8 clean and perturbed-query evaluations, " in text  # 4 robustness reports of 2 runs each
+
     # --robustness none: no section and nothing missing on that account
     assert study.main([*argv, "--no-progress", "--robustness", "none"]) == 0
     text = report.read_text(encoding="utf-8")

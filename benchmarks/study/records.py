@@ -104,6 +104,8 @@ class RunRecord:
     model_path: str | None = None
     training: dict[str, Any] | None = None  # the settings of training.json the report states
     robustness: dict[str, str] = field(default_factory=dict)  # task -> its robustness.json (perturb)
+    train_seconds: float | None = None  # the training's wall time (a merge repeats its trained run's)
+    device: str | None = None  # where it trained
 
     @classmethod
     def of_run(cls, run: Run, label: str, recipe: str) -> RunRecord:
@@ -133,6 +135,8 @@ class RunRecord:
         """The training record's numbers the report uses (``training.json`` of the run's model)."""
         self.steps = record["steps"]
         self.seconds_per_step = record["seconds_per_step"]
+        self.train_seconds = record.get("train_seconds")
+        self.device = record.get("device")
         self.model_path = model_path
         c = record["config"]
         self.training = {

@@ -131,6 +131,7 @@ def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, 
             f"| {r.seed} | {_fmt(r.merge, 2)} | {r.steps or '–'} "
             f"| {_fmt(r.seconds_per_step, 2)} | {', '.join(r.tasks) or '–'} |"
         )
+    lines += ["", compute_used(rows)]
     if missing:
         lines += [
             "",
@@ -183,6 +184,38 @@ def debias_section(rows: list[RunRecord], args: argparse.Namespace) -> list[str]
             "",
         ]
     return lines
+
+
+def _total_seconds(results_json: Path) -> float:
+    return float(json.loads(results_json.read_text(encoding="utf-8")).get("timings", {}).get("total_s") or 0)
+
+
+def compute_used(rows: list[RunRecord]) -> str:
+    """The compute the reported runs took, as their records state it: training wall time (each model
+    once: a merge or a de-biased row reuses it), evaluations and perturbed-query evaluations."""
+    trained = {r.model_path: r for r in rows if r.model_path and r.merge is None and not r.debias}
+    train_s = sum(r.train_seconds or 0 for r in trained.values())
+    devices = sorted({r.device for r in trained.values() if r.device})
+    evaluations = [Path(p) for r in rows for p in r.results_path.values()]
+    perturbed = []
+    for r in rows:
+        for path in map(Path, r.robustness.values()):
+            report = json.loads(path.read_text(encoding="utf-8"))
+            perturbed += [path.parent / p for p in report["results"].values()]
+    eval_s = sum(map(_total_seconds, evaluations))
+    perturbed_s = sum(map(_total_seconds, perturbed))
+    return (
+        f"Compute used, as the runs record it: {len(trained)} training(s), {train_s / 3600:.1f} h"
+        + (f" on {', '.join(devices)}" if devices else "")
+        + f"; {len(evaluations)} evaluations, {eval_s / 3600:.1f} h"
+        + (
+            f"; {len(perturbed)} clean and perturbed-query evaluations, {perturbed_s / 3600:.1f} h"
+            if perturbed
+            else ""
+        )
+        + " (wall time; an evaluation whose embeddings were already cached is fast, so these depend on "
+        "the order the runs were made in)."
+    )
 
 
 def copy_records(rows: list[RunRecord], target: Path) -> None:
