@@ -71,7 +71,8 @@ def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:
     work = tmp_path / "work"
     runs = study.plan_runs("debias", [0], 32)
     plain = ("untrained", "hybrid-a0.5-b32-s0")
-    fake_work(work, runs, skip=tuple(r.name for r in runs if r.strategy == "cross"))
+    # the plain runs but X-Y (the de-biased rows are not perturbed; leaving them out keeps the test fast)
+    fake_work(work, runs, skip=tuple(r.name for r in runs if r.debias or r.strategy == "cross" or r.merge))
     paths = {name: fake_robustness(work, name, "xquad-r", drop) for name, drop in zip(plain, (0.3, 0.8))}
     mono = fake_robustness(work, "mono-b32-s0", "xquad-r", 0.5)
     fake_robustness(work, "untrained", "tydi-goldp", 0.2)
@@ -117,7 +118,6 @@ def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:
     assert "Compute used, as the runs record it: 3 training(s), 1.6 h on cpu; " in text  # 3 × 200 × 9.5 s
     assert "; 8 clean and perturbed-query evaluations, " in text  # 4 robustness reports of 2 runs each
 
-    # --robustness none: no section and nothing missing on that account
-    assert study.main([*argv, "--no-progress", "--robustness", "none"]) == 0
-    text = report.read_text(encoding="utf-8")
-    assert "## Robustness under perturbed queries" not in text and "perturbed queries of" not in text
+    # no run evaluated on perturbed queries (--robustness none): no section
+    section = sys.modules["study.robustness"].robustness_section
+    assert section([study.RunRecord(name="untrained")], ("xquad-r",), "assets") == []
