@@ -64,6 +64,10 @@ def test_ensure_robustness_runs_perturb_once_on_the_runs_model(tmp_path: Path, m
     else:
         raise AssertionError("report-only must not run perturb")
     assert len(calls) == 1
+    # a language subset is kept apart from the full evaluation, as its results are
+    args = study.parse_args(["--plan", "debias", "--work", "work", "--eval-languages", "xquad-r=en,de"])
+    subset = running.ensure_robustness(run, model, "xquad-r", args)
+    assert subset.parent.name == "xquad-r.de-en" and calls[-1][0].languages == "en,de"
 
 
 def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:

@@ -103,10 +103,13 @@ def refusal_path(path: Path) -> Path:
     return path.with_name(path.stem + ".refused.json")
 
 
+def _subset_name(task: str, languages: str | None) -> str:
+    return task if not languages else f"{task}.{'-'.join(sorted(languages.split(',')))}"
+
+
 def eval_path(run: Run, task: str, languages: str | None, work: str) -> Path:
     """Full evaluations are ``eval/TASK.json``; a language subset ``eval/TASK.de-en.json``."""
-    name = task if not languages else f"{task}.{'-'.join(sorted(languages.split(',')))}"
-    return Path(work) / run.name / "eval" / f"{name}.json"
+    return Path(work) / run.name / "eval" / f"{_subset_name(task, languages)}.json"
 
 
 def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Results:
@@ -155,9 +158,11 @@ def _model_arg(model: Path | None, args: argparse.Namespace) -> str | None:
     return None if args.base_model == "default" else args.base_model
 
 
-def robustness_path(run: Run, task: str, work: str) -> Path:
-    """``robustness/TASK/robustness.json``, beside one results folder per perturbation (and the clean)."""
-    return Path(work) / run.name / "robustness" / task / "robustness.json"
+def robustness_path(run: Run, task: str, args: argparse.Namespace) -> Path:
+    """``robustness/TASK/robustness.json`` (a language subset: ``robustness/TASK.de-en/``), beside one
+    results folder per perturbation and the clean run's."""
+    name = _subset_name(task, args.eval_languages.get(task))
+    return Path(args.work) / run.name / "robustness" / name / "robustness.json"
 
 
 def ensure_robustness(run: Run, model: Path | None, task: str, args: argparse.Namespace) -> Path:
@@ -166,7 +171,7 @@ def ensure_robustness(run: Run, model: Path | None, task: str, args: argparse.Na
     from hybrid_plugin.evaluation.evaluator import EvalConfig
     from hybrid_plugin.stats.robustness import run_robustness, write_robustness
 
-    path = robustness_path(run, task, args.work)
+    path = robustness_path(run, task, args)
     if path.is_file():
         return path
     if args.report_only:
@@ -197,7 +202,7 @@ def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> 
             done += path.is_file() or refusal_path(path).is_file()
         if not run.debias:
             total += len(args.robustness)
-            done += sum(robustness_path(run, task, args.work).is_file() for task in args.robustness)
+            done += sum(robustness_path(run, task, args).is_file() for task in args.robustness)
     return total, done
 
 
@@ -256,7 +261,7 @@ def _collect(
                 bar.update()
             row.tasks[task] = TaskResult(summarise(results), str(path))
         for task in args.robustness if not run.debias else ():
-            done_before = robustness_path(run, task, args.work).is_file()
+            done_before = robustness_path(run, task, args).is_file()
             bar.set_postfix_str(f"{run.name} on perturbed {task}")
             try:
                 row.robustness[task] = str(ensure_robustness(run, model, task, args))
