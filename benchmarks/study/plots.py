@@ -63,15 +63,17 @@ def plot_scatter(rows: list[RunRecord], task: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for label, group in by_label([r for r in rows if task in r.tasks]).items():
+    fig, ax = plt.subplots(figsize=(8.5, 4))
+    colors = plt.get_cmap("tab10").colors
+    for i, (label, group) in enumerate(by_label([r for r in rows if task in r.tasks]).items()):
         xs = [g.tasks[task].score("max_rank_distance") for g in group]
         ys = [g.tasks[task].score("multi_map") for g in group]
-        ax.scatter(xs, ys, label=label, s=30)
+        # past ten models the colours repeat: the marker tells them apart
+        ax.scatter(xs, ys, label=label, s=30, color=colors[i % 10], marker="os^Dv"[i // 10 % 5])
     ax.set_xlabel("max rank distance (lower = less language bias)")
     ax.set_ylabel("multilingual mAP")
     ax.set_title(f"{task}: multilingual mAP vs language bias", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)  # off the points
     _save_png(fig, path)
 
 
