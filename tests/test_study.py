@@ -415,3 +415,27 @@ def test_seed_spread_and_batch_sizes_on_per_query_files(tmp_path: Path) -> None:
     sd = np.std(multi, ddof=1)
     said += f", smaller than batch 32's seed sd {sd:.3f}" if abs(d.value) < sd else ""
     assert f"paired test on multi mAP: {said}. Limits" in answer
+
+
+def test_training_gets_the_data_dir_for_its_overlap_check(tmp_path: Path, monkeypatch) -> None:
+    """The trainer checks its items against the evaluation tasks' questions found under ``data_dir``:
+    the study hands it ``--data-dir`` (without it the check was skipped unless the environment said)."""
+    import hybrid_plugin.training.trainer as trainer
+
+    study = _study()
+    seen = []
+    monkeypatch.setattr(trainer, "train", seen.append)
+    args = study.parse_args(
+        ["--work", str(tmp_path), "--data-dir", "data", "--steps", "7", "--freeze-embeddings"]
+    )
+    out = study.ensure_trained(study.Run("hybrid", 0.5, 32, 1), args)
+    (cfg,) = seen
+    assert out == tmp_path / "hybrid-a0.5-b32-s1" / "model" and cfg.output == str(out)
+    assert cfg.data_dir == "data" and cfg.train_data == [f"mlqa:{Path('data') / 'train' / 'mlqa-test'}"]
+    assert (cfg.strategy, cfg.alpha, cfg.seed, cfg.max_steps, cfg.freeze_embeddings) == (
+        "hybrid",
+        0.5,
+        1,
+        7,
+        True,
+    )

@@ -20,7 +20,11 @@ def plot_pareto(points: list[dict], task: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, key) = plt.subplots(1, 2, figsize=(8.5, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    # the key is as wide as its longest line (7.5 pt monospace: about 0.065 inch a character)
+    key_width = max(3.4, 0.065 * (max((len(p["label"]) for p in points), default=0) + 8))
+    fig, (ax, key) = plt.subplots(
+        1, 2, figsize=(5.1 + key_width, 4.2), gridspec_kw={"width_ratios": [5.1, key_width]}
+    )
     front = sorted((p for p in points if not p["dominated_by"]), key=lambda p: p["mono"])
     ax.plot([p["mono"] for p in front], [p["multi"] for p in front], "--", color="0.6", lw=1, zorder=1)
     for i, p in enumerate(points, 1):

@@ -48,6 +48,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         return out
     cfg = TrainConfig(
         train_data=train_sources(args),
+        data_dir=args.data_dir,  # the evaluation tasks' questions, checked against the training items
         output=str(out),
         base_model=args.base_model,
         strategy=run.strategy,
