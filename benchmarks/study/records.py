@@ -178,17 +178,19 @@ class RunRecord:
 def robustness_summary(path: str | Path) -> dict[str, dict[str, Any]]:
     """A ``robustness.json``'s macro cells: perturbation → measure → clean score, the difference
     perturbed − clean with its interval, and whether the paired test found it significant."""
-    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    from hybrid_plugin.stats.robustness import macro_cells
+
+    cells = macro_cells(json.loads(Path(path).read_text(encoding="utf-8")))
     return {
-        pair["system"]: {
-            m["key"]: {
-                "clean": m["macro"]["baseline"]["value"],
-                "difference": m["macro"]["difference"],
-                "significant": m["macro"]["test"]["significant"],
+        perturbation: {
+            key: {
+                "clean": c["baseline"]["value"],
+                "difference": c["difference"],
+                "significant": c["test"]["significant"],
             }
-            for m in pair["measures"]
+            for key, c in by_key.items()
         }
-        for pair in report["comparison"]["pairs"]
+        for perturbation, by_key in cells.items()
     }
 
 

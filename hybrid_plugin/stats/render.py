@@ -13,7 +13,8 @@ FORMATS = ("table", "markdown", "json", "latex")
 WIDTH = 100  # the compact console table fits a terminal this wide (--wide: every interval, any width)
 
 
-def _places(key: str) -> int:
+def decimal_places(key: str) -> int:
+    """How many decimals a measure's numbers are shown with (rank distances are hundreds)."""
     return 1 if key == "max_rank_distance" else 3
 
 
@@ -55,7 +56,7 @@ def _macro_rows(pair: PairComparison) -> tuple[list[str], list[list[str]]]:
     ]
     rows = []
     for m in pair.measures:
-        c, places = m.macro, _places(m.key)
+        c, places = m.macro, decimal_places(m.key)
         rows.append(
             [
                 _label(m),
@@ -72,7 +73,7 @@ def _macro_rows(pair: PairComparison) -> tuple[list[str], list[list[str]]]:
 def _short(c: Cell | None, key: str) -> str:
     if c is None or c.difference.value is None:
         return "n/a"
-    return _num(c.difference.value, _places(key), sign=True) + ("*" if c.test.significant else "")
+    return _num(c.difference.value, decimal_places(key), sign=True) + ("*" if c.test.significant else "")
 
 
 def _language_rows(cmp: Comparison, pair: PairComparison) -> tuple[list[str], list[list[str]]]:
@@ -98,7 +99,7 @@ def _compact_rows(cmp: Comparison, pair: PairComparison) -> tuple[list[str], lis
     header = ["measure", "A", "B", f"B − A [{level} CI]", "p (adj.)", "higher/lower/tied"]
     rows = []
     for m in pair.measures:
-        c, places = m.macro, _places(m.key)
+        c, places = m.macro, decimal_places(m.key)
         rows.append(
             [
                 _label(m),
@@ -206,7 +207,7 @@ def _seed_lines(cmp: Comparison) -> list[str]:
         for key in s.seed_scores:
             spread = s.spread(key)
             if spread:
-                places = _places(key)
+                places = decimal_places(key)
                 parts.append(f"{key} {_num(spread[0], places)} ± {_num(spread[1], places)}")
         out.append(f"{s.name} ({len(s.files)} seeds, mean ± sd over seeds): " + ", ".join(parts))
     return out

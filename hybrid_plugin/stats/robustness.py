@@ -34,7 +34,7 @@ from hybrid_plugin.stats.paired import (
     percentile_interval,
     sign_flip_pvalues,
 )
-from hybrid_plugin.stats.render import interval_text
+from hybrid_plugin.stats.render import decimal_places, interval_text
 
 MEASURES: tuple[Measure, ...] = (MONO_MAP, CROSS_MAP, MULTI_MAP, MAX_RANK_DISTANCE)
 CLEAN = "clean"
@@ -154,7 +154,7 @@ def robustness_markdown(report: Robustness) -> str:
             continue
         first = pairs[0][1]
         arrow = {True: " ↑", False: " ↓", None: ""}[first.higher_is_better]
-        places = 1 if key == MAX_RANK_DISTANCE.key else 3
+        places = decimal_places(key)
         lines += [f"## {first.label}{arrow}", ""]
         lines.append("| query language | clean | " + " | ".join(name for name, _ in pairs) + " |")
         lines.append("|---|---:|" + "---:|" * len(pairs))
@@ -183,6 +183,15 @@ def write_robustness(report: Robustness, out: str | Path) -> dict[str, Path]:
     return paths
 
 
+def macro_cells(report: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A ``robustness.json``'s macro cells (as JSON): perturbation → measure key → the cell (clean score
+    as ``baseline``, ``difference`` with its interval, ``test``)."""
+    return {
+        pair["system"]: {m["key"]: m["macro"] for m in pair["measures"]}
+        for pair in report["comparison"]["pairs"]
+    }
+
+
 def recipes_markdown(
     reports: Mapping[str, Mapping[str, Any]], heading: str = "###", measures: tuple[Measure, ...] = MEASURES
 ) -> str:
@@ -191,24 +200,25 @@ def recipes_markdown(
     its interval (``*``: the paired test significant). Nothing is recomputed; a measure no model has
     (multi mAP on a monolingual task) gets no table."""
     perturbations = list(dict.fromkeys(p["name"] for r in reports.values() for p in r["perturbations"]))
+    cells_of = {name: macro_cells(report) for name, report in reports.items()}
     lines: list[str] = []
     for measure in measures:
-        places = 1 if measure is MAX_RANK_DISTANCE else 3
+        places = decimal_places(measure.key)
         rows = []
-        for name, report in reports.items():
-            pairs = {pair["system"]: pair for pair in report["comparison"]["pairs"]}
-            clean, cells = None, []
-            for p in perturbations:
-                found = [m for m in pairs.get(p, {}).get("measures", ()) if m["key"] == measure.key]
-                if not found:
-                    cells.append("")
-                    continue
-                macro = found[0]["macro"]
-                clean = macro["baseline"]["value"]
-                star = "*" if macro["test"]["significant"] else ""
-                cells.append(interval_text(Interval(**macro["difference"]), places, sign=True) + star)
-            if clean is not None:
-                rows.append(f"| {name} | {clean:.{places}f} | " + " | ".join(cells) + " |")
+        for name, cells in cells_of.items():
+            found = [cells.get(p, {}).get(measure.key) for p in perturbations]
+            present = [c for c in found if c is not None]
+            if not present:
+                continue
+            texts = [
+                ""
+                if c is None
+                else interval_text(Interval(**c["difference"]), places, sign=True)
+                + ("*" if c["test"]["significant"] else "")
+                for c in found
+            ]
+            clean = present[0]["baseline"]["value"]
+            rows.append(f"| {name} | {clean:.{places}f} | " + " | ".join(texts) + " |")
         if rows:
             lines += [
                 f"{heading} {measure.label} {measure.arrow}".rstrip(),
@@ -270,7 +280,7 @@ def drop_differences(
             "differ, so their perturbed queries do not pair"
         )
     shared = [p["name"] for p in sys_report["perturbations"] if p["name"] in ref_paths]
-    out: list[DropDifference] = []
+    found: list[tuple[str, str, Interval, float]] = []  # perturbation, measure, difference, raw p
     for name in shared:
         runs = [
             load_run(path, measures)
@@ -290,18 +300,12 @@ def drop_differences(
             value = (c.scores(1)[-1] - c.scores(0)[-1]) - (c.scores(3)[-1] - c.scores(2)[-1])
             samples = (reps[1] - reps[0]) - (reps[3] - reps[2])
             low, high = percentile_interval(samples[:, -1:], 1.0 - alpha)
-            out.append(
-                DropDifference(
-                    name,
-                    m.key,
-                    Interval(float(value), float(low[0]), float(high[0])),
-                    float(p),
-                    float(p),
-                    False,
-                )
-            )
-    for key in {d.measure for d in out}:
-        rows = [i for i, d in enumerate(out) if d.measure == key]
-        for i, p_adj in zip(rows, adjust([out[i].p for i in rows], "holm")):
-            out[i] = replace(out[i], p_adjusted=float(p_adj), significant=bool(p_adj < alpha))
-    return out
+            found.append((name, m.key, Interval(float(value), float(low[0]), float(high[0])), float(p)))
+    adjusted: dict[int, float] = {}  # Holm per measure, across the perturbations
+    for key in dict.fromkeys(k for _, k, _, _ in found):
+        rows = [i for i, (_, k, _, _) in enumerate(found) if k == key]
+        adjusted |= dict(zip(rows, adjust([found[i][3] for i in rows], "holm")))
+    return [
+        DropDifference(name, key, diff, p, float(adjusted[i]), bool(adjusted[i] < alpha))
+        for i, (name, key, diff, p) in enumerate(found)
+    ]
