@@ -193,7 +193,8 @@ def _total_seconds(results_json: Path) -> float:
 def compute_used(rows: list[RunRecord]) -> str:
     """The compute the reported runs took, as their records state it: training wall time (each model
     once: a merge or a de-biased row reuses it), evaluations and perturbed-query evaluations."""
-    trained = {r.model_path: r for r in rows if r.model_path and r.merge is None and not r.debias}
+    # by model folder: a de-biased row names its plain run's; a merge's folder is no training
+    trained = {r.model_path: r for r in rows if r.model_path and r.merge is None}
     train_s = sum(r.train_seconds or 0 for r in trained.values())
     devices = sorted({r.device for r in trained.values() if r.device})
     evaluations = [Path(p) for r in rows for p in r.results_path.values()]
