@@ -36,10 +36,14 @@ again. So the command can be stopped at any time and run again. The report (``--
 trained model's full-language XQuAD-R and MLQA-R results as leaderboard rows (replacing its earlier
 rows) and re-renders the board.
 
+``--restore DIR`` first copies a report's committed records (``docs/<report>/runs``) into ``--work``
+for the runs it does not hold, so a fresh work folder reports the same and makes only what is missing.
+
 The package's rooms, one job each: ``plans`` (runs and plans), ``running`` (train, evaluate, collect),
-``records`` (typed run records), ``tables``, ``claims`` and ``sections`` (what the report states),
-``debias`` (de-biasing × recipes, the goal), ``robustness`` (drops under perturbed queries),
-``plots``, ``report`` (the Markdown), ``leaderboard`` and ``cli``.
+``records`` (typed run records), ``archive`` (the committed records, and ``--restore``), ``tables``,
+``claims`` and ``sections`` (what the report states), ``debias`` (de-biasing × recipes, the goal),
+``robustness`` (drops under perturbed queries), ``plots``, ``report`` (the Markdown), ``leaderboard``
+and ``cli``.
 """
 
 from __future__ import annotations

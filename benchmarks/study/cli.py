@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hybrid_plugin.errors import UserError
 from hybrid_plugin.provenance import portable_command
 
+from .archive import restore_records
 from .leaderboard import submit_to_leaderboard
 from .plans import PLANS, only_runs, plan_robustness, plan_runs
 from .report import write_report
@@ -31,6 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report", default="docs/study.md")
     p.add_argument(
         "--report-only", action="store_true", help="train and evaluate nothing; report what --work holds"
+    )
+    p.add_argument(
+        "--restore",
+        default=None,
+        metavar="DIR",
+        help="first copy a report's committed records (e.g. docs/study-debias/runs) into --work for the "
+        "runs it does not hold, so only what is missing is made (restored models have no weights)",
     )
     p.add_argument(
         "--leaderboard", default=None, metavar="DIR", help="submit trained models' rows to this board"
@@ -102,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         from hybrid_plugin.data.spec import get_spec
 
         runs = plan_runs(args.plan, args.seeds, args.batch_size, args.alphas, args.batch_sizes, args.merge)
+        if args.restore:  # every run of the plan, so a later report of the whole plan finds them
+            restored = restore_records(Path(args.restore), list(runs), Path(args.work))
+            print(f"restored {len(restored)} run(s) from {args.restore} into {args.work}")
         if args.only:
             runs = only_runs(runs, args.only)
         planned = args.tasks or sorted({t for tasks in runs.values() for t in tasks})

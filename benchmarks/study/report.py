@@ -7,11 +7,12 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hybrid_plugin.atomic import write_bytes, write_text
+from hybrid_plugin.atomic import write_text
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.provenance import library_versions, portable_path
 
 from . import debias
+from .archive import copy_records
 from .claims import claims
 from .plans import DEBIAS_TASKS
 from .plots import plot_alpha, plot_pareto, plot_scatter
@@ -149,7 +150,7 @@ def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, 
     write_text(report, "\n".join(lines))
     summary = [r.summary_row() for r in rows]
     write_text(assets / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
-    copy_records(rows, assets / "runs")
+    copy_records(rows, assets / "runs", Path(args.work))
     return report
 
 
@@ -217,21 +218,3 @@ def compute_used(rows: list[RunRecord]) -> str:
         + " (wall time; an evaluation whose embeddings were already cached is fast, so these depend on "
         "the order the runs were made in)."
     )
-
-
-def copy_records(rows: list[RunRecord], target: Path) -> None:
-    """Each run's results JSONs, training record and robustness reports next to the report (models
-    and the perturbed runs' results stay out)."""
-    for row in rows:
-        sources = {f"{Path(path).stem}.json": Path(path) for path in row.results_path.values()}
-        for path in map(Path, row.results_path.values()):
-            per_query = path.with_name(path.stem + ".queries.parquet")
-            if per_query.is_file():
-                sources[per_query.name] = per_query
-        if row.model_path:
-            sources["training.json"] = Path(row.model_path) / "training.json"
-        for task, path in row.robustness.items():  # the comparison and its per-language tables
-            sources[f"robustness-{task}.json"] = Path(path)
-            sources[f"robustness-{task}.md"] = Path(path).with_suffix(".md")
-        for name, source in sources.items():
-            write_bytes(target / row.name / name, source.read_bytes())

@@ -16,6 +16,7 @@ from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.progress import heartbeat
 from hybrid_plugin.provenance import portable_path
 
+from .archive import require_weights
 from .plans import TRAIN_DATA_DEFAULT, Run, steps_for
 from .records import RunRecord, TaskResult, summarise
 
@@ -43,6 +44,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
         raise Missing(f"{run.name}: not trained")
     if run.merge is not None:
         trained = ensure_trained(replace(run, merge=None), args)
+        require_weights(run, trained, args.work)
         tqdm.write(f"[study] merging {run.name}")
         merge_saved(trained, run.merge, out, base_model=args.base_model)
         return out
@@ -127,6 +129,7 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         raise Missing(f"{run.name}: not applicable to {path.stem}: {reason}")
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on {path.stem}")
+    require_weights(run, model, args.work)
     tqdm.write(f"[study] evaluating {run.name} on {path.stem}")
     config = EvalConfig(
         task=task,
@@ -177,6 +180,7 @@ def ensure_robustness(run: Run, model: Path | None, task: str, args: argparse.Na
         return path
     if args.report_only:
         raise Missing(f"{run.name}: not evaluated on perturbed queries of {task}")
+    require_weights(run, model, args.work)
     tqdm.write(f"[study] perturbed queries: {run.name} on {task}")
     config = EvalConfig(
         task=task,
