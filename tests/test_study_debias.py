@@ -132,6 +132,42 @@ def test_goal_verdict_met_not_met_and_not_established(tmp_path: Path) -> None:
     assert empty[2].startswith("Rows of the debias plan not in the work folder on XQuAD-R: untrained, ")
 
 
+def test_goal_not_met_gives_each_seeds_interval(tmp_path: Path) -> None:
+    from hybrid_plugin.evaluation.measures import MONO_MAP, MULTI_MAP
+    from hybrid_plugin.evaluation.results import Results
+    from hybrid_plugin.stats import score_interval
+
+    study = _study()
+    args = argparse.Namespace(plan="debias", seeds=[0, 1], batch_size=32)
+    label = "hybrid α=0.5 merged λ=0.75 + LSAR (fitted on training texts)"
+
+    def verdict(signals: tuple[float, float]) -> tuple[str, list[str], dict[str, float]]:
+        rows, expected, highest = [], [], {"mono_map": 0.0, "multi_map": 0.0}
+        for seed, signal in enumerate(signals):
+            path = fake_eval(tmp_path, f"merge{seed}-{signal}", "xquad-r", signal)
+            row = _record(study, label, seed, 0, 0, "hybrid", "lsar")
+            row.tasks["xquad-r"] = study.TaskResult(study.summarise(Results.load(path)), str(path))
+            rows.append(row)
+            cells = []
+            for measure, name in ((MONO_MAP, "mono"), (MULTI_MAP, "multi")):
+                low, high = score_interval(path, measure, bootstraps=2_000, seed=0)
+                value = row.tasks["xquad-r"].get(measure.key)
+                assert low < value < high
+                highest[measure.key] = max(highest[measure.key], high)
+                cells.append(f"{name} {value:.3f} [{low:.3f}, {high:.3f}]")
+            expected.append(f"seed {seed}: " + ", ".join(cells))
+        return study.goal(rows, args)[0], expected, highest
+
+    line, expected, highest = verdict((1.0, 3.0))  # macro mono 0.338 / 0.540, multi 0.191 / 0.435
+    assert "**not met** by any of the 1 out-of-sample rows" in line
+    assert "; ".join(expected) + " (95% bootstrap intervals over question groups, 2,000 resamples)" in line
+    assert highest["mono_map"] < 0.798 and highest["multi_map"] < 0.593
+    assert line.endswith("; above every seed's interval: mono target 0.798, multi target 0.593).")
+    line, _, highest = verdict((1.0, 10.0))  # seed 1's multi mAP (0.833) is above its target
+    assert highest["multi_map"] > 0.593 and "multi target" not in line
+    assert ("above every seed's interval: mono target 0.798)." in line) == (highest["mono_map"] < 0.798)
+
+
 def test_debias_report_on_a_partial_work_folder(tmp_path: Path) -> None:
     study = _study()
     work = tmp_path / "work"

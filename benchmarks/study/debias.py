@@ -147,7 +147,7 @@ def goal(rows: list[RunRecord], args: argparse.Namespace) -> list[str]:
         mono, multi = (np.mean([r.tasks[task].get(k) for r in best[1]]) for k in ("mono_map", "multi_map"))
         verdict = (
             f"**not met** by any of the {failed} out-of-sample rows; the highest multi mAP is {best[0]}'s "
-            f"(mono {mono:.3f}, multi {multi:.3f}, seed means)"
+            f"(mono {mono:.3f}, multi {multi:.3f}, seed means{_intervals(best[1], task)})"
         )
     missing = _missing_rows(rows, args, task)
     lines = [
@@ -162,6 +162,28 @@ def goal(rows: list[RunRecord], args: argparse.Namespace) -> list[str]:
             "Rows of the debias plan not in the work folder on XQuAD-R: " + ", ".join(missing) + ".",
         ]
     return lines
+
+
+def _intervals(records: list[RunRecord], task: str) -> str:
+    """Each seed's mono and multi mAP with its 95% bootstrap interval over question groups, and which
+    targets lie above every seed's interval (empty without per-query files)."""
+    from hybrid_plugin.evaluation.measures import MONO_MAP, MULTI_MAP
+    from hybrid_plugin.stats import score_interval
+
+    if not _testable(records, task):
+        return ""
+    measures = ((MONO_MAP, "mono"), (MULTI_MAP, "multi"))
+    seeds, above = [], {m.key: True for m, _ in measures}
+    for r in sorted(records, key=lambda r: r.seed or 0):
+        cells = []
+        for measure, name in measures:
+            low, high = score_interval(r.tasks[task].path, measure)
+            above[measure.key] &= GOAL[measure.key] > high
+            cells.append(f"{name} {r.tasks[task].get(measure.key):.3f} [{low:.3f}, {high:.3f}]")
+        seeds.append(f"seed {r.seed}: " + ", ".join(cells) if r.seed is not None else ", ".join(cells))
+    targets = [f"{name} target {GOAL[m.key]}" for m, name in measures if above[m.key]]
+    out = "; " + "; ".join(seeds) + " (95% bootstrap intervals over question groups, 2,000 resamples)"
+    return out + (f"; above every seed's interval: {', '.join(targets)}" if targets else "")
 
 
 def _tydi_verdict(rows: list[RunRecord], label: str) -> str:
