@@ -35,8 +35,17 @@ from .records import RunRecord
 #: the manifest of a run restored from records (its folder holds no model weights)
 RESTORED = "restored.json"
 _ROBUSTNESS = "robustness-"
-_PER_QUERY = ".queries.parquet"
 _REFUSED = ".refused.json"
+
+
+def _per_query(results_json: Path) -> Path | None:
+    """The per-query file beside a results JSON (the name it records), None where it has none."""
+    from hybrid_plugin.evaluation.results import PerQueryNotFound, Results, locate_per_query
+
+    try:
+        return locate_per_query(results_json, Results.load(results_json))
+    except PerQueryNotFound:
+        return None
 
 
 def _perturbed_results(robustness_json: Path) -> list[str]:
@@ -46,9 +55,9 @@ def _perturbed_results(robustness_json: Path) -> list[str]:
     found = []
     for relative in report["results"].values():
         found.append(relative)
-        per_query = Path(relative).with_name(Path(relative).stem + _PER_QUERY)
-        if (robustness_json.parent / per_query).is_file():
-            found.append(per_query.as_posix())
+        per_query = _per_query(robustness_json.parent / relative)
+        if per_query is not None:
+            found.append(Path(relative).with_name(per_query.name).as_posix())
     return found
 
 
@@ -57,8 +66,8 @@ def record_files(row: RunRecord, work: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for path in map(Path, row.results_path.values()):
         files[path.name] = path
-        per_query = path.with_name(path.stem + _PER_QUERY)
-        if per_query.is_file():
+        per_query = _per_query(path)
+        if per_query is not None:
             files[per_query.name] = per_query
     for refused in sorted((work / str(row.name) / "eval").glob(f"*{_REFUSED}")):
         files[refused.name] = refused
@@ -91,7 +100,7 @@ def _work_name(run: Run, record: str) -> str | None:
             return f"robustness/{head}/{rest}"
         stem, dot, suffix = head.rpartition(".")
         return f"robustness/{stem}/robustness.{suffix}" if dot and suffix in ("json", "md") else None
-    if record.endswith((".json", _PER_QUERY)) and "/" not in record:
+    if record.endswith((".json", ".parquet")) and "/" not in record:
         return f"eval/{record}"
     return None
 
