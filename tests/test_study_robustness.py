@@ -123,3 +123,37 @@ def test_report_puts_each_recipes_drops_side_by_side(tmp_path: Path) -> None:
     # no run evaluated on perturbed queries (--robustness none): no section
     section = sys.modules["study.robustness"].robustness_section
     assert section([study.RunRecord(name="untrained")], ("xquad-r",), "assets") == []
+
+
+def test_a_recipe_without_its_seeds_x_x_mono_is_compared_with_another_seed_and_says_so(
+    tmp_path: Path,
+) -> None:
+    study = _study()
+    work = tmp_path / "work"
+    runs = study.plan_runs("debias", [0, 1], 32)
+    kept = ("untrained", "mono-b32-s0", "hybrid-a0.5-b32-s1")
+    fake_work(work, runs, skip=tuple(r.name for r in runs if r.name not in kept))
+    paths = {name: fake_robustness(work, name, "xquad-r", drop) for name, drop in zip(kept, (0.3, 0.5, 0.8))}
+    report = tmp_path / "docs" / "study.md"
+    argv = [
+        "--plan",
+        "debias",
+        "--seeds",
+        "0,1",
+        "--report-only",
+        "--work",
+        str(work),
+        "--report",
+        str(report),
+    ]
+    assert study.main([*argv, "--no-progress"]) == 0
+    against = (
+        report.read_text(encoding="utf-8").split("#### Drop against X-X-mono's drop")[1].split("\n## ")[0]
+    )
+    found = drop_differences(
+        paths["hybrid-a0.5-b32-s1"], paths["mono-b32-s0"], measures=(MONO_MAP, MULTI_MAP)
+    )
+    cells = [interval_text(d.difference, 3, sign=True) + ("*" if d.significant else "") for d in found]
+    label = "hybrid α=0.5, seed 1 (against X-X-mono seed 0)"
+    assert f"| {label} | " + " | ".join(cells) + " |" in against.splitlines()
+    assert any(line.startswith("| untrained base | ") for line in against.splitlines())  # no seed to name

@@ -49,7 +49,10 @@ def drop_table(rows: list[RunRecord], task: str, seeds: int) -> list[str]:
             columns[(d.perturbation, d.measure)] = f"{d.perturbation} {label}"
             star = "*" if d.significant else ""
             text = interval_text(d.difference, 3, sign=True) + star
-            cells.setdefault(_name(row, seeds), {})[(d.perturbation, d.measure)] = text
+            name = _name(row, seeds)
+            if row.seed is not None and reference.seed != row.seed:  # no X-X-mono of the row's seed
+                name += f" (against X-X-mono seed {reference.seed})"
+            cells.setdefault(name, {})[(d.perturbation, d.measure)] = text
     if not cells:
         return []
     lines = ["| recipe | " + " | ".join(columns.values()) + " |", "|---|" + "---:|" * len(columns)]
@@ -75,7 +78,8 @@ def robustness_section(rows: list[RunRecord], tasks: tuple[str, ...], assets: st
             parts += [
                 "#### Drop against X-X-mono's drop",
                 "",
-                "Each cell: (the recipe's perturbed − clean) − (X-X-mono's perturbed − clean, same seed), "
+                "Each cell: (the recipe's perturbed − clean) − (X-X-mono's perturbed − clean, same seed; a "
+                "row names X-X-mono's seed where the work folder has none of the recipe's), "
                 "macro; negative = the recipe loses more than monolingual fine-tuning. Paired over "
                 "question groups (the same perturbed queries for both): 95% bootstrap interval, `*` = "
                 "sign-flip test significant (Holm-corrected across the perturbations).",
