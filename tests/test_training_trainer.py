@@ -321,6 +321,32 @@ def test_ctrl_c_leaves_a_checkpoint_and_resume_ends_where_an_uninterrupted_run_e
         np.testing.assert_allclose(resumed[key], reference[key], rtol=0, atol=1e-6, err_msg=key)
 
 
+def test_a_checkpoint_loads_into_a_model_without_a_pooler(tmp_path: Path, tiny_model: Path) -> None:
+    """The default model is loaded without BERT's unused pooler; sentence-transformers reloads a checkpoint
+    with one (at random), and its strict load made --resume crash on the extra keys."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from hybrid_plugin.training.build import load_checkpoint_weights
+
+    def without_pooler() -> SentenceTransformer:
+        return SentenceTransformer(str(tiny_model), model_kwargs={"add_pooling_layer": False})
+
+    model, trained = without_pooler(), without_pooler()
+    assert not any("pooler" in key for key in model.state_dict())
+    with torch.no_grad():
+        for weight in trained.parameters():
+            weight.add_(0.25)
+    trained.save(str(tmp_path / "checkpoint-2"))
+    assert any("pooler" in key for key in SentenceTransformer(str(tmp_path / "checkpoint-2")).state_dict())
+    with pytest.raises(RuntimeError, match="Unexpected key"):  # what sentence-transformers' resume does
+        model.load_state_dict(SentenceTransformer(str(tmp_path / "checkpoint-2")).state_dict())
+    load_checkpoint_weights(model, str(tmp_path / "checkpoint-2"))
+    loaded, expected = model.state_dict(), trained.state_dict()
+    assert loaded.keys() == expected.keys()
+    assert all(torch.equal(loaded[key], expected[key]) for key in expected)
+
+
 def test_cli_reports_an_interrupted_run_on_one_line_with_exit_130(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

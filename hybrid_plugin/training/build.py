@@ -232,7 +232,14 @@ def build_trainer(
         license=cfg.license,
         repo=cfg.push_to_hub,
     )
-    trainer = SentenceTransformerTrainer(
+
+    class _Trainer(SentenceTransformerTrainer):
+        def _load_from_checkpoint(self, checkpoint_path: str, *args, **kwargs) -> None:
+            # sentence-transformers reloads the checkpoint with default model kwargs and loads it
+            # strictly: the default model has no pooler, the reloaded one has, so --resume crashed
+            load_checkpoint_weights(self.model, checkpoint_path)
+
+    trainer = _Trainer(
         model=model,
         args=args,
         train_dataset=data.pairs.to_dataset(),
@@ -243,6 +250,22 @@ def build_trainer(
     )
     _set_logging_dir(trainer, cfg.log_dir)
     return trainer, model, samplers
+
+
+def load_checkpoint_weights(model, checkpoint: str) -> None:
+    """Load a checkpoint's weights into ``model`` (resuming, or keeping the best step's weights).
+
+    sentence-transformers reloads a checkpoint with the default module settings: a model loaded
+    without a pooler (the default model; its embeddings are mean-pooled) gets one back, at random.
+    Its loader then either crashes on the extra keys (resume) or only logs an error and keeps the last
+    step's weights (best model). Keys the model lacks are ignored; a weight the model has and the
+    checkpoint lacks is an error."""
+    from sentence_transformers import SentenceTransformer
+
+    loaded = SentenceTransformer(checkpoint, trust_remote_code=False, device=str(model.device))
+    result = model.load_state_dict(loaded.state_dict(), strict=False)
+    if result.missing_keys:
+        raise UserError(f"checkpoint {checkpoint} lacks weights: {', '.join(result.missing_keys[:3])}")
 
 
 def _set_logging_dir(trainer, log_dir: Path) -> None:

@@ -25,6 +25,7 @@ from hybrid_plugin.training.build import (
     TrainingData,  # noqa: F401 (public name: the run's data)
     build_trainer,
     dev_losses,
+    load_checkpoint_weights,
     load_training_data,
     need_training_extra,
     process_rank,
@@ -109,7 +110,7 @@ def train(config: TrainConfig | None = None, /, *, callbacks: Sequence = (), **o
         model.max_seq_length = saved_max_len
         best = _best_model(cfg, trainer.state)
         if best is not None:
-            _load_kept_weights(model, trainer.state.best_model_checkpoint)
+            load_checkpoint_weights(model, trainer.state.best_model_checkpoint)
         _card_scores_of_kept_weights(trainer, model, best)
         merged = merge_weights(model, base_state, cfg.merge_with_base) if base_state is not None else 0
         if merged:  # the dev scores were the unmerged weights': they do not describe the saved model
@@ -213,19 +214,6 @@ def _best_model(cfg: TrainConfig, state) -> dict | None:
         "value": state.best_metric,
         "step": int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1]),
     }
-
-
-def _load_kept_weights(model, checkpoint: str) -> None:
-    """Load the best checkpoint's weights ourselves: sentence-transformers' loader only logs an error when
-    a checkpoint reloads with modules the model lacks (the default model has no pooler) and keeps the
-    last step's weights. Keys the model lacks are ignored; a weight it has and the checkpoint lacks is
-    an error."""
-    from sentence_transformers import SentenceTransformer
-
-    loaded = SentenceTransformer(checkpoint, trust_remote_code=False, device=str(model.device))
-    result = model.load_state_dict(loaded.state_dict(), strict=False)
-    if result.missing_keys:
-        raise UserError(f"best checkpoint {checkpoint} lacks weights: {', '.join(result.missing_keys[:3])}")
 
 
 def _card_scores_of_kept_weights(trainer, model, best: dict | None) -> None:
