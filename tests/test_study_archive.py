@@ -5,6 +5,7 @@ weights) is refused in one line where something new would be made from it."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -108,3 +109,25 @@ def test_restore_from_a_missing_folder_is_one_line(tmp_path: Path, capsys) -> No
         f"study: error: --restore {tmp_path / 'nope'}: not a folder (expected a report's runs/ folder of "
         "records)"
     )
+
+
+def test_records_kept_before_the_perturbed_runs_report_what_they_can(written, tmp_path: Path) -> None:
+    """Records written before the perturbed runs were kept hold each robustness comparison only: the
+    side-by-side drops come back, the drop against X-X-mono's is listed as not tested, nothing fails."""
+    study, work, report, text = written
+    records = report.with_suffix("") / "runs"
+    shutil.rmtree(records / "hybrid-a0.5-b32-s0" / "robustness-xquad-r")
+    again = tmp_path / "again"
+    second = _report(study, again, tmp_path / "docs2" / "study.md", "--restore", str(records))
+    section = second.split("## Robustness under perturbed queries")[1].split("\n## ")[0]
+    before = text.split("## Robustness under perturbed queries")[1].split("\n## ")[0]
+    assert section.split("#### Drop against")[0] == before.split("#### Drop against")[0]  # side by side
+    against = section.split("#### Drop against X-X-mono's drop")[1]
+    assert "| hybrid α=0.5 |" not in against and "| untrained base |" in against
+    assert (
+        "Not tested, as the work folder holds the comparison but not the clean and perturbed runs it was "
+        "made from (records kept before those were): hybrid α=0.5 (no perturbed runs of "
+        "hybrid-a0.5-b32-s0)." in against
+    )
+    assert "; 4 clean and perturbed-query evaluations, " in second
+    assert " (2 more whose results the work folder does not hold)" in second

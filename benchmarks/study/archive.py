@@ -50,10 +50,13 @@ def _per_query(results_json: Path) -> Path | None:
 
 def _perturbed_results(robustness_json: Path) -> list[str]:
     """The clean and perturbed runs' results files a ``robustness.json`` names, with their per-query
-    files (paths relative to its folder)."""
+    files (paths relative to its folder); those it names but does not hold (restored from records
+    kept before they were) are left out."""
     report = json.loads(robustness_json.read_text(encoding="utf-8"))
     found = []
     for relative in report["results"].values():
+        if not (robustness_json.parent / relative).is_file():
+            continue
         found.append(relative)
         per_query = _per_query(robustness_json.parent / relative)
         if per_query is not None:

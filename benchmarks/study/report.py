@@ -204,6 +204,8 @@ def compute_used(rows: list[RunRecord]) -> str:
         for path in map(Path, r.robustness.values()):
             report = json.loads(path.read_text(encoding="utf-8"))
             perturbed += [path.parent / p for p in report["results"].values()]
+    absent = sum(not p.is_file() for p in perturbed)  # restored from records kept before they were
+    perturbed = [p for p in perturbed if p.is_file()]
     eval_s = sum(map(_total_seconds, evaluations))
     perturbed_s = sum(map(_total_seconds, perturbed))
     return (
@@ -215,6 +217,7 @@ def compute_used(rows: list[RunRecord]) -> str:
             if perturbed
             else ""
         )
+        + (f" ({absent} more whose results the work folder does not hold)" if absent else "")
         + " (wall time; an evaluation whose embeddings were already cached is fast, so these depend on "
         "the order the runs were made in)."
     )

@@ -39,9 +39,14 @@ def drop_table(rows: list[RunRecord], task: str, seeds: int) -> list[str]:
     on_task = [r for r in rows if task in r.robustness]
     cells: dict[str, dict[tuple[str, str], str]] = {}
     columns: dict[tuple[str, str], str] = {}
+    untested = []
     for row in on_task:
         reference = _reference(on_task, row)
         if reference is None or reference is row:
+            continue
+        absent = [r.name for r in (row, reference) if not _perturbed_runs_kept(r.robustness[task])]
+        if absent:
+            untested.append(f"{_name(row, seeds)} (no perturbed runs of {' or '.join(map(str, absent))})")
             continue
         found = drop_differences(row.robustness[task], reference.robustness[task], measures=COMPARED)
         for d in found:
@@ -53,13 +58,26 @@ def drop_table(rows: list[RunRecord], task: str, seeds: int) -> list[str]:
             if row.seed is not None and reference.seed != row.seed:  # no X-X-mono of the row's seed
                 name += f" (against X-X-mono seed {reference.seed})"
             cells.setdefault(name, {})[(d.perturbation, d.measure)] = text
-    if not cells:
-        return []
-    lines = ["| recipe | " + " | ".join(columns.values()) + " |", "|---|" + "---:|" * len(columns)]
-    lines += [
-        f"| {name} | " + " | ".join(row.get(c, "") for c in columns) + " |" for name, row in cells.items()
-    ]
+    lines = []
+    if cells:
+        lines = ["| recipe | " + " | ".join(columns.values()) + " |", "|---|" + "---:|" * len(columns)]
+        lines += [
+            f"| {name} | " + " | ".join(row.get(c, "") for c in columns) + " |" for name, row in cells.items()
+        ]
+    if untested:
+        lines += [
+            "",
+            "Not tested, as the work folder holds the comparison but not the clean and perturbed runs it was "
+            "made from (records kept before those were): " + "; ".join(untested) + ".",
+        ]
     return lines
+
+
+def _perturbed_runs_kept(robustness_json: str) -> bool:
+    """Whether the results files a ``robustness.json`` names are beside it (records restored from
+    before they were kept hold only the comparison)."""
+    report = _read(robustness_json)
+    return all((Path(robustness_json).parent / path).is_file() for path in report["results"].values())
 
 
 def robustness_section(rows: list[RunRecord], tasks: tuple[str, ...], assets: str) -> list[str]:
