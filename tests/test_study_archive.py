@@ -131,3 +131,16 @@ def test_records_kept_before_the_perturbed_runs_report_what_they_can(written, tm
     )
     assert "; 4 clean and perturbed-query evaluations, " in second
     assert " (2 more whose results the work folder does not hold)" in second
+
+
+def test_compute_used_says_a_resumed_training_counts_from_its_checkpoint() -> None:
+    study = _study()
+    compute_used = sys.modules["study.report"].compute_used
+    rows = [
+        study.RunRecord(name="a", model_path="a/model", train_seconds=3600.0, device="cpu", resumed=True),
+        study.RunRecord(name="b", model_path="b/model", train_seconds=1800.0, device="cpu"),
+    ]
+    assert compute_used(rows).startswith(
+        "Compute used, as the runs record it: 2 training(s), 1.5 h on cpu (1 resumed from a checkpoint: "
+        "counted from it); 0 evaluations, 0.0 h (wall time;"
+    )

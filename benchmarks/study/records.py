@@ -106,6 +106,7 @@ class RunRecord:
     robustness: dict[str, str] = field(default_factory=dict)  # task -> its robustness.json (perturb)
     train_seconds: float | None = None  # the training's wall time (a merge repeats its trained run's)
     device: str | None = None  # where it trained
+    resumed: bool = False  # resumed from a checkpoint: train_seconds is the time since it
 
     @classmethod
     def of_run(cls, run: Run, label: str, recipe: str) -> RunRecord:
@@ -137,6 +138,7 @@ class RunRecord:
         self.seconds_per_step = record["seconds_per_step"]
         self.train_seconds = record.get("train_seconds")
         self.device = record.get("device")
+        self.resumed = bool(record.get("resumed"))
         self.model_path = model_path
         c = record["config"]
         self.training = {

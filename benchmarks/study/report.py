@@ -198,6 +198,7 @@ def compute_used(rows: list[RunRecord]) -> str:
     trained = {r.model_path: r for r in rows if r.model_path and r.merge is None}
     train_s = sum(r.train_seconds or 0 for r in trained.values())
     devices = sorted({r.device for r in trained.values() if r.device})
+    resumed = sum(r.resumed for r in trained.values())
     evaluations = [Path(p) for r in rows for p in r.results_path.values()]
     perturbed = []
     for r in rows:
@@ -211,6 +212,7 @@ def compute_used(rows: list[RunRecord]) -> str:
     return (
         f"Compute used, as the runs record it: {len(trained)} training(s), {train_s / 3600:.1f} h"
         + (f" on {', '.join(devices)}" if devices else "")
+        + (f" ({resumed} resumed from a checkpoint: counted from it)" if resumed else "")
         + f"; {len(evaluations)} evaluations, {eval_s / 3600:.1f} h"
         + (
             f"; {len(perturbed)} clean and perturbed-query evaluations, {perturbed_s / 3600:.1f} h"
