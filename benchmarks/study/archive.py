@@ -52,15 +52,16 @@ def _perturbed_results(robustness_json: Path) -> list[str]:
     """The clean and perturbed runs' results files a ``robustness.json`` names, with their per-query
     files (paths relative to its folder); those it names but does not hold (restored from records
     kept before they were) are left out."""
-    report = json.loads(robustness_json.read_text(encoding="utf-8"))
+    from hybrid_plugin.stats.robustness import results_of
+
     found = []
-    for relative in report["results"].values():
-        if not (robustness_json.parent / relative).is_file():
+    for path in results_of(robustness_json)[1].values():
+        if not path.is_file():
             continue
-        found.append(relative)
-        per_query = _per_query(robustness_json.parent / relative)
+        found.append(path.relative_to(robustness_json.parent).as_posix())
+        per_query = _per_query(path)
         if per_query is not None:
-            found.append(Path(relative).with_name(per_query.name).as_posix())
+            found.append(per_query.relative_to(robustness_json.parent).as_posix())
     return found
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from hybrid_plugin.atomic import write_text
 from hybrid_plugin.evaluation.results import Results
 from hybrid_plugin.provenance import library_versions, portable_path
+from hybrid_plugin.stats.robustness import results_of
 
 from . import debias
 from .archive import copy_records
@@ -200,11 +201,7 @@ def compute_used(rows: list[RunRecord]) -> str:
     devices = sorted({r.device for r in trained.values() if r.device})
     resumed = sum(r.resumed for r in trained.values())
     evaluations = [Path(p) for r in rows for p in r.results_path.values()]
-    perturbed = []
-    for r in rows:
-        for path in map(Path, r.robustness.values()):
-            report = json.loads(path.read_text(encoding="utf-8"))
-            perturbed += [path.parent / p for p in report["results"].values()]
+    perturbed = [p for r in rows for path in r.robustness.values() for p in results_of(path)[1].values()]
     absent = sum(not p.is_file() for p in perturbed)  # restored from records kept before they were
     perturbed = [p for p in perturbed if p.is_file()]
     eval_s = sum(map(_total_seconds, evaluations))

@@ -10,7 +10,7 @@ from typing import Any
 
 from hybrid_plugin.evaluation.measures import MONO_MAP, MULTI_MAP
 from hybrid_plugin.stats.render import interval_text
-from hybrid_plugin.stats.robustness import drop_differences, recipes_markdown
+from hybrid_plugin.stats.robustness import drop_differences, recipes_markdown, results_of
 
 from .debias import TITLES
 from .records import RunRecord
@@ -76,8 +76,7 @@ def drop_table(rows: list[RunRecord], task: str, seeds: int) -> list[str]:
 def _perturbed_runs_kept(robustness_json: str) -> bool:
     """Whether the results files a ``robustness.json`` names are beside it (records restored from
     before they were kept hold only the comparison)."""
-    report = _read(robustness_json)
-    return all((Path(robustness_json).parent / path).is_file() for path in report["results"].values())
+    return all(path.is_file() for path in results_of(robustness_json)[1].values())
 
 
 def robustness_section(rows: list[RunRecord], tasks: tuple[str, ...], assets: str) -> list[str]:

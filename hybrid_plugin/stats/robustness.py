@@ -247,7 +247,9 @@ class DropDifference:
     significant: bool
 
 
-def _results_of(robustness_json: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+def results_of(robustness_json: str | Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """A ``robustness.json`` and the results files of its clean and perturbed runs (name → path)."""
+    robustness_json = Path(robustness_json)
     report = json.loads(robustness_json.read_text(encoding="utf-8"))
     return report, {name: robustness_json.parent / path for name, path in report["results"].items()}
 
@@ -272,8 +274,8 @@ def drop_differences(
     (same draws for the same seed). Cost: four per-query files read per perturbation, one matrix
     product per block of resamples."""
     check_resampling(permutations=permutations, bootstraps=bootstraps, seed=seed)
-    sys_report, sys_paths = _results_of(Path(system))
-    ref_report, ref_paths = _results_of(Path(reference))
+    sys_report, sys_paths = results_of(system)
+    ref_report, ref_paths = results_of(reference)
     if sys_report["seed"] != ref_report["seed"]:
         raise UserError(
             f"{system} and {reference}: perturbation seeds {sys_report['seed']} and {ref_report['seed']} "
