@@ -91,8 +91,8 @@ def test_a_restored_model_is_refused_where_its_weights_are_needed(written, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "study: error: hybrid-a0.5-b32-s0-m0.75: needs the weights of hybrid-a0.5-b32-s0, which was restored "
-        f"from records without them; train it again (remove {again / 'hybrid-a0.5-b32-s0'}: training on CPU "
-        "is deterministic, so its records come back unchanged)"
+        f"from records without them; train it again (remove {again / 'hybrid-a0.5-b32-s0'}) and check its "
+        "new scores against the records"
     ]
     assert not (again / "hybrid-a0.5-b32-s0-m0.75").exists()  # nothing half-made
     # a new evaluation of a restored model: refused the same way (the untrained base needs no weights)

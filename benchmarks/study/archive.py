@@ -95,7 +95,7 @@ def copy_records(rows: list[RunRecord], target: Path, work: Path) -> None:
 
 def _work_name(run: Run, record: str) -> str | None:
     """Where a record file goes in the run's work folder; None for one that stays out (a de-biased
-    or merged run's copy of its trained run's ``training.json`` is not a training of its own)."""
+    run's copy of its plain run's ``training.json`` is not a model of its own; a merge's is)."""
     if record == "training.json":
         return "model/training.json" if not run.debias and run.strategy != "untrained" else None
     if record.startswith(_ROBUSTNESS):
@@ -137,6 +137,6 @@ def require_weights(run: Run, model: Path | None, work: str) -> None:
     if model is not None and (model.parent / RESTORED).is_file():
         raise UserError(
             f"{run.name}: needs the weights of {model.parent.name}, which was restored from records "
-            f"without them; train it again (remove {Path(work) / model.parent.name}: training on CPU "
-            "is deterministic, so its records come back unchanged)"
+            f"without them; train it again (remove {Path(work) / model.parent.name}) and check its new "
+            "scores against the records"
         )
