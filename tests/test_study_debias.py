@@ -168,6 +168,25 @@ def test_goal_not_met_gives_each_seeds_interval(tmp_path: Path) -> None:
     assert ("above every seed's interval: mono target 0.798)." in line) == (highest["mono_map"] < 0.798)
 
 
+def test_not_run_says_a_shared_gap_once_naming_every_run() -> None:
+    study = _study()
+    refusal = "not applicable to xquad-r: --debias center: no fitted mean for el"
+    missing = [
+        study.Missing("untrained-center-train", refusal),
+        study.Missing("hybrid-a0.5-b32-s0-center-train", refusal),
+        study.Missing("cross-b32-s0", "not trained"),
+        study.Missing("untrained-center-train", "not applicable to tydi-goldp: no mean for bn"),
+        study.Missing("cross-b32-s1", "not trained"),
+        study.Missing("cross-b32-s1", "not trained"),  # met again through a de-biased run
+    ]
+    assert str(missing[0]) == f"untrained-center-train: {refusal}"
+    assert study.not_run_lines(missing) == [
+        f"- untrained-center-train, hybrid-a0.5-b32-s0-center-train: {refusal}",
+        "- cross-b32-s0, cross-b32-s1: not trained",
+        "- untrained-center-train: not applicable to tydi-goldp: no mean for bn",
+    ]
+
+
 def test_debias_report_on_a_partial_work_folder(tmp_path: Path) -> None:
     study = _study()
     work = tmp_path / "work"
@@ -201,9 +220,11 @@ def test_debias_report_on_a_partial_work_folder(tmp_path: Path) -> None:
         "- untrained-center-train: not applicable to tydi-goldp: --debias center: no fitted mean for bn"
         in text
     )
-    assert (
-        "- hybrid-a0.5-b32-s1: not trained" in text and text.count("- hybrid-a0.5-b32-s1: not trained") == 1
-    )
+    # one line per gap, naming each run once (its de-biased runs lack the same model and are not repeated)
+    not_trained = next(line for line in text.splitlines() if line.endswith(": not trained"))
+    untrained_runs = not_trained[2 : -len(": not trained")].split(", ")
+    assert "hybrid-a0.5-b32-s1" in untrained_runs and "hybrid-a0.25-b32-s0" in untrained_runs
+    assert len(untrained_runs) == len(set(untrained_runs)) and text.count(": not trained") == 1
     missing = text.split("Rows of the debias plan not in the work folder on XQuAD-R: ")[1].split(".\n")[0]
     assert missing.startswith("hybrid-a0.25-b32-s0, hybrid-a0.25-b32-s0-center-train")
     assert "hybrid-a0.5-b32-s1-m0.75-leace-train" in missing and "untrained" not in missing.split(", ")

@@ -55,6 +55,7 @@ from .leaderboard import LEADERBOARD_SUBMITTER, leaderboard_name, submit_to_lead
 from .plans import Run, only_runs, plan_runs, steps_for
 from .plots import plot_alpha, plot_pareto, plot_scatter
 from .records import RunRecord, TaskResult, summarise
+from .report import not_run_lines
 from .running import Missing, collect, ensure_evaluated, ensure_trained, eval_path
 from .sections import batch_section, spread_table
 from .tables import pareto, pareto_lines
@@ -75,6 +76,7 @@ __all__ = [
     "goal",
     "leaderboard_name",
     "main",
+    "not_run_lines",
     "only_runs",
     "pareto",
     "pareto_lines",

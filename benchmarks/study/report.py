@@ -19,6 +19,7 @@ from .plans import DEBIAS_TASKS
 from .plots import plot_alpha, plot_pareto, plot_scatter
 from .records import RunRecord
 from .robustness import robustness_section
+from .running import Missing
 from .sections import batch_section, conclusions, spread_table, training_settings
 from .tables import (
     _fmt,
@@ -33,7 +34,9 @@ from .tables import (
 )
 
 
-def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, missing: list[str]) -> Path:
+def write_report(
+    rows: list[RunRecord], args: argparse.Namespace, command: str, missing: list[Missing]
+) -> Path:
     from hybrid_plugin.evaluation.plots import plot_cross_heatmap
 
     report = Path(args.report)
@@ -142,7 +145,7 @@ def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, 
             "Pieces of this plan that the work folder does not hold:",
             "",
         ]
-        lines += [f"- {gap}" for gap in missing]
+        lines += not_run_lines(missing)
     lines += [
         "",
         f"Versions: {json.dumps(library_versions(('torch', 'sentence-transformers', 'transformers')))}",
@@ -153,6 +156,17 @@ def write_report(rows: list[RunRecord], args: argparse.Namespace, command: str, 
     write_text(assets / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     copy_records(rows, assets / "runs", Path(args.work))
     return report
+
+
+def not_run_lines(missing: list[Missing]) -> list[str]:
+    """One line per thing lacking, naming every run that lacks it (a refusal shared by each model's
+    de-biased run is said once), in the order first met."""
+    runs_by_gap: dict[str, list[str]] = {}
+    for piece in missing:
+        runs = runs_by_gap.setdefault(piece.gap, [])
+        if piece.run not in runs:
+            runs.append(piece.run)
+    return [f"- {', '.join(runs)}: {gap}" for gap, runs in runs_by_gap.items()]
 
 
 def debias_section(rows: list[RunRecord], args: argparse.Namespace) -> list[str]:

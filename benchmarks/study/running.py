@@ -22,7 +22,12 @@ from .records import RunRecord, TaskResult, summarise
 
 
 class Missing(Exception):
-    """A piece of the plan that ``--report-only`` does not make."""
+    """A piece of the plan that ``--report-only`` does not make: the run and what it lacks (the
+    report lists runs that lack the same thing on one line)."""
+
+    def __init__(self, run: str, gap: str) -> None:
+        super().__init__(f"{run}: {gap}")
+        self.run, self.gap = run, gap
 
 
 def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
@@ -41,7 +46,7 @@ def ensure_trained(run: Run, args: argparse.Namespace) -> Path | None:
     if (out / "training.json").is_file():
         return out
     if args.report_only:
-        raise Missing(f"{run.name}: not trained")
+        raise Missing(run.name, "not trained")
     if run.merge is not None:
         trained = ensure_trained(replace(run, merge=None), args)
         require_weights(run, trained, args.work)
@@ -126,9 +131,9 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
     refused = refusal_path(path)
     if refused.is_file():
         reason = json.loads(refused.read_text(encoding="utf-8"))["refused"]
-        raise Missing(f"{run.name}: not applicable to {path.stem}: {reason}")
+        raise Missing(run.name, f"not applicable to {path.stem}: {reason}")
     if args.report_only:
-        raise Missing(f"{run.name}: not evaluated on {path.stem}")
+        raise Missing(run.name, f"not evaluated on {path.stem}")
     require_weights(run, model, args.work)
     tqdm.write(f"[study] evaluating {run.name} on {path.stem}")
     config = EvalConfig(
@@ -146,7 +151,7 @@ def ensure_evaluated(run: Run, model: Path | None, task: str, args: argparse.Nam
         if not run.debias:
             raise
         write_text(refused, json.dumps({"refused": str(err)}, ensure_ascii=False) + "\n")
-        raise Missing(f"{run.name}: not applicable to {path.stem}: {err}") from None
+        raise Missing(run.name, f"not applicable to {path.stem}: {err}") from None
     # the per-query file beside it (eval/TASK.queries.parquet) makes the claims testable; the fitted
     # de-biasing map (named in the results) goes beside them too
     saved = evaluation.save(
@@ -179,7 +184,7 @@ def ensure_robustness(run: Run, model: Path | None, task: str, args: argparse.Na
     if path.is_file():
         return path
     if args.report_only:
-        raise Missing(f"{run.name}: not evaluated on perturbed queries of {task}")
+        raise Missing(run.name, f"not evaluated on perturbed queries of {task}")
     require_weights(run, model, args.work)
     tqdm.write(f"[study] perturbed queries: {run.name} on {task}")
     config = EvalConfig(
@@ -211,7 +216,9 @@ def study_pieces(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> 
     return total, done
 
 
-def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple[list[RunRecord], list[str]]:
+def collect(
+    runs: dict[Run, tuple[str, ...]], args: argparse.Namespace
+) -> tuple[list[RunRecord], list[Missing]]:
     """Train and evaluate what is missing; one record per run, and what ``--report-only`` found missing.
 
     A study bar counts the plan's trainings and evaluations (with the time per piece and an ETA);
@@ -232,16 +239,17 @@ def collect(runs: dict[Run, tuple[str, ...]], args: argparse.Namespace) -> tuple
 
 def _collect(
     runs: dict[Run, tuple[str, ...]], args: argparse.Namespace, bar
-) -> tuple[list[RunRecord], list[str]]:
-    rows, missing = [], []
+) -> tuple[list[RunRecord], list[Missing]]:
+    rows: list[RunRecord] = []
+    missing: list[Missing] = []
     for run, plan_tasks in runs.items():
         bar.set_postfix_str(run.name)
         trained_before = (Path(args.work) / run.name / "model" / "training.json").is_file()
         try:
             model = ensure_trained(run, args)
         except Missing as gap:
-            if str(gap) not in missing:  # a de-biased run's model is its plain run's
-                missing.append(str(gap))
+            if str(gap) not in map(str, missing):  # a de-biased run's model is its plain run's
+                missing.append(gap)
             continue
         if run.strategy != "untrained" and not run.debias and not trained_before:
             bar.update()
@@ -260,7 +268,7 @@ def _collect(
             try:
                 results = ensure_evaluated(run, model, task, args)
             except Missing as gap:
-                missing.append(str(gap))
+                missing.append(gap)
                 continue
             if not evaluated_before:
                 bar.update()
@@ -271,7 +279,7 @@ def _collect(
             try:
                 row.robustness[task] = str(ensure_robustness(run, model, task, args))
             except Missing as gap:
-                missing.append(str(gap))
+                missing.append(gap)
                 continue
             if not done_before:
                 bar.update()
